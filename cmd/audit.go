@@ -1,0 +1,346 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/fleet/inventory"
+	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/winrmclient"
+	"github.com/dcproxy/dcproxy/report"
+)
+
+// auditOptions are the audit command's inputs that are not configuration keys.
+type auditOptions struct {
+	configFile string
+	inventory  string
+	limits     []string
+	quiet      bool
+}
+
+// addConnFlags registers the flags shared by commands that connect to hosts. Their defaults are
+// the configuration's: a flag only overrides the configuration when it is set.
+func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
+	f.StringVar(&o.configFile, "config", "", "configuration file (default: first dcproxy.yaml in ., the user config dir, /etc/dcproxy)")
+	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file: .yaml/.yml, .csv, or text (host[:port] per line); a directory means DIR/inventory.yaml")
+	f.StringSliceVar(&o.limits, "limit", nil, "only hosts whose name, site or tag matches one of these glob patterns (repeatable, comma-separated)")
+	f.Int("concurrency", 50, "hosts checked at once")
+	f.Duration("timeout", 60*time.Second, "deadline per host")
+	f.Int("retries", 2, "extra attempts after a transient network error")
+	f.String("user", "", `account to connect as (DOMAIN\user); env DCPROXY_USER`)
+	f.String("password-file", "", "file holding the password (mode 600); else DCPROXY_PASSWORD or a prompt")
+	f.String("auth", "ntlm", "ntlm (sealed on HTTP, inside TLS on HTTPS) or basic")
+	f.Bool("https", false, "connect to 5986 over TLS")
+	f.Int("port", 0, "WinRM port (default 5985, or 5986 with --https)")
+	f.String("ca-file", "", "PEM bundle to verify HTTPS certificates; env DCPROXY_CA_FILE")
+	f.String("tls-server-name", "", "name to verify the HTTPS certificate against")
+	f.Bool("insecure-skip-verify", false, "do not verify HTTPS certificates (warns)")
+	f.Bool("allow-basic-http", false, "allow Basic auth over plain HTTP (password in clear; warns)")
+	f.String("probe-url", "", "sensor endpoint to probe from each host")
+	f.Bool("no-probe", false, "skip the endpoint probe")
+	f.String("log-level", "warn", "debug, info, warn or error")
+	f.String("log-format", "text", "text or json")
+	f.String("log-file", "", "write logs to this file instead of stderr")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress or warnings on stderr")
+}
+
+func (a *app) newAuditCmd() *cobra.Command {
+	o := &auditOptions{}
+	c := &cobra.Command{
+		Use:   "audit -i INVENTORY",
+		Short: "Check every host's service-account proxy settings and endpoint reachability",
+		Example: `  . ./lab/lab.env && dcproxy audit -i lab/inventory.yaml
+  DCPROXY_PASSWORD=... dcproxy audit -i dcs.txt --user 'CORP\auditor' --format json -o report.json
+  dcproxy audit -i dcs.yaml --limit 'dc1*' --limit site-berlin`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(o.configFile, c.Flags(), a.env)
+			if err != nil {
+				return err
+			}
+			rep, err := a.audit(c.Context(), cfg, o, nil)
+			if rep != nil {
+				a.report = rep
+			}
+			return err
+		},
+	}
+	f := c.Flags()
+	addConnFlags(f, o)
+	f.StringP("format", "f", "", "report format: "+strings.Join(formatNames(), ", ")+" (default: table on a terminal, else json)")
+	f.StringP("output", "o", "", "write the report to FILE (atomically) instead of stdout")
+	return c
+}
+
+// auditEnv carries what a command built for an audit, for reuse by the demo.
+type auditEnv struct {
+	dialer remote.Dialer
+	hosts  []inventory.Host
+}
+
+// audit loads the inventory, runs the audit and writes the report. It returns the report even when
+// writing it failed, so that the exit status still reflects the fleet.
+func (a *app) audit(ctx context.Context, cfg *Config, o *auditOptions, env *auditEnv) (*fleet.Report, error) {
+	log, closeLog, err := a.newLogger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	if o.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var hosts []inventory.Host
+	if env != nil && env.hosts != nil {
+		hosts = env.hosts
+	} else {
+		if hosts, err = loadInventory(o.inventory); err != nil {
+			return nil, err
+		}
+	}
+	if hosts, err = limitHosts(hosts, o.limits); err != nil {
+		return nil, err
+	}
+	format, err := a.pickFormat(cfg)
+	if err != nil {
+		return nil, err
+	}
+	renderer, err := report.New(format, report.Options{TTY: a.stdoutTTY && cfg.Output == "", Color: a.stdoutTTY && cfg.Output == "" && a.env("NO_COLOR") == ""})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	a.warnInsecure(cfg, hosts, o.quiet)
+	targets, err := a.targetBuilder(cfg, hosts)
+	if err != nil {
+		return nil, err
+	}
+	dialer := remote.Dialer(winrmclient.Dialer{})
+	if env != nil && env.dialer != nil {
+		dialer = env.dialer
+	}
+	opt := fleet.Options{
+		Concurrency: cfg.Concurrency, HostTimeout: cfg.Timeout, Retries: cfg.Retries, Backoff: cfg.RetryBackoff,
+		Probe:  fleet.ProbeOptions{Disabled: !cfg.Probe.Enabled, URL: cfg.Probe.URL, Accept: cfg.Probe.Accept, Timeout: cfg.Probe.Timeout},
+		Dialer: dialer, Target: targets, Logger: log,
+	}
+	if cfg.Reference.Source == "declared" {
+		opt.Reference = &fleet.DeclaredReference{Proxy: cfg.Reference.Proxy, Bypass: cfg.Reference.Bypass,
+			AutoConfigURL: cfg.Reference.AutoConfigURL, AutoDetect: cfg.Reference.AutoDetect}
+	}
+	prog := newProgress(a.stderr, a.stderrTTY && !o.quiet, len(hosts))
+	opt.Progress = prog.update
+	rep := fleet.Audit(ctx, hosts, opt)
+	prog.finish()
+	if rep.Interrupted {
+		fmt.Fprintf(a.stderr, "dcproxy: interrupted: reporting the %d hosts that finished; the others are marked canceled\n", countFinished(rep))
+	}
+	return rep, a.writeReport(renderer, rep, cfg.Output)
+}
+
+func countFinished(rep *fleet.Report) int {
+	n := 0
+	for _, h := range rep.Hosts {
+		if h.Error == nil || h.Error.Kind != "canceled" {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *app) pickFormat(cfg *Config) (string, error) {
+	if cfg.Format != "" {
+		return cfg.Format, nil
+	}
+	if a.stdoutTTY && cfg.Output == "" {
+		return "table", nil
+	}
+	if cfg.Output != "" {
+		switch strings.ToLower(filepath.Ext(cfg.Output)) {
+		case ".json":
+			return "json", nil
+		}
+	}
+	return "json", nil
+}
+
+// writeReport renders into memory first so that a failed render never leaves half a file, then
+// writes stdout or the output file (temporary file + rename).
+func (a *app) writeReport(r report.Renderer, rep *fleet.Report, out string) error {
+	var buf bytes.Buffer
+	if err := r.Render(&buf, rep); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	if out == "" {
+		_, err := a.stdout.Write(buf.Bytes())
+		return err
+	}
+	return writeFileAtomic(out, buf.Bytes(), 0o644)
+}
+
+func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(name)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err = tmp.Write(data); err == nil {
+		if err = tmp.Chmod(mode); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+func loadInventory(p string) ([]inventory.Host, error) {
+	if p == "" {
+		return nil, usageErr("no inventory: give -i FILE (YAML, CSV or text)")
+	}
+	if st, err := os.Stat(p); err == nil && st.IsDir() {
+		p = filepath.Join(p, "inventory.yaml")
+	}
+	hosts, err := inventory.Load(p)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return hosts, nil
+}
+
+// limitHosts keeps the hosts whose name, site or a tag matches one of the glob patterns.
+func limitHosts(hosts []inventory.Host, patterns []string) ([]inventory.Host, error) {
+	if len(patterns) == 0 {
+		return hosts, nil
+	}
+	for _, p := range patterns {
+		if _, err := path.Match(strings.ToLower(p), ""); err != nil {
+			return nil, usageErr("--limit %q: %v", p, err)
+		}
+	}
+	match := func(p, s string) bool {
+		ok, _ := path.Match(strings.ToLower(p), strings.ToLower(s))
+		return ok
+	}
+	var out []inventory.Host
+	for _, h := range hosts {
+		for _, p := range patterns {
+			hit := match(p, h.Name) || match(p, h.Address) || (h.Site != "" && match(p, h.Site))
+			for _, t := range h.Tags {
+				hit = hit || match(p, t)
+			}
+			if hit {
+				out = append(out, h)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageErr("--limit %s matches no host of the inventory", strings.Join(patterns, ","))
+	}
+	return out, nil
+}
+
+func (a *app) warnInsecure(cfg *Config, hosts []inventory.Host, quiet bool) {
+	if quiet {
+		return
+	}
+	if cfg.InsecureSkipVerify {
+		fmt.Fprintln(a.stderr, "dcproxy: warning: --insecure-skip-verify: HTTPS certificates are not verified; anyone on the path can read the credentials")
+	}
+	if cfg.Auth == remote.AuthBasic && !cfg.HTTPS {
+		fmt.Fprintln(a.stderr, "dcproxy: warning: Basic auth over plain HTTP: the password crosses the network in clear (and domain controllers refuse Basic)")
+	}
+}
+
+// targetBuilder resolves every host's connection settings and credentials up front, so that a
+// missing password or credential is a usage error before any host is contacted.
+func (a *app) targetBuilder(cfg *Config, hosts []inventory.Host) (func(inventory.Host) (remote.Target, error), error) {
+	sec := newSecrets(a.env, a.stdin, a.stderr)
+	type cred struct{ user, password string }
+	creds := map[string]cred{}
+	for _, h := range hosts {
+		name := h.Credential
+		if _, ok := creds[name]; ok {
+			continue
+		}
+		if name == "" {
+			if cfg.User == "" {
+				return nil, usageErr("no user: set DCPROXY_USER, user: in dcproxy.yaml, or --user")
+			}
+			p, err := sec.defaultPassword(cfg.User, cfg.PasswordFile)
+			if err != nil {
+				return nil, usageErr("%v", err)
+			}
+			creds[""] = cred{cfg.User, p}
+			continue
+		}
+		c, ok := cfg.Credentials[name]
+		if !ok {
+			return nil, usageErr("%s: host %s: credential %q is not defined in the configuration", h.Source, h.Name, name)
+		}
+		p, err := sec.named(name, c)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		creds[name] = cred{c.User, p}
+	}
+	var mu sync.Mutex
+	return func(h inventory.Host) (remote.Target, error) {
+		mu.Lock()
+		c := creds[h.Credential]
+		mu.Unlock()
+		t := remote.Target{
+			Host: h.Address, Port: cfg.Port, HTTPS: cfg.HTTPS, Auth: cfg.Auth, User: c.user, Password: c.password,
+			CAFile: cfg.CAFile, TLSServerName: cfg.TLSServerName, InsecureSkipVerify: cfg.InsecureSkipVerify,
+			AllowBasicHTTP: cfg.AllowBasicHTTP, Timeout: cfg.Timeout,
+		}
+		if t.Host == "" {
+			t.Host = h.Name
+		}
+		if h.HTTPS != nil {
+			t.HTTPS = *h.HTTPS
+		}
+		if h.Port != 0 {
+			t.Port = h.Port
+		}
+		if h.Transport != "" {
+			t.Auth = h.Transport
+		}
+		if h.Insecure != nil {
+			t.InsecureSkipVerify = *h.Insecure
+		}
+		if h.CAFile != "" {
+			t.CAFile = h.CAFile
+		}
+		if h.TLSServerName != "" {
+			t.TLSServerName = h.TLSServerName
+		}
+		if t.Port == 0 || (h.HTTPS != nil && h.Port == 0 && cfg.Port == 0) {
+			t.Port = 0
+		}
+		t.SetDefaults()
+		if err := t.Validate(); err != nil {
+			return t, fmt.Errorf("%s: %w", h.Source, err)
+		}
+		return t, nil
+	}, nil
+}

@@ -1,0 +1,146 @@
+// Package cmd is dcproxy's command line: cobra commands, configuration (viper), credentials, and
+// the one place where outcomes become exit statuses.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/dcproxy/dcproxy/fleet"
+)
+
+// Exit statuses. Audit-like commands combine the two bits: 0 all compliant, 1 some noncompliant,
+// 2 some could not be checked, 3 both.
+const (
+	ExitOK           = 0
+	ExitNoncompliant = 1 // bit 0
+	ExitHostErrors   = 2 // bit 1
+	ExitUsage        = 64
+	ExitFailure      = 70 // the run itself failed (cannot write the report, internal error)
+	ExitInterrupted  = 130
+)
+
+// Version is set at build time with -ldflags "-X github.com/dcproxy/dcproxy/cmd.Version=...".
+var Version = "dev"
+
+// app carries the process's streams and the outcome of the command that ran.
+type app struct {
+	ctx       context.Context
+	stdin     *os.File
+	stdout    io.Writer
+	stderr    io.Writer
+	env       func(string) string
+	stdoutTTY bool
+	stderrTTY bool
+
+	report      *fleet.Report // set by report-producing commands; decides the exit status
+	failOnNew   bool
+	interrupted bool
+}
+
+// Main runs dcproxy with the process's arguments, streams and environment and returns the exit status.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, env: os.Getenv,
+		stdoutTTY: isTerminal(os.Stdout), stderrTTY: isTerminal(os.Stderr)}
+	return a.run(args)
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func (a *app) run(args []string) int {
+	root := a.newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(a.ctx)
+	return a.exitCode(err)
+}
+
+// exitCode is the only place where outcomes become exit statuses.
+func (a *app) exitCode(err error) int {
+	if err != nil {
+		fmt.Fprintf(a.stderr, "dcproxy: %v\n", strings.TrimPrefix(err.Error(), "usage: "))
+		switch {
+		case errors.Is(err, errUsage), isCobraUsage(err):
+			return ExitUsage
+		default:
+			return ExitFailure
+		}
+	}
+	if a.report == nil {
+		return ExitOK
+	}
+	code := ExitOK
+	for _, h := range a.report.Hosts {
+		switch h.Status {
+		case fleet.StatusNoncompliant:
+			code |= ExitNoncompliant
+		case fleet.StatusError:
+			code |= ExitHostErrors
+		}
+	}
+	return code
+}
+
+// isCobraUsage recognizes cobra's own argument and flag errors, which carry no type.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "flag needs an argument",
+		"required flag", "accepts ", "requires at least", "requires at most", "if any flags in the group"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dcproxy",
+		Short: "Audit and fix the WinINet proxy of the Defender for Identity sensor's accounts on every domain controller",
+		Long: `dcproxy checks, over WinRM and for a whole fleet of domain controllers, that LOCAL_SYSTEM (S-1-5-18) and
+LOCAL_SERVICE (S-1-5-19) carry the WinINet proxy settings the Defender for Identity sensor needs, and that the
+sensor endpoint is reachable from each host through them.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.AddCommand(a.newAuditCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd())
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr("%v (see %s --help)", err, c.CommandPath()) })
+	return root
+}
+
+// newLogger builds the run's logger: stderr (or the log file), text or JSON, at the configured level.
+func (a *app) newLogger(c *Config) (*slog.Logger, func(), error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, nil, usageErr("log_level: %v", err)
+	}
+	w, closeFn := a.stderr, func() {}
+	if c.LogFile != "" {
+		f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, usageErr("log_file: %v", err)
+		}
+		w, closeFn = f, func() { _ = f.Close() }
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h), closeFn, nil
+}

@@ -1,0 +1,570 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dcproxy/dcproxy/fleet/inventory"
+	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/probe"
+	"github.com/dcproxy/dcproxy/remote/reg"
+	"github.com/dcproxy/dcproxy/remote/wininet"
+)
+
+// Registry locations dcproxy reads (winrm-reg-reference.md 4.8, domain.md).
+const (
+	ConnectionsKey = `Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`
+	ValueName      = "DefaultConnectionSettings"
+	WinHTTPValue   = "WinHttpSettings"
+)
+
+// AccountKey returns the Connections key of an account (short form, as the seed procedure writes it).
+func AccountKey(account string) string {
+	switch account {
+	case AccountCurrentUser:
+		return `HKCU\` + ConnectionsKey
+	case AccountLocalSystem:
+		return `HKU\S-1-5-18\` + ConnectionsKey
+	case AccountLocalService:
+		return `HKU\S-1-5-19\` + ConnectionsKey
+	default:
+		return `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`
+	}
+}
+
+// ServiceAccounts are the accounts the sensor runs as, in report order.
+var ServiceAccounts = []string{AccountLocalSystem, AccountLocalService}
+
+// DeclaredReference is a reference given in configuration instead of HKCU of the connecting account.
+type DeclaredReference struct {
+	Proxy         string
+	Bypass        string
+	AutoConfigURL string
+	AutoDetect    bool
+}
+
+// ProbeOptions configure the endpoint probe.
+type ProbeOptions struct {
+	Disabled bool
+	URL      string
+	Accept   []int
+	Timeout  time.Duration
+}
+
+// Options configure an audit. Dialer and Target are required.
+type Options struct {
+	Concurrency int           // hosts in flight, >= 1
+	HostTimeout time.Duration // deadline per host, including retries
+	Retries     int           // extra attempts after a transient failure
+	Backoff     time.Duration // first retry delay; doubles, with jitter
+	Reference   *DeclaredReference
+	Probe       ProbeOptions
+	Dialer      remote.Dialer
+	// Target builds the connection settings of a host (credentials included).
+	Target func(inventory.Host) (remote.Target, error)
+	Logger *slog.Logger
+	// Progress, when set, is called after each host finishes (from the host's goroutine).
+	Progress func(done int, r HostResult)
+	Now      func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Concurrency < 1 {
+		o.Concurrency = 1
+	}
+	if o.HostTimeout <= 0 {
+		o.HostTimeout = 60 * time.Second
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Probe.URL == "" {
+		o.Probe.URL = DefaultProbeURL
+	}
+	if len(o.Probe.Accept) == 0 {
+		o.Probe.Accept = []int{503, 200}
+	}
+	if o.Probe.Timeout <= 0 {
+		o.Probe.Timeout = 15 * time.Second
+	}
+}
+
+// DefaultProbeURL is the sensor endpoint of Microsoft's procedure.
+const DefaultProbeURL = "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"
+
+// Audit checks every host and returns the report in inventory order. It returns when every host is
+// done or ctx is cancelled; hosts not finished then are reported as errors of kind "canceled".
+func Audit(ctx context.Context, hosts []inventory.Host, opt Options) *Report {
+	opt.setDefaults()
+	rep := &Report{Schema: Schema, Command: "audit", StartedAt: opt.Now().UTC()}
+	rep.Hosts = fanOut(ctx, hosts, opt, func(ctx context.Context, h inventory.Host) HostResult {
+		return auditHost(ctx, h, opt)
+	})
+	rep.FinishedAt = opt.Now().UTC()
+	rep.Interrupted = ctx.Err() != nil
+	rep.summarize()
+	return rep
+}
+
+// fanOut runs fn for every host with at most opt.Concurrency in flight, each under its own deadline,
+// each writing only its own slot. A panic in fn becomes that host's error.
+func fanOut(ctx context.Context, hosts []inventory.Host, opt Options, fn func(context.Context, inventory.Host) HostResult) []HostResult {
+	results := make([]HostResult, len(hosts))
+	var g errgroup.Group // not WithContext: no host returns an error, none cancels another
+	g.SetLimit(opt.Concurrency)
+	var done atomicCounter
+	for i, h := range hosts {
+		if ctx.Err() != nil {
+			results[i] = canceledResult(h, "not started: the run was interrupted")
+			continue
+		}
+		g.Go(func() error {
+			start := opt.Now()
+			hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
+			defer cancel()
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						opt.Logger.Error("panic while checking host", "host", h.Name, "panic", p, "stack", string(debug.Stack()))
+						results[i] = errorResult(h, &HostError{Kind: "error", Message: fmt.Sprintf("internal error: %v", p)})
+					}
+				}()
+				results[i] = fn(hctx, h)
+			}()
+			results[i].DurationMS = opt.Now().Sub(start).Milliseconds()
+			if opt.Progress != nil {
+				opt.Progress(done.inc(), results[i])
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return results
+}
+
+func baseResult(h inventory.Host) HostResult {
+	return HostResult{Host: h.Name, Address: h.Address, Site: h.Site, Tags: h.Tags, Checks: []Check{}}
+}
+
+func errorResult(h inventory.Host, e *HostError) HostResult {
+	r := baseResult(h)
+	r.Status, r.Error = StatusError, e
+	return r
+}
+
+func canceledResult(h inventory.Host, msg string) HostResult {
+	return errorResult(h, &HostError{Kind: "canceled", Message: msg})
+}
+
+// hostErr turns a transport error into the report's error, naming its kind.
+func hostErr(err error) *HostError {
+	return &HostError{Kind: remote.Kind(err), Message: err.Error()}
+}
+
+// session is a dialed host with its counters.
+type session struct {
+	runner   remote.Runner
+	attempts int
+}
+
+// dial opens a Runner with retries for transient failures only, within ctx.
+func dial(ctx context.Context, h inventory.Host, opt Options) (*session, error) {
+	t, err := opt.Target(h)
+	if err != nil {
+		return nil, err
+	}
+	log := opt.Logger.With("host", h.Name)
+	delay := opt.Backoff
+	for attempt := 1; ; attempt++ {
+		r, err := opt.Dialer.Dial(ctx, t)
+		if err == nil {
+			return &session{runner: r, attempts: attempt}, nil
+		}
+		if !remote.Transient(err) || attempt > opt.Retries || ctx.Err() != nil {
+			return &session{attempts: attempt}, err
+		}
+		jittered := delay/2 + rand.N(delay)
+		log.Warn("transient error, retrying", "attempt", attempt, "in", jittered.Round(time.Millisecond), "err", err)
+		select {
+		case <-time.After(jittered):
+		case <-ctx.Done():
+			return &session{attempts: attempt}, err
+		}
+		delay *= 2
+	}
+}
+
+func (s *session) close(ctx context.Context) {
+	if s.runner == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.runner.Close(cctx)
+}
+
+func (s *session) stats() *Stats {
+	st := &Stats{Attempts: s.attempts}
+	if sr, ok := s.runner.(remote.StatsReporter); ok {
+		x := sr.Stats()
+		st.Requests, st.Handshakes, st.WaitMS = x.Requests, x.Handshakes, x.Wait.Milliseconds()
+	}
+	return st
+}
+
+// Values is what the registry read of one host found: the raw value per account (nil = absent).
+type Values map[string][]byte
+
+var readQueries = []reg.Query{
+	{ID: AccountCurrentUser, Key: AccountKey(AccountCurrentUser), Value: ValueName},
+	{ID: AccountLocalSystem, Key: AccountKey(AccountLocalSystem), Value: ValueName},
+	{ID: AccountLocalService, Key: AccountKey(AccountLocalService), Value: ValueName},
+	{ID: AccountMachine, Key: AccountKey(AccountMachine), Value: WinHTTPValue},
+}
+
+// ReadValues reads the four values with one command line.
+func ReadValues(ctx context.Context, r remote.Runner) (Values, error) {
+	line, err := reg.BatchQueryCommand(readQueries)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Run(ctx, line)
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w", err)
+	}
+	res, err := reg.ParseBatch(string(out.Stdout), readQueries)
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w: %w", remote.ErrProtocol, err)
+	}
+	v := Values{}
+	for _, x := range res {
+		if !x.Found {
+			v[x.ID] = nil
+			continue
+		}
+		if x.Type != "REG_BINARY" {
+			return nil, fmt.Errorf("read registry: %s\\%s is %s, not REG_BINARY: %w", readKey(x.ID), valueOf(x.ID), x.Type, errNotBinary)
+		}
+		v[x.ID] = x.Data
+	}
+	return v, nil
+}
+
+var errNotBinary = errors.New("unexpected value type")
+
+func readKey(id string) string {
+	for _, q := range readQueries {
+		if q.ID == id {
+			return q.Key
+		}
+	}
+	return id
+}
+
+func valueOf(id string) string {
+	if id == AccountMachine {
+		return WinHTTPValue
+	}
+	return ValueName
+}
+
+func auditHost(ctx context.Context, h inventory.Host, opt Options) HostResult {
+	res := baseResult(h)
+	log := opt.Logger.With("host", h.Name)
+	s, err := dial(ctx, h, opt)
+	if s != nil {
+		defer func() { s.close(ctx); res.Stats = s.stats() }()
+	}
+	if err != nil {
+		log.Info("host could not be checked", "err", err)
+		res.Status, res.Error = StatusError, hostErr(err)
+		return res
+	}
+	vals, err := ReadValues(ctx, s.runner)
+	if err != nil {
+		res.Status, res.Error = StatusError, hostErr(err)
+		return res
+	}
+	ref, refView, herr := reference(vals, opt.Reference)
+	res.Checks = append(res.Checks, Check{ID: "reference", Kind: KindInfo, Account: AccountCurrentUser, Status: CheckInfo,
+		Actual: refView, Message: referenceMessage(opt.Reference, refView)})
+	if herr != nil {
+		res.Status, res.Error = StatusError, herr
+		return res
+	}
+	decoded := map[string]*wininet.Settings{}
+	for _, acct := range ServiceAccounts {
+		c, s := compareAccount(acct, vals[acct], ref, refView)
+		decoded[acct] = s
+		res.Checks = append(res.Checks, c)
+	}
+	res.Checks = append(res.Checks, winHTTPCheck(vals[AccountMachine]))
+	if !opt.Probe.Disabled {
+		res.Checks = append(res.Checks, probeChecks(ctx, s.runner, opt.Probe, decoded)...)
+	}
+	res.Status = verdict(res.Checks)
+	log.Debug("host checked", "status", res.Status)
+	return res
+}
+
+// verdict: any failed check makes the host noncompliant (it needs action whatever else is unknown);
+// otherwise an errored check means it could not be fully checked; otherwise it is compliant.
+func verdict(checks []Check) string {
+	status := StatusCompliant
+	for _, c := range checks {
+		switch c.Status {
+		case CheckFail:
+			return StatusNoncompliant
+		case CheckError:
+			status = StatusError
+		}
+	}
+	return status
+}
+
+// reference returns the settings the service accounts must match.
+func reference(vals Values, declared *DeclaredReference) (*wininet.Settings, *Settings, *HostError) {
+	if declared != nil {
+		s := wininet.New(declared.Proxy, declared.Bypass, declared.AutoConfigURL, declared.AutoDetect, 0)
+		v := view(&s, s.Encode(), "config")
+		v.Raw = ""
+		return &s, v, nil
+	}
+	raw := vals[AccountCurrentUser]
+	if raw == nil {
+		return nil, &Settings{Present: false, Source: AccountKey(AccountCurrentUser)},
+			&HostError{Kind: "reference", Message: "the connecting account has no " + ValueName + " (HKCU): nothing to compare with; set the proxy for this account or declare the reference in the configuration"}
+	}
+	s, err := wininet.Decode(raw)
+	if err != nil {
+		v := &Settings{Present: true, Source: AccountKey(AccountCurrentUser), Raw: hexUpper(raw), DecodeError: err.Error()}
+		return nil, v, &HostError{Kind: "reference", Message: "the reference value (HKCU) does not decode: " + err.Error()}
+	}
+	return &s, view(&s, raw, AccountKey(AccountCurrentUser)), nil
+}
+
+func referenceMessage(declared *DeclaredReference, v *Settings) string {
+	if declared != nil {
+		return "reference declared in configuration: " + v.Mode
+	}
+	if !v.Present {
+		return "no reference value"
+	}
+	return "reference: connecting account (HKCU): " + v.Mode
+}
+
+func view(s *wininet.Settings, raw []byte, source string) *Settings {
+	return &Settings{
+		Present: true, Source: source, Mode: s.Mode(), Proxy: s.Proxy, Bypass: s.Bypass, AutoConfigURL: s.AutoConfigURL,
+		AutoDetect: s.Flags&wininet.FlagAutoDetect != 0, Flags: s.Flags, Counter: s.Counter, Version: s.Version, Raw: hexUpper(raw),
+	}
+}
+
+func hexUpper(b []byte) string { return strings.ToUpper(fmt.Sprintf("%x", b)) }
+
+// compareAccount compares one service account's value with the reference.
+func compareAccount(acct string, raw []byte, ref *wininet.Settings, refView *Settings) (Check, *wininet.Settings) {
+	c := Check{ID: "registry." + strings.ToLower(acct), Kind: KindRegCompare, Account: acct, Expected: refView}
+	key := AccountKey(acct)
+	if raw == nil {
+		c.Status = CheckFail
+		c.Actual = &Settings{Present: false, Source: key, RegCompare: "missing"}
+		c.Message = acct + " has no " + ValueName + ": the sensor's WinINet requests go direct"
+		return c, nil
+	}
+	rc := "different"
+	if refView.Raw != "" && strings.EqualFold(refView.Raw, hexUpper(raw)) {
+		rc = "identical"
+	}
+	s, err := wininet.Decode(raw)
+	if err != nil {
+		c.Status = CheckError
+		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error(), RegCompare: rc}
+		c.Message = acct + " value does not decode: " + err.Error()
+		return c, nil
+	}
+	v := view(&s, raw, key)
+	v.RegCompare = rc
+	if refView.Raw == "" {
+		v.RegCompare = "" // a declared reference has no bytes to compare with
+	}
+	c.Actual = v
+	switch {
+	case s.Equivalent(*ref):
+		c.Status = CheckPass
+		c.Message = "matches the reference"
+		if rc == "different" && refView.Raw != "" {
+			c.Message = "matches the reference (reg compare says Different: only the change counter or tail differ)"
+		}
+	default:
+		c.Status = CheckFail
+		c.Message = acct + ": " + describeDiff(ref, &s)
+	}
+	return c, &s
+}
+
+func describeDiff(want, got *wininet.Settings) string {
+	var d []string
+	if got.Mode() != want.Mode() {
+		d = append(d, fmt.Sprintf("mode %s, want %s", got.Mode(), want.Mode()))
+	}
+	if !strings.EqualFold(got.Proxy, want.Proxy) {
+		d = append(d, fmt.Sprintf("proxy %q, want %q", got.Proxy, want.Proxy))
+	}
+	if !strings.EqualFold(got.AutoConfigURL, want.AutoConfigURL) {
+		d = append(d, fmt.Sprintf("PAC URL %q, want %q", got.AutoConfigURL, want.AutoConfigURL))
+	}
+	if len(d) == 0 {
+		d = append(d, fmt.Sprintf("bypass %q, want %q", got.Bypass, want.Bypass))
+	}
+	return strings.Join(d, "; ")
+}
+
+func winHTTPCheck(raw []byte) Check {
+	c := Check{ID: "winhttp", Kind: KindInfo, Account: AccountMachine, Status: CheckInfo}
+	key := AccountKey(AccountMachine)
+	if raw == nil {
+		c.Actual = &Settings{Present: false, Source: key}
+		c.Message = "no machine-wide WinHTTP proxy (netsh winhttp show proxy: direct)"
+		return c
+	}
+	s, err := wininet.Decode(raw)
+	if err != nil {
+		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error()}
+		c.Message = "WinHttpSettings does not decode: " + err.Error()
+		return c
+	}
+	c.Actual = view(&s, raw, key)
+	c.Message = "WinHTTP proxy: " + s.Mode()
+	return c
+}
+
+// probeRoutes derives the probe route of each account: the connecting account uses its own settings
+// (system), a service account its decoded manual proxy, direct when it has none; PAC and
+// auto-detect are approximated by the system route.
+func probeRoutes(decoded map[string]*wininet.Settings) ([]probe.Route, map[string]bool) {
+	routes := []probe.Route{{ID: AccountCurrentUser, Mode: "system"}}
+	approx := map[string]bool{}
+	for _, acct := range ServiceAccounts {
+		s := decoded[acct]
+		switch {
+		case s == nil:
+			routes = append(routes, probe.Route{ID: acct, Mode: "direct"})
+		case s.Flags&(wininet.FlagAutoConfig|wininet.FlagAutoDetect) != 0:
+			routes = append(routes, probe.Route{ID: acct, Mode: "system"})
+			approx[acct] = true
+		case s.Flags&wininet.FlagProxy != 0:
+			hp, ok := wininet.ProxyFor(*s, "https")
+			if !ok {
+				routes = append(routes, probe.Route{ID: acct, Mode: "direct"})
+				continue
+			}
+			routes = append(routes, probe.Route{ID: acct, Mode: "proxy", Proxy: hp, Bypass: splitBypass(s.Bypass)})
+		default:
+			routes = append(routes, probe.Route{ID: acct, Mode: "direct"})
+		}
+	}
+	return routes, approx
+}
+
+func splitBypass(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ";") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func probeChecks(ctx context.Context, r remote.Runner, po ProbeOptions, decoded map[string]*wininet.Settings) []Check {
+	routes, approx := probeRoutes(decoded)
+	cfg := probe.Config{URL: po.URL, Timeout: po.Timeout, Routes: routes}
+	fail := func(msg string) []Check {
+		var cs []Check
+		for _, rt := range routes {
+			cs = append(cs, Check{ID: "endpoint." + strings.ToLower(rt.ID), Kind: KindEndpoint, Account: rt.ID, Status: CheckError,
+				Expected: &Probe{URL: po.URL, Accepted: po.Accept}, Message: msg})
+		}
+		return cs
+	}
+	line, err := probe.Command(cfg)
+	if err != nil {
+		return fail("probe: " + err.Error())
+	}
+	out, err := r.Run(ctx, line)
+	if err != nil {
+		return fail("probe: " + err.Error())
+	}
+	results, err := probe.Parse(out.Stdout, cfg)
+	if err != nil {
+		msg := "probe: " + err.Error()
+		if out.ExitCode != 0 {
+			msg = fmt.Sprintf("probe: powershell exited %d: %s", out.ExitCode, firstLine(out.Stderr))
+		}
+		return fail(msg)
+	}
+	var cs []Check
+	for _, pr := range results {
+		c := Check{ID: "endpoint." + strings.ToLower(pr.ID), Kind: KindEndpoint, Account: pr.ID,
+			Expected:    &Probe{URL: po.URL, Accepted: po.Accept},
+			Actual:      &Probe{URL: po.URL, Route: pr.Route, Status: pr.Status, Error: pr.Error, Millis: pr.Millis},
+			Approximate: approx[pr.ID]}
+		switch {
+		case accepted(pr.Status, po.Accept):
+			c.Status = CheckPass
+			c.Message = fmt.Sprintf("endpoint answered %d via %s", pr.Status, pr.Route)
+		case pr.Status != 0:
+			c.Status = CheckFail
+			c.Message = fmt.Sprintf("endpoint answered %d via %s", pr.Status, pr.Route)
+			if pr.Status == 407 {
+				c.Message = fmt.Sprintf("proxy authentication required (407) via %s", pr.Route)
+			}
+		default:
+			c.Status = CheckFail
+			c.Message = fmt.Sprintf("endpoint not reached via %s: %s", pr.Route, strings.TrimSpace(pr.Error+" "+pr.Message))
+		}
+		if c.Approximate {
+			c.Message += " (approximate: the account uses a PAC URL or auto-detection)"
+		}
+		if pr.ID == AccountCurrentUser && c.Status == CheckFail {
+			// The connecting account's own connectivity is informational: it tells whether the reference
+			// itself works, the sensor does not run as it.
+			c.Status = CheckInfo
+			c.Message = "reference route fails: " + c.Message
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func accepted(status int, ok []int) bool {
+	for _, s := range ok {
+		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,157 @@
+// Package fleet audits a fleet of domain controllers: it fans out over the inventory with a bounded
+// number of concurrent hosts, runs the registry and endpoint checks on each through one remote.Runner,
+// and combines the per-host findings into a Report in inventory order.
+//
+// A host's failure is data in its HostResult, never an error of the run: one unreachable, hung or
+// misbehaving host cannot affect another.
+package fleet
+
+import "time"
+
+// Schema is the version tag of the JSON report. Bump it on any incompatible change of Report.
+const Schema = "dcproxy.report/v1"
+
+// Host statuses.
+const (
+	StatusCompliant    = "compliant"
+	StatusNoncompliant = "noncompliant"
+	StatusError        = "error"
+)
+
+// Check statuses and kinds.
+const (
+	CheckPass  = "pass"
+	CheckFail  = "fail"
+	CheckError = "error"
+	CheckInfo  = "info"
+
+	KindRegCompare = "regcompare"
+	KindEndpoint   = "endpoint"
+	KindInfo       = "info"
+)
+
+// Accounts whose settings are checked.
+const (
+	AccountCurrentUser  = "CURRENT_USER"
+	AccountLocalSystem  = "LOCAL_SYSTEM"
+	AccountLocalService = "LOCAL_SERVICE"
+	AccountMachine      = "MACHINE"
+)
+
+// Report is the result of one run. Hosts are in inventory order.
+type Report struct {
+	Schema      string       `json:"schema"`
+	Command     string       `json:"command,omitempty"` // audit, fix, restore
+	RunID       string       `json:"run_id,omitempty"`
+	StartedAt   time.Time    `json:"started_at"`
+	FinishedAt  time.Time    `json:"finished_at"`
+	Interrupted bool         `json:"interrupted,omitempty"` // the run was cancelled (Ctrl-C): some hosts were not checked
+	Summary     Summary      `json:"summary"`
+	Hosts       []HostResult `json:"hosts"`
+}
+
+// Summary counts hosts by status.
+type Summary struct {
+	Hosts        int `json:"hosts"`
+	Compliant    int `json:"compliant"`
+	Noncompliant int `json:"noncompliant"`
+	Error        int `json:"error"`
+}
+
+// HostResult is everything found on one host.
+type HostResult struct {
+	Host        string        `json:"host"`
+	Address     string        `json:"address"`
+	Site        string        `json:"site,omitempty"`
+	Tags        []string      `json:"tags,omitempty"`
+	Status      string        `json:"status"`
+	Error       *HostError    `json:"error,omitempty"`
+	DurationMS  int64         `json:"duration_ms"`
+	Checks      []Check       `json:"checks"`
+	Stats       *Stats        `json:"stats,omitempty"`
+	Remediation []Remediation `json:"remediation,omitempty"`
+}
+
+// HostError says why a host could not be checked. Kind is one of auth, unreachable, timeout,
+// protocol, canceled, reference, error.
+type HostError struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// Stats is what the host cost on the wire.
+type Stats struct {
+	Requests   int   `json:"requests"`
+	Handshakes int   `json:"handshakes"`
+	WaitMS     int64 `json:"wait_ms"`
+	Attempts   int   `json:"attempts"`
+}
+
+// Check is one finding.
+type Check struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Account  string `json:"account"`
+	Status   string `json:"status"`
+	Expected any    `json:"expected,omitempty"` // *Settings or *Probe
+	Actual   any    `json:"actual,omitempty"`   // *Settings or *Probe
+	Message  string `json:"message"`
+	// Approximate marks an endpoint probe of an account that uses a PAC URL or auto-detection: the
+	// probe used the connecting account's resolution, not the account's own.
+	Approximate bool `json:"approximate,omitempty"`
+}
+
+// Settings is a decoded DefaultConnectionSettings (or WinHttpSettings) value as reported.
+type Settings struct {
+	Present       bool   `json:"present"`
+	Source        string `json:"source,omitempty"` // registry path, or "config" for a declared reference
+	Mode          string `json:"mode,omitempty"`   // direct, proxy, pac, autodetect, combinations with '+'
+	Proxy         string `json:"proxy,omitempty"`
+	Bypass        string `json:"bypass,omitempty"`
+	AutoConfigURL string `json:"autoconfig_url,omitempty"`
+	AutoDetect    bool   `json:"autodetect,omitempty"`
+	Flags         uint32 `json:"flags,omitempty"`
+	Counter       uint32 `json:"counter,omitempty"`
+	Version       uint32 `json:"version,omitempty"`
+	Raw           string `json:"raw,omitempty"`          // the value's bytes in hex, as reg query prints them
+	DecodeError   string `json:"decode_error,omitempty"` // the value exists but is not a settings blob
+	// RegCompare is what `reg compare` against the reference would say: identical, different, missing.
+	RegCompare string `json:"regcompare,omitempty"`
+}
+
+// Probe is the outcome of one endpoint request made from the host.
+type Probe struct {
+	URL      string `json:"url,omitempty"`
+	Route    string `json:"route,omitempty"` // direct, system, proxy host:port
+	Status   int    `json:"status,omitempty"`
+	Accepted []int  `json:"accepted,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Millis   int    `json:"ms,omitempty"`
+}
+
+// Remediation is what a fix or restore did (or would do) to one account's value on a host.
+type Remediation struct {
+	Account string `json:"account"`
+	Key     string `json:"key"`
+	Value   string `json:"value"`
+	Action  string `json:"action"`  // write, delete, none, refused
+	Outcome string `json:"outcome"` // planned, written, verified, rolled_back, failed, skipped
+	Before  string `json:"before,omitempty"`
+	After   string `json:"after,omitempty"`
+	Backup  string `json:"backup,omitempty"` // on-host export file
+	Message string `json:"message,omitempty"`
+}
+
+func (r *Report) summarize() {
+	r.Summary = Summary{Hosts: len(r.Hosts)}
+	for _, h := range r.Hosts {
+		switch h.Status {
+		case StatusCompliant:
+			r.Summary.Compliant++
+		case StatusNoncompliant:
+			r.Summary.Noncompliant++
+		default:
+			r.Summary.Error++
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package winrmclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/dcproxy/dcproxy/remote"
+)
+
+const (
+	timedOutFault = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793" Machine="192.168.56.11"><f:Message>The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  </f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`
+	// The same fault with a localised reason (w:Locale de-DE): still a timeout.
+	timedOutFaultDE  = `<S:Envelope xmlns:S="http://www.w3.org/2003/05/soap-envelope"><S:Body><S:Fault><S:Code><S:Value>S:Receiver</S:Value><S:Subcode><S:Value>w:TimedOut</S:Value></S:Subcode></S:Code><S:Reason><S:Text xml:lang="de-DE">Der WS-Verwaltungsdienst kann den Vorgang nicht in der angegebenen Zeit abschließen.</S:Text></S:Reason><S:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858793"/></S:Detail></S:Fault></S:Body></S:Envelope>`
+	accessDeniedBody = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:AccessDenied</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">Access is denied. </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="5" Machine="dc01"><f:Message>Access is denied. </f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`
+	badSelectorBody  = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:InvalidSelectors</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot process the request because the request contained invalid selectors for the resource. </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858843"/></s:Detail></s:Fault></s:Body></s:Envelope>`
+	soapCT           = "application/soap+xml;charset=UTF-8"
+)
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func urlErr(err error) error { return &url.Error{Op: "Post", URL: "http://dc01:5985/wsman", Err: err} }
+
+// Test_classify is the table of how every failure we know of is reported.
+func Test_classify(t *testing.T) {
+	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	tests := []struct {
+		name string
+		err  error
+		want error // nil: no sentinel (context.Canceled)
+	}{
+		{"401", &HTTPError{StatusCode: 401}, remote.ErrAuth},
+		{"403", &HTTPError{StatusCode: 403, ContentType: "text/html"}, remote.ErrAuth},
+		{"access denied fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: accessDeniedBody}, remote.ErrAuth},
+		{"no negotiate offered", fmt.Errorf("x: %w", errNoNegotiate), remote.ErrAuth},
+		{"connection refused", urlErr(&connectError{dialRefused}), remote.ErrUnreachable},
+		{"dial op error", dialRefused, remote.ErrUnreachable},
+		{"dial timeout by dialer", urlErr(&connectError{&net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}}), remote.ErrUnreachable},
+		{"reset", urlErr(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), remote.ErrUnreachable},
+		{"EOF", urlErr(io.EOF), remote.ErrUnreachable},
+		{"unexpected EOF", fmt.Errorf("read reply: %w", io.ErrUnexpectedEOF), remote.ErrUnreachable},
+		{"dns", urlErr(&net.DNSError{Err: "no such host", Name: "dc01"}), remote.ErrUnreachable},
+		{"tls unknown authority", urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), remote.ErrUnreachable},
+		{"tls record header", urlErr(tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), remote.ErrUnreachable},
+		{"tls alert", urlErr(tls.AlertError(40)), remote.ErrUnreachable},
+		{"ctx deadline", urlErr(context.DeadlineExceeded), remote.ErrTimeout},
+		{"ctx deadline while connecting", urlErr(&connectError{context.DeadlineExceeded}), remote.ErrTimeout},
+		{"net timeout", urlErr(&net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}), remote.ErrTimeout},
+		{"OperationTimeout fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: timedOutFault}, remote.ErrTimeout},
+		{"localised timeout fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: timedOutFaultDE}, remote.ErrTimeout},
+		{"invalid content type 200", &HTTPError{StatusCode: 200, ContentType: "text/plain"}, remote.ErrProtocol},
+		{"500 html", &HTTPError{StatusCode: 500, ContentType: "text/html"}, remote.ErrProtocol},
+		{"502 no content type", &HTTPError{StatusCode: 502}, remote.ErrProtocol},
+		{"500 soap not a fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: "<x/>"}, remote.ErrProtocol},
+		{"invalid selectors fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: badSelectorBody}, remote.ErrProtocol},
+		{"bad xml", errors.New("XML syntax error on line 1: unexpected EOF"), remote.ErrProtocol},
+		{"unsupported action", errors.New("unsupported action: foo"), remote.ErrProtocol},
+		{"framing", fmt.Errorf("%w: %w", remote.ErrProtocol, errFraming), remote.ErrProtocol},
+		{"already classified", fmt.Errorf("%w: x", remote.ErrAuth), remote.ErrAuth},
+		{"canceled", urlErr(context.Canceled), nil},
+	}
+	sentinels := []error{remote.ErrAuth, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := classify(tc.err)
+			if !errors.Is(got, tc.err) {
+				t.Errorf("classify lost the cause: %v", got)
+			}
+			var n int
+			for _, s := range sentinels {
+				if errors.Is(got, s) {
+					n++
+					if s != tc.want {
+						t.Errorf("classify(%v) wraps %v, want %v", tc.err, s, tc.want)
+					}
+				}
+			}
+			if tc.want != nil && n != 1 {
+				t.Errorf("classify(%v) = %v wraps %d sentinels, want exactly 1", tc.err, got, n)
+			}
+			if tc.want == nil && n != 0 {
+				t.Errorf("classify(%v) = %v, want no sentinel", tc.err, got)
+			}
+		})
+	}
+	if classify(nil) != nil {
+		t.Error("classify(nil) != nil")
+	}
+}
+
+func TestHTTPErrorMessages(t *testing.T) {
+	tests := []struct {
+		err  *HTTPError
+		want []string
+	}{
+		// masterzen's Receive loop polls again on "OperationTimeout", localised or not.
+		{&HTTPError{StatusCode: 500, ContentType: soapCT, Body: timedOutFault}, []string{"OperationTimeout", "2150858793", "w:TimedOut"}},
+		{&HTTPError{StatusCode: 500, ContentType: soapCT, Body: timedOutFaultDE}, []string{"OperationTimeout", "Der WS-Verwaltungsdienst"}},
+		{&HTTPError{StatusCode: 500, ContentType: soapCT, Body: accessDeniedBody}, []string{"wsman fault 5 (w:AccessDenied): Access is denied."}},
+		{&HTTPError{StatusCode: 500, ContentType: "text/html"}, []string{"invalid content type", "text/html"}},
+		{&HTTPError{StatusCode: 500, ContentType: soapCT, Body: strings.Repeat("x", 5000)}, []string{"http error 500: xxx"}},
+		{&HTTPError{StatusCode: 401}, []string{"401"}},
+	}
+	for _, tc := range tests {
+		msg := tc.err.Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%q does not contain %q", msg, w)
+			}
+		}
+		if len(msg) > 1024 {
+			t.Errorf("message of %d bytes", len(msg))
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	base := fmt.Errorf("%w: user admin password hunter2 rejected", remote.ErrAuth)
+	got := redact(base, "hunter2")
+	if strings.Contains(got.Error(), "hunter2") || !errors.Is(got, remote.ErrAuth) {
+		t.Errorf("redact = %v", got)
+	}
+	if redact(base, "") != base || redact(nil, "x") != nil {
+		t.Error("redact changed an error it had nothing to hide in")
+	}
+}
+
+func FuzzParseFault(f *testing.F) {
+	for _, s := range []string{timedOutFault, timedOutFaultDE, accessDeniedBody, badSelectorBody, "", "<x/>", "<Envelope><Body><Fault/></Body></Envelope>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fl, ok := parseFault(body)
+		if !ok && fl != (soapFault{}) {
+			t.Errorf("not a fault but fields set: %+v", fl)
+		}
+		e := &HTTPError{StatusCode: 500, ContentType: soapCT, Body: body}
+		_ = e.Error()
+		_ = classify(e)
+	})
+}

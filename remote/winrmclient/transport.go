@@ -1,0 +1,449 @@
+package winrmclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	azntlm "github.com/Azure/go-ntlmssp"
+	"github.com/bodgit/ntlmssp"
+	"github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
+
+	"github.com/dcproxy/dcproxy/remote"
+)
+
+// authMode selects how a transport authenticates and protects SOAP messages.
+type authMode int
+
+const (
+	// modeSealed: NTLM over HTTP, one handshake per connection, every message sealed.
+	modeSealed authMode = iota
+	// modeNTLMTLS: NTLM inside TLS (no sealing), masterzen ClientNTLM's wire behaviour (Azure Negotiator).
+	modeNTLMTLS
+	// modeBasic: Basic credentials on every request (HTTPS, or HTTP when explicitly allowed).
+	modeBasic
+)
+
+// cleanupTimeout bounds a Signal or Delete sent after the caller's context has ended, so that a
+// cancelled command does not leave a shell behind (Windows allows only 5 per user).
+const cleanupTimeout = 5 * time.Second
+
+// ntlmFlagSeal is NTLMSSP_NEGOTIATE_SEAL (MS-NLMP 2.2.2.5).
+const ntlmFlagSeal = 0x00000020
+
+const (
+	actionSignal = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal<"
+	actionDelete = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete<"
+)
+
+// transport implements masterzen's winrm.Transporter for one host. It owns one http.Transport that
+// keeps at most one TCP connection to the host, serializes every Post (sealing sequence numbers must
+// stay in wire order, and NTLM authenticates the connection), and counts requests, handshakes and
+// the time spent waiting for replies.
+//
+// The context of the current Runner operation is installed with setContext; every HTTP exchange is
+// bounded by it and by the per-exchange timeout.
+type transport struct {
+	mode     authMode
+	user     string // as given: DOMAIN\user, user@domain or user
+	password string
+	url      string
+	timeout  time.Duration // per HTTP exchange
+
+	hc *http.Client
+
+	opCtx atomic.Pointer[ctxBox]
+
+	mu      sync.Mutex // serializes Post and guards session
+	session sealer     // nil until the NTLM handshake completed (modeSealed)
+
+	requests   atomic.Int64
+	handshakes atomic.Int64
+	waitNanos  atomic.Int64
+	signals    atomic.Int64
+}
+
+type ctxBox struct{ ctx context.Context }
+
+var _ winrm.Transporter = (*transport)(nil)
+
+func newTransport(mode authMode, user, password string, timeout time.Duration) *transport {
+	t := &transport{mode: mode, user: user, password: password, timeout: timeout}
+	t.setContext(context.Background())
+	return t
+}
+
+// setContext installs the context that bounds the following Posts.
+func (t *transport) setContext(ctx context.Context) { t.opCtx.Store(&ctxBox{ctx}) }
+
+// stats returns the counters so far; safe for concurrent use.
+func (t *transport) stats() remote.Stats {
+	return remote.Stats{
+		Requests:   int(t.requests.Load()),
+		Handshakes: int(t.handshakes.Load()),
+		Wait:       time.Duration(t.waitNanos.Load()),
+	}
+}
+
+// Transport builds the HTTP client for the endpoint (masterzen calls it once from
+// NewClientWithParameters). TLS uses the endpoint's CA, server name and insecure flag.
+func (t *transport) Transport(ep *winrm.Endpoint) error {
+	scheme := "http"
+	if ep.HTTPS {
+		scheme = "https"
+	}
+	t.url = fmt.Sprintf("%s://%s:%d/wsman", scheme, ep.Host, ep.Port)
+	tlsConf := &tls.Config{
+		ServerName:         ep.TLSServerName,
+		InsecureSkipVerify: ep.Insecure, //nolint:gosec // explicit per-target opt-in
+		MinVersion:         tls.VersionTLS12,
+	}
+	if len(ep.CACert) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ep.CACert) {
+			return fmt.Errorf("%w: no certificate in CA file", remote.ErrInvalidTarget)
+		}
+		tlsConf.RootCAs = pool
+	}
+	dialer := &net.Dialer{Timeout: t.timeout, KeepAlive: 30 * time.Second}
+	ht := &http.Transport{
+		Proxy:               nil, // WinRM to DCs never goes through the (audited!) proxy
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: t.timeout,
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	var rt http.RoundTripper = &countingRoundTripper{t: t, next: ht}
+	if t.mode == modeNTLMTLS {
+		rt = azntlm.Negotiator{RoundTripper: rt}
+	}
+	t.hc = &http.Client{
+		Transport: rt,
+		// WinRM never redirects; following one could leak credentials to another host.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return nil
+}
+
+// closeIdle drops the idle connection (after the shell was deleted).
+func (t *transport) closeIdle() {
+	if t.hc != nil {
+		t.hc.CloseIdleConnections()
+	}
+}
+
+// Post sends one SOAP message and returns the SOAP reply. Errors keep masterzen's wording
+// ("OperationTimeout" in faults, *url.Error for HTTP timeouts) because masterzen's Receive loop
+// branches on it; classification into remote sentinels happens in the Runner.
+func (t *transport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, error) {
+	body := []byte(msg.String())
+	cleanup := bytes.Contains(body, []byte(actionSignal)) || bytes.Contains(body, []byte(actionDelete))
+	if bytes.Contains(body, []byte(actionSignal)) {
+		t.signals.Add(1)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ctx, cancel := t.requestContext(cleanup)
+	defer cancel()
+	if t.mode == modeSealed {
+		return t.postSealed(ctx, body)
+	}
+	return t.postPlain(ctx, body)
+}
+
+// requestContext bounds one exchange by the operation context and the per-exchange timeout. A
+// cleanup message (Signal, Delete) sent after the operation context ended gets a short detached
+// budget instead, so that a timed-out command is still terminated and its shell deleted.
+func (t *transport) requestContext(cleanup bool) (context.Context, context.CancelFunc) {
+	ctx := t.opCtx.Load().ctx
+	timeout := t.timeout
+	if cleanup && ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+		timeout = min(timeout, cleanupTimeout)
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+func (t *transport) newRequest(ctx context.Context, body []byte, contentType string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("User-Agent", "dcproxy WinRM client")
+	return req, nil
+}
+
+// postPlain sends an unsealed SOAP body (Basic, or NTLM inside TLS).
+func (t *transport) postPlain(ctx context.Context, body []byte) (string, error) {
+	req, err := t.newRequest(ctx, body, soapContentType)
+	if err != nil {
+		return "", err
+	}
+	// Basic: sent on every request. NTLM over TLS: the Azure Negotiator turns these credentials
+	// into an NTLM handshake and strips them; countingRoundTripper refuses to let them out as Basic.
+	req.SetBasicAuth(t.user, t.password)
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer drain(resp)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("read reply: %w", err)
+	}
+	return soapReply(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+}
+
+// soapReply applies masterzen's rules to a (decrypted) reply: SOAP content type required, 200 required.
+func soapReply(status int, contentType string, body []byte) (string, error) {
+	if !isSOAP(contentType) || status != http.StatusOK {
+		he := &HTTPError{StatusCode: status, ContentType: contentType}
+		if isSOAP(contentType) {
+			he.Body = string(body[:min(len(body), maxErrorBody)])
+		}
+		return "", he
+	}
+	return string(body), nil
+}
+
+// postSealed sends one sealed SOAP message, performing the NTLM handshake first if the connection
+// is not authenticated yet, and once more if the host answers 401 to a sealed message (the
+// connection was dropped and re-opened, or the host forgot the context).
+func (t *transport) postSealed(ctx context.Context, body []byte) (string, error) {
+	for attempt := 0; ; attempt++ {
+		if t.session == nil {
+			if err := t.handshake(ctx); err != nil {
+				return "", err
+			}
+		}
+		sealed, err := sealBody(t.session, body)
+		if err != nil {
+			return "", err
+		}
+		req, err := t.newRequest(ctx, sealed, encryptedType)
+		if err != nil {
+			return "", err
+		}
+		resp, err := t.hc.Do(req)
+		if err != nil {
+			t.session = nil // the RC4 state may have advanced past what the host saw
+			return "", err
+		}
+		raw, err := io.ReadAll(resp.Body)
+		drain(resp)
+		if err != nil {
+			t.session = nil
+			return "", fmt.Errorf("read reply: %w", err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			t.session = nil
+			if attempt == 0 {
+				continue
+			}
+			return "", &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+		}
+		ct := resp.Header.Get("Content-Type")
+		if !isEncrypted(ct) {
+			// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
+			return soapReply(resp.StatusCode, ct, raw)
+		}
+		plain, origType, err := openBody(t.session, raw)
+		if err != nil {
+			t.session = nil
+			return "", fmt.Errorf("%w: %w", remote.ErrProtocol, err)
+		}
+		return soapReply(resp.StatusCode, origType, plain)
+	}
+}
+
+// handshake runs the three NTLM legs with empty bodies on the (single) connection, exactly as
+// masterzen's Encryption does via bodgit: anonymous POST → 401 Negotiate; NEGOTIATE → 401
+// CHALLENGE; AUTHENTICATE → 200. On success t.session seals the following messages.
+func (t *transport) handshake(ctx context.Context) error {
+	t.handshakes.Add(1)
+	user, domain := splitUser(t.user)
+	client, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(user, t.password), ntlmssp.SetDomain(domain),
+		ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	if err != nil {
+		return fmt.Errorf("ntlm client: %w", err)
+	}
+	// Leg 0: anonymous, to learn the schemes (a real host closes this connection).
+	resp, err := t.emptyPost(ctx, "")
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusUnauthorized {
+		return &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	}
+	if ok, _ := negotiateToken(resp.Header); !ok {
+		return fmt.Errorf("%w (schemes: %s)", errNoNegotiate, strings.Join(schemes(resp.Header), ", "))
+	}
+	// Leg 1: NEGOTIATE → CHALLENGE.
+	neg, err := client.Authenticate(nil, nil)
+	if err != nil {
+		return fmt.Errorf("ntlm negotiate: %w", err)
+	}
+	resp, err = t.emptyPost(ctx, "Negotiate "+base64.StdEncoding.EncodeToString(neg))
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	ok, challenge := negotiateToken(resp.Header)
+	if resp.StatusCode != http.StatusUnauthorized || !ok || len(challenge) == 0 {
+		return &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	}
+	// Never let a SOAP body out in clear on HTTP: the host must agree to seal.
+	if len(challenge) < 24 || binary.LittleEndian.Uint32(challenge[20:24])&ntlmFlagSeal == 0 {
+		return fmt.Errorf("%w: host did not offer NTLM sealing", remote.ErrProtocol)
+	}
+	// Leg 2: AUTHENTICATE → 200.
+	auth, err := client.Authenticate(challenge, nil)
+	if err != nil {
+		return fmt.Errorf("%w: ntlm challenge: %w", remote.ErrProtocol, err)
+	}
+	resp, err = t.emptyPost(ctx, "Negotiate "+base64.StdEncoding.EncodeToString(auth))
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		return &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	}
+	s := client.SecuritySession()
+	if s == nil {
+		return fmt.Errorf("%w: no NTLM session security", remote.ErrProtocol)
+	}
+	t.session = s
+	return nil
+}
+
+func (t *transport) emptyPost(ctx context.Context, authorization string) (*http.Response, error) {
+	req, err := t.newRequest(ctx, nil, soapContentType)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = 0
+	req.Body = http.NoBody
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	return t.hc.Do(req)
+}
+
+// drain reads the rest of a reply and closes it so that the connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+}
+
+// negotiateToken finds the Negotiate scheme among WWW-Authenticate values and decodes its token.
+func negotiateToken(h http.Header) (bool, []byte) {
+	for _, v := range h.Values("Www-Authenticate") {
+		for _, part := range strings.Split(v, ",") {
+			scheme, tok, _ := strings.Cut(strings.TrimSpace(part), " ")
+			if !strings.EqualFold(scheme, "Negotiate") {
+				continue
+			}
+			tok = strings.TrimSpace(tok)
+			if tok == "" {
+				return true, nil
+			}
+			b, err := base64.StdEncoding.DecodeString(tok)
+			if err != nil {
+				return true, nil
+			}
+			return true, b
+		}
+	}
+	return false, nil
+}
+
+func schemes(h http.Header) []string {
+	var out []string
+	for _, v := range h.Values("Www-Authenticate") {
+		s, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		out = append(out, strconv.Quote(s))
+	}
+	if len(out) == 0 {
+		out = []string{"none"}
+	}
+	return out
+}
+
+// splitUser splits DOMAIN\user and user@domain the way masterzen's Encryption does.
+func splitUser(u string) (user, domain string) {
+	if d, name, ok := strings.Cut(u, `\`); ok {
+		return name, d
+	}
+	if name, d, ok := strings.Cut(u, "@"); ok {
+		return name, d
+	}
+	return u, ""
+}
+
+// countingRoundTripper counts every HTTP request (including each NTLM leg), the NTLM handshakes
+// started (a NEGOTIATE message in an Authorization header), and the time until the reply headers
+// arrive. It marks failures before a connection existed as connectError (unreachable), and in
+// NTLM-over-TLS mode it refuses to send Basic credentials (Azure's Negotiator falls back to Basic
+// when the host offers no Negotiate).
+type countingRoundTripper struct {
+	t    *transport
+	next http.RoundTripper
+}
+
+func (c *countingRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	auth := req.Header.Get("Authorization")
+	if c.t.mode == modeNTLMTLS && strings.HasPrefix(auth, "Basic ") {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, errNoNegotiate
+	}
+	if c.t.mode == modeNTLMTLS && isNegotiateMessage(auth) {
+		c.t.handshakes.Add(1)
+	}
+	c.t.requests.Add(1)
+	var gotConn atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	start := time.Now()
+	resp, err := c.next.RoundTrip(req)
+	c.t.waitNanos.Add(int64(time.Since(start)))
+	if err != nil && !gotConn.Load() && !errors.Is(err, context.Canceled) {
+		return nil, &connectError{err: err}
+	}
+	return resp, err
+}
+
+// isNegotiateMessage reports whether an Authorization value carries an NTLM NEGOTIATE_MESSAGE.
+func isNegotiateMessage(auth string) bool {
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || (!strings.EqualFold(scheme, "Negotiate") && !strings.EqualFold(scheme, "NTLM")) {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
+	return err == nil && len(b) >= 12 && string(b[:8]) == "NTLMSSP\x00" && b[8] == 1 && b[9] == 0 && b[10] == 0 && b[11] == 0
+}

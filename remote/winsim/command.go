@@ -1,0 +1,160 @@
+package winsim
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// command is one running or finished process of a shell. Output is kept in the shell's code page
+// until a Receive takes it.
+type command struct {
+	id       string
+	codepage int
+	cancel   context.CancelFunc
+
+	stdin  *io.PipeReader
+	stdinW *io.PipeWriter
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever output arrives or the command ends
+	out     [2][]byte     // pending stdout, stderr
+	done    bool
+	exit    int // set by the runner goroutine before finish
+	exitVal int
+	sentEnd bool
+}
+
+func newCommand(id string, codepage int, cancel context.CancelFunc) *command {
+	r, w := io.Pipe()
+	return &command{id: id, codepage: codepage, cancel: cancel, stdin: r, stdinW: w, changed: make(chan struct{})}
+}
+
+func (c *command) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *command) finished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
+func (c *command) finish() {
+	c.mu.Lock()
+	c.done = true
+	c.exitVal = c.exit
+	c.notifyLocked()
+	c.mu.Unlock()
+	_ = c.stdin.CloseWithError(io.ErrClosedPipe)
+	c.cancel()
+}
+
+// writeStdin hands client input to the process; with end the process sees EOF after it.
+func (c *command) writeStdin(data []byte, end bool) {
+	if len(data) > 0 {
+		// The pipe blocks until the process reads; do not hold up the HTTP exchange for it.
+		go func() { _, _ = c.stdinW.Write(data); maybeClose(c.stdinW, end) }()
+		return
+	}
+	maybeClose(c.stdinW, end)
+}
+
+func maybeClose(w *io.PipeWriter, end bool) {
+	if end {
+		_ = w.Close()
+	}
+}
+
+type streamWriter struct {
+	c   *command
+	idx int
+	enc *encoder
+}
+
+func (c *command) stdoutWriter() io.Writer {
+	return &streamWriter{c: c, idx: 0, enc: newEncoder(c.codepage)}
+}
+func (c *command) stderrWriter() io.Writer {
+	return &streamWriter{c: c, idx: 1, enc: newEncoder(c.codepage)}
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	b := w.enc.encode(p)
+	w.c.mu.Lock()
+	w.c.out[w.idx] = append(w.c.out[w.idx], b...)
+	w.c.notifyLocked()
+	w.c.mu.Unlock()
+	return len(p), nil
+}
+
+// chunk is what one Receive response carries.
+type chunk struct {
+	data [2][]byte
+	done bool
+	exit int
+}
+
+// wait blocks until output is pending or the command ends (then it returns a chunk of at most room
+// bytes of output), or until timeout (ok=false: the caller sends the OperationTimeout fault), or
+// until ctx ends.
+func (c *command) wait(ctx context.Context, timeout time.Duration, room int) (chunk, bool) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		pending := len(c.out[0]) + len(c.out[1])
+		if pending > 0 || (c.done && !c.sentEnd) {
+			var ch chunk
+			for i := range c.out {
+				n := min(len(c.out[i]), room)
+				ch.data[i] = c.out[i][:n:n]
+				c.out[i] = c.out[i][n:]
+				room -= n
+			}
+			if c.done && len(c.out[0])+len(c.out[1]) == 0 {
+				ch.done, ch.exit = true, c.exitVal
+				c.sentEnd = true
+			}
+			c.mu.Unlock()
+			return ch, true
+		}
+		if c.done && c.sentEnd {
+			// Windows keeps answering Receive after Done with the final state (exit code kept).
+			c.mu.Unlock()
+			return chunk{done: true, exit: c.exitVal}, true
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-t.C:
+			return chunk{}, false
+		case <-ctx.Done():
+			return chunk{}, false
+		}
+	}
+}
+
+func (ch chunk) xml(id string) string {
+	var b strings.Builder
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	for i, name := range []string{"stdout", "stderr"} {
+		if len(ch.data[i]) > 0 {
+			fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>`, name, id, base64.StdEncoding.EncodeToString(ch.data[i]))
+		}
+	}
+	if ch.done {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="%s" End="true"></rsp:Stream>`, id, id)
+		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>`, id, stateDone, ch.exit)
+	} else {
+		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"></rsp:CommandState>`, id, stateRunning)
+	}
+	b.WriteString(`</rsp:ReceiveResponse>`)
+	return b.String()
+}

@@ -1,0 +1,345 @@
+// Package lab runs a fleet of simulated domain controllers (remote/winsim) on this machine: each host
+// on its own loopback address (127.x.y.z) on the standard WinRM ports, described by a YAML fleet file
+// or generated, with the files dcproxy needs to audit it (inventory, credentials, CA certificate).
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dcproxy/dcproxy/remote/wininet"
+)
+
+// Fault models of a host's network behaviour.
+const (
+	FaultNone      = "none"
+	FaultRefuse    = "refuse"    // nothing listens: connection refused
+	FaultBlackhole = "blackhole" // TCP accepted, never answered
+	FaultSlow      = "slow"      // every HTTP exchange takes SlowLatency more
+	FaultHTTP500   = "http500"   // a web server that is not WinRM answers 500 text/html
+	FaultDrop      = "drop"      // the connection is closed after the request is read
+	FaultAuthFail  = "authfail"  // every logon fails with 401
+)
+
+// SlowLatency is what the slow fault adds to every HTTP exchange.
+const SlowLatency = 3 * time.Second
+
+// Spec is a fleet file: defaults applied to every host, then the hosts.
+type Spec struct {
+	Defaults HostSpec   `yaml:"defaults"`
+	Hosts    []HostSpec `yaml:"hosts"`
+}
+
+// AccountSpec is an extra account of a host.
+type AccountSpec struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	Admin    bool   `yaml:"admin"`
+}
+
+// AuthSpec is the WinRM service's auth configuration (Windows defaults: both false).
+type AuthSpec struct {
+	Basic            *bool `yaml:"basic"`
+	AllowUnencrypted *bool `yaml:"allow_unencrypted"`
+}
+
+// Hive is one DefaultConnectionSettings (or WinHttpSettings) value in a fleet file: decoded
+// settings, {raw: HEX}, or the word absent.
+type Hive struct {
+	Absent        bool
+	Raw           []byte
+	Proxy         string
+	Bypass        string
+	AutoConfigURL string
+	AutoDetect    bool
+	Counter       uint32
+}
+
+// UnmarshalYAML accepts `absent`, `{raw: HEX}` or the decoded fields.
+func (h *Hive) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value == "absent" || n.Value == "" || n.Tag == "!!null" {
+			*h = Hive{Absent: true}
+			return nil
+		}
+		return fmt.Errorf("line %d: registry value %q: want absent, {raw: HEX} or settings", n.Line, n.Value)
+	}
+	var raw struct {
+		Raw           *string `yaml:"raw"`
+		Proxy         string  `yaml:"proxy"`
+		Bypass        string  `yaml:"bypass"`
+		AutoConfigURL string  `yaml:"autoconfig_url"`
+		AutoDetect    bool    `yaml:"autodetect"`
+		Counter       uint32  `yaml:"counter"`
+	}
+	if err := decodeStrict(n, &raw); err != nil {
+		return err
+	}
+	if raw.Raw != nil {
+		if raw.Proxy != "" || raw.Bypass != "" || raw.AutoConfigURL != "" || raw.AutoDetect || raw.Counter != 0 {
+			return fmt.Errorf("line %d: raw and decoded settings together", n.Line)
+		}
+		b, err := wininet.ParseHex(*raw.Raw)
+		if err != nil {
+			return fmt.Errorf("line %d: raw: %w", n.Line, err)
+		}
+		*h = Hive{Raw: b}
+		return nil
+	}
+	*h = Hive{Proxy: raw.Proxy, Bypass: raw.Bypass, AutoConfigURL: raw.AutoConfigURL, AutoDetect: raw.AutoDetect, Counter: raw.Counter}
+	return nil
+}
+
+// Bytes returns the value's bytes (nil when absent). version is the first field for decoded settings.
+func (h *Hive) Bytes(version uint32) []byte {
+	switch {
+	case h == nil || h.Absent:
+		return nil
+	case h.Raw != nil:
+		return h.Raw
+	}
+	s := wininet.New(h.Proxy, h.Bypass, h.AutoConfigURL, h.AutoDetect, h.Counter)
+	s.Version = version
+	return s.Encode()
+}
+
+// RegistrySpec holds the four values dcproxy reads. A nil pointer means "not given" (inherit the
+// default); Hive.Absent means the value does not exist.
+type RegistrySpec struct {
+	CurrentUser  *Hive `yaml:"current_user"`
+	LocalSystem  *Hive `yaml:"local_system"`
+	LocalService *Hive `yaml:"local_service"`
+	WinHTTP      *Hive `yaml:"winhttp"`
+}
+
+// NetworkSpec is what the host can reach.
+type NetworkSpec struct {
+	Direct         *bool             `yaml:"direct"`
+	Proxies        map[string]string `yaml:"proxies"`
+	EndpointStatus int               `yaml:"endpoint_status"`
+	TLSIntercept   *bool             `yaml:"tls_intercept"`
+	PACProxy       *string           `yaml:"pac_proxy"`
+}
+
+// HostSpec is one host; in Spec.Defaults every field is optional.
+type HostSpec struct {
+	Name      string         `yaml:"name"`
+	Address   string         `yaml:"address"`
+	Site      string         `yaml:"site"`
+	Tags      []string       `yaml:"tags"`
+	User      string         `yaml:"user"`
+	Password  string         `yaml:"password"`
+	Locale    string         `yaml:"locale"`
+	HTTPS     *bool          `yaml:"https"`
+	Latency   *Duration      `yaml:"latency"`
+	ExecTime  *Duration      `yaml:"exec_time"`
+	PSStart   *Duration      `yaml:"ps_start"`
+	ProbeTime *Duration      `yaml:"probe_time"`
+	Accounts  []AccountSpec  `yaml:"accounts"`
+	Auth      AuthSpec       `yaml:"auth"`
+	Registry  RegistrySpec   `yaml:"registry"`
+	Network   NetworkSpec    `yaml:"network"`
+	Fault     string         `yaml:"fault"`
+	Backup    *BackupSpec    `yaml:"backup"`
+	Line      int            `yaml:"-"`
+	Extra     map[string]any `yaml:",inline"`
+}
+
+// BackupSpec models a host where the on-host backup directory cannot be written.
+type BackupSpec struct {
+	ReadOnly bool `yaml:"read_only"`
+}
+
+// Duration is a YAML duration ("50ms", "2s", 0).
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax; a bare 0 is allowed.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Value == "0" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: bad duration %q (want e.g. 50ms, 2s)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func decodeStrict(n *yaml.Node, v any) error {
+	// Re-encode the node and decode with KnownFields so unknown keys are errors with their line.
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// LoadSpec reads and validates a fleet file.
+func LoadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSpec parses a fleet file; unknown keys and invalid values are errors naming the line.
+func ParseSpec(b []byte) (*Spec, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("empty fleet file")
+	}
+	var s Spec
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, err
+	}
+	// Record each host's line for messages.
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "hosts" {
+			for j, hn := range root.Content[i+1].Content {
+				if j < len(s.Hosts) {
+					s.Hosts[j].Line = hn.Line
+				}
+			}
+		}
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *Spec) validate() error {
+	if len(s.Hosts) == 0 {
+		return errors.New("no hosts")
+	}
+	seen := map[string]int{}
+	for i := range s.Hosts {
+		h := s.Resolve(i)
+		where := fmt.Sprintf("host %d (line %d)", i+1, s.Hosts[i].Line)
+		if len(s.Hosts[i].Extra) > 0 || len(s.Defaults.Extra) > 0 {
+			for k := range s.Hosts[i].Extra {
+				return fmt.Errorf("%s: unknown key %q", where, k)
+			}
+			for k := range s.Defaults.Extra {
+				return fmt.Errorf("defaults: unknown key %q", k)
+			}
+		}
+		if h.Name == "" {
+			return fmt.Errorf("%s: no name", where)
+		}
+		where = fmt.Sprintf("host %s (line %d)", h.Name, s.Hosts[i].Line)
+		if j, ok := seen[strings.ToLower(h.Name)]; ok {
+			return fmt.Errorf("%s: duplicate of host at line %d", where, s.Hosts[j].Line)
+		}
+		seen[strings.ToLower(h.Name)] = i
+		if h.User == "" || !strings.Contains(h.User, `\`) {
+			return fmt.Errorf(`%s: user %q: want DOMAIN\name`, where, h.User)
+		}
+		if h.Locale != "" && h.Locale != "en-US" && h.Locale != "de-DE" {
+			return fmt.Errorf("%s: locale %q: want en-US or de-DE", where, h.Locale)
+		}
+		if h.Address != "" {
+			a, err := netip.ParseAddr(h.Address)
+			if err != nil || !a.Is4() || !a.IsLoopback() {
+				return fmt.Errorf("%s: address %q: want a 127.x.y.z loopback address", where, h.Address)
+			}
+		}
+		switch h.Fault {
+		case "", FaultNone, FaultRefuse, FaultBlackhole, FaultSlow, FaultHTTP500, FaultDrop, FaultAuthFail:
+		default:
+			return fmt.Errorf("%s: fault %q: want none, refuse, blackhole, slow, http500, drop or authfail", where, h.Fault)
+		}
+		for p, st := range h.Network.Proxies {
+			if st != "ok" && st != "down" && st != "auth_required" {
+				return fmt.Errorf("%s: proxy %s: state %q: want ok, down or auth_required", where, p, st)
+			}
+		}
+		if st := h.Network.EndpointStatus; st != 0 && (st < 100 || st > 599) {
+			return fmt.Errorf("%s: endpoint_status %d is not an HTTP status", where, st)
+		}
+	}
+	return nil
+}
+
+// Resolve returns host i with the defaults applied (host fields win).
+func (s *Spec) Resolve(i int) HostSpec {
+	d, h := s.Defaults, s.Hosts[i]
+	str := func(a, b string) string {
+		if a != "" {
+			return a
+		}
+		return b
+	}
+	h.User = str(h.User, d.User)
+	h.Password = str(h.Password, d.Password)
+	h.Locale = str(h.Locale, d.Locale)
+	h.Fault = str(h.Fault, d.Fault)
+	if h.HTTPS == nil {
+		h.HTTPS = d.HTTPS
+	}
+	for _, p := range []struct{ a, b **Duration }{{&h.Latency, &d.Latency}, {&h.ExecTime, &d.ExecTime}, {&h.PSStart, &d.PSStart}, {&h.ProbeTime, &d.ProbeTime}} {
+		if *p.a == nil {
+			*p.a = *p.b
+		}
+	}
+	if h.Accounts == nil {
+		h.Accounts = d.Accounts
+	}
+	if h.Auth.Basic == nil {
+		h.Auth.Basic = d.Auth.Basic
+	}
+	if h.Auth.AllowUnencrypted == nil {
+		h.Auth.AllowUnencrypted = d.Auth.AllowUnencrypted
+	}
+	for _, p := range []struct{ a, b **Hive }{{&h.Registry.CurrentUser, &d.Registry.CurrentUser}, {&h.Registry.LocalSystem, &d.Registry.LocalSystem},
+		{&h.Registry.LocalService, &d.Registry.LocalService}, {&h.Registry.WinHTTP, &d.Registry.WinHTTP}} {
+		if *p.a == nil {
+			*p.a = *p.b
+		}
+	}
+	if h.Network.Direct == nil {
+		h.Network.Direct = d.Network.Direct
+	}
+	if h.Network.Proxies == nil {
+		h.Network.Proxies = d.Network.Proxies
+	}
+	if h.Network.EndpointStatus == 0 {
+		h.Network.EndpointStatus = d.Network.EndpointStatus
+	}
+	if h.Network.TLSIntercept == nil {
+		h.Network.TLSIntercept = d.Network.TLSIntercept
+	}
+	if h.Network.PACProxy == nil {
+		h.Network.PACProxy = d.Network.PACProxy
+	}
+	if h.Backup == nil {
+		h.Backup = d.Backup
+	}
+	return h
+}

@@ -1,0 +1,349 @@
+// Package pwsh is powershell.exe as the simulator runs it: it parses Windows PowerShell 5.1's
+// command line, decodes -EncodedCommand, answers the dcproxy endpoint probe (remote/probe) from a
+// network model, and fails every other script the way PowerShell fails on an unknown command.
+//
+// Output is UTF-8 text with CRLF line ends (the shell transcodes it to the client's code page).
+// A Host is safe for concurrent use as long as nobody mutates it while programs run.
+package pwsh
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"github.com/dcproxy/dcproxy/remote/probe"
+	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
+)
+
+// Proxy states in Network.Proxies.
+const (
+	ProxyOK           = "ok"            // forwards requests (CONNECT) to the endpoint
+	ProxyDown         = "down"          // refuses connections
+	ProxyAuthRequired = "auth_required" // answers 407 to the probe's default credentials
+)
+
+// Network is what the host can reach.
+type Network struct {
+	Direct         bool              // can the host reach the endpoint without a proxy
+	Proxies        map[string]string // "host:port" -> ProxyOK | ProxyDown | ProxyAuthRequired
+	EndpointStatus int               // what the endpoint answers when reached (503 or 200); 0 means 503
+	TLSIntercept   bool              // a TLS-inspecting proxy: every proxied HTTPS request fails with TrustFailure
+	// PACProxy is what a PAC script or WPAD resolves the URL to for an account with auto-config or
+	// auto-detect set: "host:port", or "" for DIRECT.
+	PACProxy string
+}
+
+// Host is the powershell.exe of one simulated host.
+type Host struct {
+	Network Network
+	Locale  string // "en-US" (default) or "de-DE": language of exception and error texts
+	// CurrentUserSettings returns DefaultConnectionSettings of the connecting account (HKCU);
+	// ok is false when the value does not exist. nil means no value.
+	CurrentUserSettings func() (raw []byte, ok bool)
+	ProbeTime           time.Duration // simulated duration of one probe request
+	StartTime           time.Duration // PowerShell start-up
+}
+
+// Exit codes.
+const (
+	// ExitBadCommandLine is powershell.exe's ExitCodeBadCommandLineParameter (0xFFFD0000).
+	ExitBadCommandLine = 0xFFFD0000
+	// ExitNotSimulated is returned (with a "winsim:" line on stderr) for invocations the simulator
+	// does not model, such as -File or reading commands from stdin.
+	ExitNotSimulated = cmdexe.ExitNotRecognized
+)
+
+// masterzenPrefix is what github.com/masterzen/winrm's RunPS* puts before every script.
+const masterzenPrefix = "$ProgressPreference = 'SilentlyContinue';"
+
+// Program returns powershell.exe as a cmdexe.Program.
+func (h *Host) Program() cmdexe.Program {
+	return func(ctx context.Context, p *cmdexe.Proc) int {
+		return h.Run(ctx, p.Args, p.Stdout, p.Stderr)
+	}
+}
+
+// Run executes powershell.exe with args (already split per CommandLineToArgvW) and returns its exit
+// code. It sleeps StartTime, then ProbeTime per probe route, and returns cmdexe.ExitCanceled with
+// no further output when ctx ends first.
+func (h *Host) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cl := parseCommandLine(args)
+	if cl.err != "" {
+		// unverified: powershell.exe 5.1 follows this line with its full usage text (-Help); the
+		// simulator prints only the error line.
+		writeLines(stderr, []string{cl.err})
+		return ExitBadCommandLine
+	}
+	if cl.notSimulated != "" {
+		fmt.Fprintf(stderr, "winsim: powershell.exe %s is not simulated\r\n", cl.notSimulated)
+		return ExitNotSimulated
+	}
+	if cl.help {
+		fmt.Fprintf(stderr, "winsim: powershell.exe -Help is not simulated\r\n")
+		return ExitNotSimulated
+	}
+	if !cl.hasCommand {
+		fmt.Fprintf(stderr, "winsim: powershell.exe without -Command or -EncodedCommand (commands from stdin) is not simulated\r\n")
+		return ExitNotSimulated
+	}
+	if !sleep(ctx, h.StartTime) {
+		return cmdexe.ExitCanceled
+	}
+	script := cl.command
+	if strings.TrimSpace(script) == "" {
+		return 0
+	}
+	if c, err := probe.Extract(strings.TrimPrefix(script, masterzenPrefix)); err == nil {
+		return h.runProbe(ctx, c, stdout)
+	}
+	term, ok := findTerm(script)
+	if !ok {
+		fmt.Fprintf(stderr, "winsim: powershell.exe: script is not simulated (only the dcproxy probe is): %q\r\n", clip(script))
+		return ExitNotSimulated
+	}
+	lines := commandNotFound(h.Locale, script, term)
+	if cl.encoded {
+		// ConsoleHost.ErrorFormat: a non-interactive host with redirected stderr and an encoded
+		// command serializes the error stream as CLIXML.
+		writeCLIXML(stderr, lines)
+	} else {
+		writeLines(stderr, lines)
+	}
+	return 1
+}
+
+// sleep waits d or until ctx ends; it reports whether the full time passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func writeLines(w io.Writer, lines []string) {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString("\r\n")
+	}
+	_, _ = io.WriteString(w, b.String())
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+// commandLine is the outcome of parsing powershell.exe's arguments.
+type commandLine struct {
+	command      string
+	hasCommand   bool
+	encoded      bool
+	help         bool
+	err          string // a command-line error message (exit ExitBadCommandLine)
+	notSimulated string // a switch the simulator does not model
+}
+
+// switchDef is one powershell.exe 5.1 switch: the full name and the shortest accepted prefix, in the
+// order CommandLineParameterParser tests them.
+type switchDef struct {
+	name, min string
+	kind      int
+}
+
+const (
+	swFlag = iota
+	swValue
+	swCommand
+	swEncoded
+	swHelp
+	swNotSimulated
+	swNotSimulatedValue
+	swFormat
+)
+
+var switches = []switchDef{
+	{"help", "h", swHelp}, {"?", "?", swHelp},
+	{"noexit", "noe", swNotSimulated},
+	{"importsystemmodules", "imp", swFlag},
+	{"noprofile", "nop", swFlag},
+	{"nologo", "nol", swFlag},
+	{"noninteractive", "noni", swFlag},
+	{"socketservermode", "so", swNotSimulated},
+	{"servermode", "s", swNotSimulated},
+	{"namedpipeservermode", "nam", swNotSimulated},
+	{"configurationname", "config", swNotSimulatedValue},
+	{"command", "c", swCommand},
+	{"windowstyle", "w", swValue},
+	{"file", "f", swNotSimulated},
+	{"outputformat", "o", swFormat}, {"of", "o", swFormat},
+	{"inputformat", "i", swFormat}, {"if", "i", swFormat},
+	{"executionpolicy", "ex", swValue}, {"ep", "ep", swValue},
+	{"encodedcommand", "e", swEncoded}, {"ec", "e", swEncoded},
+	{"encodedarguments", "encodeda", swNotSimulated}, {"ea", "ea", swNotSimulated},
+	{"sta", "s", swFlag},
+	{"mta", "mta", swFlag},
+}
+
+// matchSwitch is CommandLineParameterParser.MatchSwitch: key must be a prefix of name and at least
+// as long as min.
+func matchSwitch(key, name, min string) bool {
+	return strings.HasPrefix(name, key) && len(key) >= len(min)
+}
+
+func isDash(r byte) bool { return r == '-' }
+
+// Command-line error texts (CommandLineParameterParserStrings). unverified: the de-DE host prints
+// these in German; the simulator prints the English text for both locales.
+const (
+	msgCommandAlreadySpecified = "Cannot process command because a command is already specified with -Command or -EncodedCommand."
+	msgMissingCommand          = "Cannot process the command because of a missing parameter. A command must follow -Command."
+	msgBadEncodedCommand       = "Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded."
+	msgMissingExecutionPolicy  = "Cannot process the execution policy because of a missing policy name. A policy name must follow -ExecutionPolicy."
+	msgMissingWindowStyle      = "Cannot process the command because -WindowStyle requires an argument that is normal, hidden, minimized or maximized. Specify one of these argument values and try again."
+)
+
+// parseCommandLine follows Windows PowerShell 5.1's CommandLineParameterParser: switches start with
+// '-' or '/', a second '-' is ignored, names are case-insensitive prefixes (MatchSwitch), and the
+// first argument that is not a recognized switch starts the command: it and everything after it,
+// joined by spaces, is the script (so "-Foo" runs a command named -Foo).
+func parseCommandLine(args []string) commandLine {
+	var cl commandLine
+	setCommand := func(text string, encoded bool) bool {
+		if cl.hasCommand {
+			cl.err = msgCommandAlreadySpecified
+			return false
+		}
+		cl.command, cl.hasCommand, cl.encoded = text, true, encoded
+		return true
+	}
+	for i := 0; i < len(args); i++ {
+		key := strings.ToLower(strings.TrimSpace(args[i]))
+		if key == "" {
+			continue
+		}
+		if !isDash(key[0]) && key[0] != '/' {
+			setCommand(strings.Join(args[i:], " "), false)
+			return cl
+		}
+		key = key[1:]
+		if key != "" && isDash(key[0]) {
+			key = key[1:]
+		}
+		var def *switchDef
+		for j := range switches {
+			if key != "" && matchSwitch(key, switches[j].name, switches[j].min) {
+				def = &switches[j]
+				break
+			}
+		}
+		if def == nil {
+			// The first parameter we fail to recognize marks the beginning of the command string.
+			setCommand(strings.Join(args[i:], " "), false)
+			return cl
+		}
+		switch def.kind {
+		case swFlag:
+		case swHelp:
+			cl.help = true
+		case swNotSimulated:
+			cl.notSimulated = "-" + def.name
+			return cl
+		case swNotSimulatedValue:
+			cl.notSimulated = "-" + def.name
+			return cl
+		case swValue, swFormat:
+			i++
+			if i >= len(args) {
+				switch def.name {
+				case "windowstyle":
+					cl.err = msgMissingWindowStyle
+				case "executionpolicy", "ep":
+					cl.err = msgMissingExecutionPolicy
+				default:
+					cl.notSimulated = "-" + def.name + " without a value"
+				}
+				return cl
+			}
+			if def.kind == swFormat && !strings.EqualFold(args[i], "text") {
+				cl.notSimulated = "-" + def.name + " " + args[i]
+				return cl
+			}
+		case swCommand:
+			if cl.hasCommand {
+				cl.err = msgCommandAlreadySpecified
+				return cl
+			}
+			i++
+			if i >= len(args) {
+				cl.err = msgMissingCommand
+				return cl
+			}
+			if args[i] == "-" {
+				cl.notSimulated = "-Command - (commands from stdin)"
+				return cl
+			}
+			setCommand(strings.Join(args[i:], " "), false)
+			return cl
+		case swEncoded:
+			if cl.hasCommand {
+				cl.err = msgCommandAlreadySpecified
+				return cl
+			}
+			i++
+			if i >= len(args) {
+				cl.err = msgMissingCommand
+				return cl
+			}
+			text, ok := decodeCommand(args[i])
+			if !ok {
+				cl.err = msgBadEncodedCommand
+				return cl
+			}
+			setCommand(text, true)
+			// Parsing continues: a later unrecognized argument is a second command (an error).
+		}
+	}
+	return cl
+}
+
+// decodeCommand is StringToBase64Converter.Base64ToString: Convert.FromBase64String (which ignores
+// white space) and Encoding.Unicode (UTF-16LE; a dangling odd byte becomes U+FFFD).
+func decodeCommand(s string) (string, bool) {
+	s = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s)
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", false
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(b[2*i:])
+	}
+	text := string(utf16.Decode(u))
+	if len(b)%2 == 1 {
+		text += "\uFFFD"
+	}
+	return text, true
+}

@@ -1,0 +1,75 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"io"
+	"strings"
+
+	"github.com/dcproxy/dcproxy/fleet"
+)
+
+// csvHeader is the first record of the csv format.
+var csvHeader = []string{"host", "address", "site", "host_status", "check_id", "kind", "account", "status", "expected", "actual", "message"}
+
+// csvRenderer writes RFC 4180 CSV: one record per host and check. A host without checks (it could
+// not be reached) gets one record with empty check fields and its error as the message; a host
+// error next to checks gets its own record with check_id "host".
+//
+// expected and actual are one-line summaries of the decoded values ("proxy:8080 bypass <local>",
+// "HTTP 407 via proxy-old:3128"); the json format has every field. Cells that a spreadsheet would
+// take for a formula (leading =, +, -, @, tab or CR) are prefixed with an apostrophe.
+type csvRenderer struct{}
+
+// Render implements Renderer.
+func (csvRenderer) Render(w io.Writer, rep *fleet.Report) error {
+	if rep == nil {
+		return ErrNilReport
+	}
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	write := func(rec []string) {
+		for i, f := range rec {
+			rec[i] = csvSafe(f)
+		}
+		_ = cw.Write(rec) // writes to a bytes.Buffer cannot fail; cw.Error is checked below
+	}
+	write(append([]string(nil), csvHeader...))
+	for i := range rep.Hosts {
+		h := &rep.Hosts[i]
+		base := []string{h.Host, h.Address, h.Site, h.Status}
+		if h.Error != nil {
+			id := "host"
+			write(append(base[:4:4], id, "", "", fleet.CheckError, "", "", hostErrorText(h.Error)))
+		} else if len(h.Checks) == 0 {
+			write(append(base[:4:4], "", "", "", "", "", "", ""))
+		}
+		for j := range h.Checks {
+			c := &h.Checks[j]
+			msg := c.Message
+			if c.Approximate {
+				msg = strings.TrimSpace(msg + " (approximate)")
+			}
+			write(append(base[:4:4], c.ID, c.Kind, c.Account, c.Status, describeValue(c.Expected), describeValue(c.Actual), msg))
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return writeErr(FormatCSV, err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return writeErr(FormatCSV, err)
+}
+
+// csvSafe defuses spreadsheet formula injection (OWASP "CSV Injection"): text from a remote host
+// must not run as a formula when the file is opened in Excel.
+func csvSafe(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}

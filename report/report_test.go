@@ -1,0 +1,577 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/olekukonko/tablewriter/pkg/twwidth"
+
+	"github.com/dcproxy/dcproxy/fleet"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+func TestMain(m *testing.M) {
+	// tablewriter guesses East Asian widths from the locale; pin it so goldens do not depend on LANG.
+	twwidth.SetEastAsian(false)
+	os.Exit(m.Run())
+}
+
+func fixedOptions() Options {
+	return Options{Now: func() time.Time { return fixedNow }}
+}
+
+func render(t *testing.T, format string, opt Options, rep *fleet.Report) string {
+	t.Helper()
+	r, err := New(format, opt)
+	if err != nil {
+		t.Fatalf("New(%q): %v", format, err)
+	}
+	var buf bytes.Buffer
+	if err := r.Render(&buf, rep); err != nil {
+		t.Fatalf("Render(%q): %v", format, err)
+	}
+	return buf.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run go test ./report -update): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden file (run go test ./report -update and review the diff)\n--- got ---\n%s", path, got)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	inv := fixedOptions()
+	inv.Inventory = "inventories/prod dcs.yaml"
+	cases := []struct {
+		name   string
+		format string
+		opt    Options
+	}{
+		{"table_piped", "table", fixedOptions()},
+		{"table_tty", "table", Options{TTY: true}},
+		{"table_tty_color", "table", Options{TTY: true, Color: true}},
+		{"table_tty_width100", "table", Options{TTY: true, Width: 100}},
+		{"json", "json", fixedOptions()},
+		{"csv", "csv", fixedOptions()},
+		{"markdown", "markdown", fixedOptions()},
+		{"markdown_inventory", "markdown", inv},
+		{"junit", "junit", fixedOptions()},
+		{"html", "html", fixedOptions()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			golden(t, tc.name, render(t, tc.format, tc.opt, fixture()))
+		})
+	}
+}
+
+func TestGoldenSmallReports(t *testing.T) {
+	allGood := &fleet.Report{Schema: fleet.Schema, Command: "audit", StartedAt: fixedNow, FinishedAt: fixedNow.Add(1500 * time.Millisecond),
+		Hosts: []fleet.HostResult{fixture().Hosts[0]}}
+	interrupted := fixture()
+	interrupted.Interrupted = true
+	interrupted.Hosts = interrupted.Hosts[5:7]
+	interrupted.Hosts[1].Error = &fleet.HostError{Kind: "canceled", Message: "run interrupted"}
+	empty := &fleet.Report{}
+	for _, format := range []string{"table", "markdown", "junit"} {
+		golden(t, "small_allgood_"+format, render(t, format, fixedOptions(), allGood))
+		golden(t, "small_interrupted_"+format, render(t, format, fixedOptions(), interrupted))
+		golden(t, "small_empty_"+format, render(t, format, fixedOptions(), empty))
+	}
+}
+
+func TestNewAndFormats(t *testing.T) {
+	want := []string{"csv", "html", "json", "junit", "markdown", "table"}
+	if got := Formats(); !slices.Equal(got, want) {
+		t.Fatalf("Formats() = %v, want %v", got, want)
+	}
+	Formats()[0] = "mutated"
+	if Formats()[0] != "csv" {
+		t.Fatal("Formats returns shared state")
+	}
+	for _, name := range append(want, "TABLE", " Json ", "md", "Markdown") {
+		if _, err := New(name, Options{}); err != nil {
+			t.Errorf("New(%q): %v", name, err)
+		}
+	}
+	_, err := New("yaml", Options{})
+	if !errors.Is(err, ErrUnknownFormat) {
+		t.Fatalf("New(yaml) error = %v, want ErrUnknownFormat", err)
+	}
+	for _, f := range want {
+		if !strings.Contains(err.Error(), f) {
+			t.Errorf("error %q does not list %q", err, f)
+		}
+	}
+}
+
+func TestNilReport(t *testing.T) {
+	for _, f := range Formats() {
+		r, _ := New(f, Options{})
+		if err := r.Render(&bytes.Buffer{}, nil); !errors.Is(err, ErrNilReport) {
+			t.Errorf("%s: Render(nil) = %v, want ErrNilReport", f, err)
+		}
+	}
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+func TestWriteErrorIsWrapped(t *testing.T) {
+	sentinel := errors.New("disk full")
+	for _, f := range Formats() {
+		r, _ := New(f, fixedOptions())
+		err := r.Render(failWriter{sentinel}, fixture())
+		if !errors.Is(err, sentinel) {
+			t.Errorf("%s: Render to failing writer = %v, want wrapped %v", f, err, sentinel)
+		}
+	}
+}
+
+// Rendering must not modify the report and must give the same bytes every time, also concurrently.
+func TestRenderIsPureAndDeterministic(t *testing.T) {
+	for _, f := range Formats() {
+		rep := fixture()
+		first := render(t, f, fixedOptions(), rep)
+		if !reflect.DeepEqual(rep, fixture()) {
+			t.Errorf("%s: Render modified the report", f)
+		}
+		var wg sync.WaitGroup
+		outs := make([]string, 8)
+		for i := range outs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, _ := New(f, fixedOptions())
+				var b bytes.Buffer
+				if err := r.Render(&b, rep); err != nil {
+					t.Error(err)
+				}
+				outs[i] = b.String()
+			}()
+		}
+		wg.Wait()
+		for i, o := range outs {
+			if o != first {
+				t.Errorf("%s: concurrent render %d differs", f, i)
+			}
+		}
+	}
+}
+
+// A report read back from its JSON (Expected/Actual become maps) renders the same as the original.
+func TestRenderFromDecodedJSON(t *testing.T) {
+	js := render(t, "json", fixedOptions(), fixture())
+	var back fleet.Report
+	if err := json.Unmarshal([]byte(js), &back); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.Hosts[0].Checks[1].Expected.(map[string]any); !ok {
+		t.Fatalf("decoded Expected is %T, want a map (test premise)", back.Hosts[0].Checks[1].Expected)
+	}
+	for _, f := range []string{"table", "csv", "markdown", "junit", "html"} {
+		if got, want := render(t, f, fixedOptions(), &back), render(t, f, fixedOptions(), fixture()); got != want {
+			t.Errorf("%s: rendering the decoded JSON differs from the original", f)
+		}
+	}
+}
+
+func TestTablePiped(t *testing.T) {
+	opt := fixedOptions()
+	opt.Color = true // ignored without a TTY
+	out := render(t, "table", opt, fixture())
+	if out != render(t, "table", fixedOptions(), fixture()) {
+		t.Error("Color changed the output without a TTY")
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Error("piped table contains an escape sequence")
+	}
+	for _, r := range "│─┌└├" {
+		if strings.ContainsRune(out, r) {
+			t.Errorf("piped table contains box character %q", r)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if last := lines[len(lines)-1]; last != "10 hosts: 3 compliant, 3 noncompliant, 4 error" {
+		t.Errorf("summary line = %q", last)
+	}
+	// Columns are aligned: every column of the host table starts at the header's offset.
+	header := lines[0]
+	for _, col := range []string{"ADDRESS", "STATUS", "LOCAL_SYSTEM", "LOCAL_SERVICE", "ENDPOINT", "REASON"} {
+		at := strings.Index(header, col)
+		for _, l := range lines[1:11] {
+			if at >= len(l) || l[at-1] != ' ' || l[at] == ' ' {
+				t.Errorf("column %s not aligned in %q", col, l)
+			}
+		}
+	}
+	for _, l := range lines {
+		if strings.HasSuffix(l, " ") || strings.HasPrefix(l, " ") {
+			t.Errorf("line has surrounding space: %q", l)
+		}
+	}
+	for _, want := range []string{
+		"LOCAL_SYSTEM: no value",
+		"LOCAL_SERVICE: proxy-old:3128 != proxy:8080",
+		"auth: 401",
+		"unreachable: connection refused",
+		"timeout: no answer within 60s",
+		"counter differs only",
+		"LOCAL_SERVICE endpoint: ProtocolError HTTP 407 via proxy-old:3128",
+		"LOCAL_SYSTEM endpoint: probe script failed",
+		"ok (approx.)",
+		"rolled_back",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+}
+
+func TestTableTTYColorAndWidth(t *testing.T) {
+	out := render(t, "table", Options{TTY: true, Color: true}, fixture())
+	for _, want := range []string{"\x1b[31merror\x1b[0m", "\x1b[33mnoncompliant\x1b[0m", "\x1b[32mcompliant\x1b[0m", "│"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("coloured TTY table lacks %q", want)
+		}
+	}
+	plain := render(t, "table", Options{TTY: true}, fixture())
+	if strings.Contains(plain, "\x1b") {
+		t.Error("TTY table without Color contains escapes")
+	}
+	// The width limit wraps REASON only; lines of the host table fit or are as narrow as the
+	// fixed columns allow (they need 98 columns here).
+	narrow := render(t, "table", Options{TTY: true, Width: 130}, fixture())
+	hostTable := narrow[:strings.Index(narrow, "\n\n")]
+	for _, l := range strings.Split(hostTable, "\n") {
+		if w := twwidth.Width(l); w > 130 {
+			t.Errorf("line %d columns wide exceeds Width 130: %q", w, l)
+		}
+	}
+	if !strings.Contains(hostTable, "│ HOST                   │ ADDRESS   │ STATUS       │ LOCAL_SYSTEM │ LOCAL_SERVICE │") {
+		t.Error("fitting the width truncated or wrapped a fixed column")
+	}
+}
+
+// Text from a host must not smuggle terminal escapes or break lines in the human formats.
+func TestHostilTextIsNeutralised(t *testing.T) {
+	rep := fixture()
+	rep.Hosts[5].Error.Message = "401\x1b[2J\r\nFAKE ROW | x |"
+	for _, f := range []string{"table", "markdown"} {
+		out := render(t, f, Options{TTY: true, Color: true}, rep)
+		if strings.Contains(out, "\x1b[2J") {
+			t.Errorf("%s: terminal escape from host text reached the output", f)
+		}
+		if strings.Contains(out, "\nFAKE ROW") {
+			t.Errorf("%s: host text started a new line", f)
+		}
+	}
+	md := render(t, "markdown", Options{}, rep)
+	if !strings.Contains(md, `FAKE ROW \| x \|`) {
+		t.Errorf("markdown did not escape the pipe: %s", md)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	out := render(t, "json", fixedOptions(), fixture())
+	if !strings.HasSuffix(out, "}\n") || strings.HasSuffix(out, "\n\n") {
+		t.Error("JSON does not end in exactly one newline")
+	}
+	if !strings.HasPrefix(out, "{\n  \"schema\": \"dcproxy.report/v1\",\n  \"command\"") {
+		t.Errorf("JSON does not start with the schema: %.60q", out)
+	}
+	if !strings.Contains(out, `"bypass": "<local>"`) {
+		t.Error("JSON escapes <local>")
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m["hosts"].([]any)); n != 10 {
+		t.Errorf("hosts = %d, want 10", n)
+	}
+	rep := fixture()
+	rep.Schema = ""
+	rep.Hosts = nil
+	out = render(t, "json", fixedOptions(), rep)
+	if !strings.Contains(out, `"schema": "dcproxy.report/v1"`) || !strings.Contains(out, `"hosts": []`) {
+		t.Errorf("empty report JSON lacks schema or hosts: %s", out)
+	}
+}
+
+func TestCSV(t *testing.T) {
+	out := render(t, "csv", fixedOptions(), fixture())
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(recs[0], csvHeader) {
+		t.Fatalf("header = %v", recs[0])
+	}
+	want := 0
+	for _, h := range fixture().Hosts {
+		want += len(h.Checks)
+		if h.Error != nil {
+			want++
+		}
+	}
+	if len(recs)-1 != want {
+		t.Errorf("records = %d, want %d", len(recs)-1, want)
+	}
+	var dc06 []string
+	for _, r := range recs {
+		if r[0] == "dc06.corp.example" {
+			dc06 = r
+		}
+	}
+	if dc06 == nil || dc06[4] != "host" || dc06[7] != "error" || dc06[10] != "auth: 401" {
+		t.Errorf("unreachable host record = %v", dc06)
+	}
+
+	rep := fixture()
+	rep.Hosts[2].Checks[0].Message = "=HYPERLINK(\"http://evil\")"
+	rep.Hosts[2].Site = "-2+3"
+	recs, _ = csv.NewReader(strings.NewReader(render(t, "csv", Options{}, rep))).ReadAll()
+	for _, r := range recs {
+		for _, f := range r {
+			if f != "" && strings.ContainsRune("=+-@", rune(f[0])) {
+				t.Errorf("formula-like cell %q not defused", f)
+			}
+		}
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	out := render(t, "markdown", fixedOptions(), fixture())
+	for _, h := range []string{"dc03.corp.example", "dc04.corp.example", "dc-fra-01.corp.example"} {
+		if !strings.Contains(out, "`dcproxy fix -i INVENTORY --limit "+h+" --apply`") {
+			t.Errorf("no fix command for %s", h)
+		}
+	}
+	for _, h := range []string{"dc01", "dc06", "dc09"} {
+		if strings.Contains(out, "--limit "+h) {
+			t.Errorf("fix command for %s, which is not noncompliant", h)
+		}
+	}
+	could := out[strings.Index(out, "### Hosts that could not be checked"):]
+	for _, want := range []string{"dc06.corp.example", "auth: 401", "dc07.corp.example", "dc08.corp.example", "dc09.corp.example"} {
+		if !strings.Contains(could, want) {
+			t.Errorf("could-not-check section lacks %q", want)
+		}
+	}
+	if !strings.Contains(out, `bypass \<local>`) {
+		t.Error("<local> not escaped")
+	}
+	quoted := render(t, "markdown", Options{Inventory: "prod dcs.yaml"}, fixture())
+	if !strings.Contains(quoted, "dcproxy fix -i 'prod dcs.yaml' --limit dc03.corp.example --apply") {
+		t.Error("inventory path with a space is not quoted")
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"dc01.corp.example":       "dc01.corp.example",
+		`C:\inv\dcs.yaml`:         `C:\inv\dcs.yaml`,
+		"prod dcs.yaml":           "'prod dcs.yaml'",
+		"it's.yaml":               `'it'\''s.yaml'`,
+		"":                        "''",
+		"$(rm -rf /)":             "'$(rm -rf /)'",
+		"inventories/prod-eu.yml": "inventories/prod-eu.yml",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+type junitDoc struct {
+	Tests    int `xml:"tests,attr"`
+	Failures int `xml:"failures,attr"`
+	Errors   int `xml:"errors,attr"`
+	Suites   []struct {
+		Name  string `xml:"name,attr"`
+		Tests int    `xml:"tests,attr"`
+		Cases []struct {
+			Name      string `xml:"name,attr"`
+			Classname string `xml:"classname,attr"`
+			Failure   *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"failure"`
+			Error *struct {
+				Message string `xml:"message,attr"`
+				Type    string `xml:"type,attr"`
+			} `xml:"error"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func TestJUnit(t *testing.T) {
+	out := render(t, "junit", fixedOptions(), fixture())
+	var doc junitDoc
+	if err := xml.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Suites) != 1 {
+		t.Fatalf("suites = %d, want 1", len(doc.Suites))
+	}
+	s := doc.Suites[0]
+	wantCases, wantFail, wantErr := 0, 0, 0
+	for _, h := range fixture().Hosts {
+		if h.Error != nil {
+			wantCases++
+			wantErr++
+		}
+		for _, c := range h.Checks {
+			wantCases++
+			switch c.Status {
+			case fleet.CheckFail:
+				wantFail++
+			case fleet.CheckError:
+				wantErr++
+			}
+		}
+	}
+	if len(s.Cases) != wantCases || s.Tests != wantCases || doc.Tests != wantCases {
+		t.Errorf("testcases = %d (attr %d/%d), want %d", len(s.Cases), s.Tests, doc.Tests, wantCases)
+	}
+	if doc.Failures != wantFail || doc.Errors != wantErr {
+		t.Errorf("failures/errors = %d/%d, want %d/%d", doc.Failures, doc.Errors, wantFail, wantErr)
+	}
+	found := false
+	for _, c := range s.Cases {
+		if c.Classname == "dc07.corp.example" && c.Name == "host" && c.Error != nil && c.Error.Type == "unreachable" &&
+			c.Error.Message == "unreachable: connection refused" {
+			found = true
+		}
+		if c.Classname == "dc04.corp.example" && c.Name == "regcompare.local_service" &&
+			(c.Failure == nil || c.Failure.Message != "LOCAL_SERVICE: proxy-old:3128 != proxy:8080") {
+			t.Errorf("dc04 LOCAL_SERVICE testcase = %+v", c)
+		}
+	}
+	if !found {
+		t.Error("no host error testcase for dc07")
+	}
+}
+
+func TestSettingsDiff(t *testing.T) {
+	ref := reference()
+	withProxy := func(p string) *fleet.Settings { s := reference(); s.Proxy = p; return s }
+	bypass := reference()
+	bypass.Bypass = "<local>;*.corp"
+	pac := &fleet.Settings{Present: true, Mode: "pac", AutoConfigURL: "http://a/p.pac"}
+	pac2 := &fleet.Settings{Present: true, Mode: "pac", AutoConfigURL: "http://b/p.pac"}
+	noMode := &fleet.Settings{Present: true, Flags: 0x01}
+	cases := []struct {
+		name     string
+		act, exp *fleet.Settings
+		want     string
+	}{
+		{"missing", &fleet.Settings{}, ref, "no value"},
+		{"undecodable", &fleet.Settings{Present: true, DecodeError: "short"}, ref, "undecodable value"},
+		{"other proxy", withProxy("proxy-old:3128"), ref, "proxy-old:3128 != proxy:8080"},
+		{"proxy case only", withProxy("PROXY:8080"), ref, ""},
+		{"empty proxy", withProxy(""), ref, `"" != proxy:8080`},
+		{"bypass", bypass, ref, "bypass <local>;*.corp != <local>"},
+		{"direct vs proxy (mode from flags)", noMode, ref, "direct != proxy:8080 bypass <local>"},
+		{"pac url", pac, pac2, "pac http://a/p.pac != http://b/p.pac"},
+		{"no reference", withProxy("x:1"), nil, "x:1 bypass <local>"},
+		{"same", reference(), ref, ""},
+	}
+	for _, tc := range cases {
+		if got := settingsDiff(tc.act, tc.exp); got != tc.want {
+			t.Errorf("%s: settingsDiff = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestHostErrorText(t *testing.T) {
+	for _, tc := range []struct {
+		e    fleet.HostError
+		want string
+	}{
+		{fleet.HostError{Kind: "auth", Message: "401"}, "auth: 401"},
+		{fleet.HostError{Kind: "auth", Message: "auth: 401"}, "auth: 401"},
+		{fleet.HostError{Kind: "timeout"}, "timeout"},
+		{fleet.HostError{Message: "boom\nsecond line"}, "boom second line"},
+	} {
+		if got := hostErrorText(&tc.e); got != tc.want {
+			t.Errorf("hostErrorText(%+v) = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":            "plain",
+		"  trim  ":         "trim",
+		"a\r\nb\tc":        "a b c",
+		"esc\x1b[31m":      "esc\ufffd[31m",
+		"bad\xffutf8":      "bad\ufffdutf8",
+		"Schlüssel":        "Schlüssel",
+		"c1\u0085x\u2028y": "c1\ufffdx y",
+		"nul\x00byte":      "nul\ufffdbyte",
+	} {
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestViewHostCells(t *testing.T) {
+	rep := fixture()
+	want := map[string][3]string{
+		"dc01.corp.example":      {"ok", "ok", "ok"},
+		"dc02.corp.example":      {"ok (counter)", "ok", "ok"},
+		"dc03.corp.example":      {"missing", "ok", "fail 1/2"},
+		"dc04.corp.example":      {"ok", "differs", "fail 1/2"},
+		"dc05.corp.example":      {"ok", "ok", "ok (approx.)"},
+		"dc06.corp.example":      {"-", "-", "-"},
+		"dc09.corp.example":      {"ok", "ok", "error"},
+		"dc-fra-01.corp.example": {"ok (counter)", "missing", "fail 1/2"},
+	}
+	for i := range rep.Hosts {
+		h := &rep.Hosts[i]
+		w, ok := want[h.Host]
+		if !ok {
+			continue
+		}
+		v := viewHost(h)
+		if got := [3]string{v.system.text, v.service.text, v.endpoint.text}; got != w {
+			t.Errorf("%s: cells = %v, want %v", h.Host, got, w)
+		}
+	}
+	// A noncompliant verdict without a failing check still gets a reason.
+	h := fleet.HostResult{Host: "x", Status: fleet.StatusNoncompliant, Checks: []fleet.Check{{Status: "odd", Message: "verdict: drift"}}}
+	if got := viewHost(&h).reason(); got != "verdict: drift" {
+		t.Errorf("fallback reason = %q", got)
+	}
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Go, if it is missing:
+#   - Debian's python3-winrm (pywinrm, an independent WinRM client the simulator is checked against)
+#   - the npm packages tree-sitter + tree-sitter-powershell (every PowerShell script dcproxy sends is parsed)
+#   - Debian's chromium (the HTML report is rendered in a real headless browser)
+# Needs root for apt-get (as on CI); without root it only reports what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+/usr/bin/python3 -c 'import winrm, yaml' 2>/dev/null || need_apt+=(python3-winrm python3-yaml)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test-deps: apt-get install ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "test-deps: missing ${need_apt[*]} (run as root to install); the tests that need them will skip" >&2
+  fi
+fi
+if [ -f tools/psparse/package.json ] && [ ! -d tools/psparse/node_modules/tree-sitter-powershell ]; then
+  echo "test-deps: npm ci in tools/psparse"
+  (cd tools/psparse && npm ci --no-audit --no-fund --loglevel=error)
+fi
