@@ -115,7 +115,9 @@ type result struct {
 	code           int
 }
 
-func (r result) String() string { return fmt.Sprintf("{stdout %q, stderr %q, exit %d}", r.stdout, r.stderr, r.code) }
+func (r result) String() string {
+	return fmt.Sprintf("{stdout %q, stderr %q, exit %d}", r.stdout, r.stderr, r.code)
+}
 
 func run(t *testing.T, c *winrm.Client, cmd string) result {
 	t.Helper()
