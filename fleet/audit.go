@@ -282,8 +282,8 @@ func valueOf(id string) string {
 	return ValueName
 }
 
-func auditHost(ctx context.Context, h inventory.Host, opt Options) HostResult {
-	res := baseResult(h)
+func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResult) {
+	res = baseResult(h)
 	log := opt.Logger.With("host", h.Name)
 	s, err := dial(ctx, h, opt)
 	if s != nil {
@@ -392,7 +392,8 @@ func compareAccount(acct string, raw []byte, ref *wininet.Settings, refView *Set
 	}
 	s, err := wininet.Decode(raw)
 	if err != nil {
-		c.Status = CheckError
+		// WinINet cannot use a value it cannot parse: this is a finding, not an unknown.
+		c.Status = CheckFail
 		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error(), RegCompare: rc}
 		c.Message = acct + " value does not decode: " + err.Error()
 		return c, nil

@@ -39,6 +39,8 @@ const (
 	chartRowH   = 24
 	chartBarH   = 16
 	chartTop    = 8
+	// chartLabelMax is how many characters of a group name fit the label column at 12px.
+	chartLabelMax = 24
 )
 
 type htmlPage struct {
@@ -65,7 +67,8 @@ type htmlChart struct {
 }
 
 type htmlChartRow struct {
-	Label string
+	Label string // possibly shortened to fit the label column
+	Name  string // the full group name
 	Y     int
 	TextY int
 	Total int
@@ -481,7 +484,7 @@ func buildChart(rep *fleet.Report) htmlChart {
 	for i, g := range groups {
 		total := g.ok + g.warn + g.fail
 		y := chartTop + i*chartRowH
-		row := htmlChartRow{Label: g.name, Y: y, TextY: y + chartBarH - 3, Total: total,
+		row := htmlChartRow{Label: shorten(g.name, chartLabelMax), Name: g.name, Y: y, TextY: y + chartBarH - 3, Total: total,
 			Text: fmt.Sprintf("%d/%d", g.ok, total), TextX: chartLabelW + chartBarW + 8}
 		x := chartLabelW
 		acc := 0
@@ -504,4 +507,13 @@ func buildChart(rep *fleet.Report) htmlChart {
 	}
 	ch.Height = chartTop*2 + len(groups)*chartRowH
 	return ch
+}
+
+// shorten cuts s to at most n runes, marking the cut with an ellipsis.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

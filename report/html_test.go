@@ -132,6 +132,9 @@ func TestHTMLStructure(t *testing.T) {
 	var labels []string
 	for _, g := range bars {
 		labels = append(labels, text(findAll(g, func(n *html.Node) bool { return n.Data == "text" })[0]))
+		if n := len(findAll(g, func(n *html.Node) bool { return n.Data == "title" && n.Parent == g })); n != 1 {
+			t.Errorf("bar %q has %d own <title> elements, want 1", labels[len(labels)-1], n)
+		}
 		total := 0
 		for _, r := range findAll(g, func(n *html.Node) bool { return n.Data == "rect" }) {
 			w, _ := attr(r, "width")

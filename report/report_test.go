@@ -575,3 +575,19 @@ func TestViewHostCells(t *testing.T) {
 		t.Errorf("fallback reason = %q", got)
 	}
 }
+
+func TestShorten(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"Berlin", 24, "Berlin"},
+		{"Frankfurt-am-Main-Rechenzentrum-Nord", 10, "Frankfur" + "t…"},
+		{"Düsseldorf", 5, "Düss…"},
+	} {
+		if got := shorten(tc.in, tc.n); got != tc.want {
+			t.Errorf("shorten(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -1,5 +1,3 @@
-//go:build winsim
-
 package winrmclient
 
 import (
@@ -140,5 +138,37 @@ func TestWinsimRefusals(t *testing.T) {
 				t.Error("error contains the password")
 			}
 		})
+	}
+}
+
+// TestWinsimLongPoll: a command slower than w:OperationTimeout is polled through the host's
+// TimedOut faults; a Run whose context ends first is terminated and reported as a timeout.
+func TestWinsimLongPoll(t *testing.T) {
+	h, srv := startWinsim(t, winsim.Config{ExecTime: 2500 * time.Millisecond}, false)
+	tg := winsimTarget(t, srv)
+	tg.Timeout = 3 * time.Second // OperationTimeout PT1S
+	ctx := testCtx(t, 30*time.Second)
+	r, err := Dialer{}.Dial(ctx, tg)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	out, err := r.Run(ctx, "echo slow")
+	if err != nil || string(out.Stdout) != "slow\r\n" {
+		t.Errorf("echo slow = %q, %v", out.Stdout, err)
+	}
+	// Create 1 + handshake 3, then Command, at least 3 Receives (two TimedOut faults), Signal.
+	if st := r.(remote.StatsReporter).Stats(); st.Requests < 4+5 || st.Handshakes != 1 {
+		t.Errorf("stats after the slow command = %+v, want >= 9 requests on one handshake", st)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := r.Run(runCtx, "echo late"); !errors.Is(err, remote.ErrTimeout) {
+		t.Errorf("Run past its deadline = %v, want ErrTimeout", err)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if n := h.ShellCount(); n != 0 {
+		t.Errorf("%d shells left on the host", n)
 	}
 }
