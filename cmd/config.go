@@ -148,19 +148,13 @@ func loadConfig(file string, flags *pflag.FlagSet, env func(string) string) (*Co
 		}
 	}
 	if flags != nil {
-		var ferr error
+		// Only flags the user set override (Visit skips unset ones); Set after the environment so a
+		// flag wins over DCPROXY_* (viper's Set has the highest precedence).
 		flags.Visit(func(f *pflag.Flag) {
-			key, ok := flagKeys[f.Name]
-			if !ok || key == "" {
-				return
-			}
-			if err := v.BindPFlag(key, f); err != nil && ferr == nil {
-				ferr = err
+			if key := flagKeys[f.Name]; key != "" {
+				v.Set(key, f.Value.String())
 			}
 		})
-		if ferr != nil {
-			return nil, ferr
-		}
 		if f := flags.Lookup("no-probe"); f != nil && f.Changed {
 			v.Set("probe.enabled", false)
 		}

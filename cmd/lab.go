@@ -18,6 +18,7 @@ type labOptions struct {
 	fleetFile           string
 	hosts               int
 	seed                uint64
+	mix                 string
 	out                 string
 	httpPort, httpsPort int
 	latency, execTime   time.Duration
@@ -49,6 +50,7 @@ persist until the lab stops (SIGINT/SIGTERM).`,
 	f.StringVar(&o.fleetFile, "fleet", "", "YAML fleet file describing each host")
 	f.IntVar(&o.hosts, "hosts", 0, "generate a mixed, reproducible fleet of N hosts")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the generated fleet")
+	f.StringVar(&o.mix, "mix", lab.MixMixed, "kinds of generated hosts: mixed (every situation, some unreachable) or healthy (all reachable, for benchmarks)")
 	f.StringVar(&o.out, "out", "", "directory for inventory.yaml, inventory.txt, lab.env, ca.pem and ready")
 	f.IntVar(&o.httpPort, "http-port", 5985, "port of the HTTP listeners (0: a free port per host)")
 	f.IntVar(&o.httpsPort, "https-port", 5986, "port of the HTTPS listeners (0: a free port per host)")
@@ -76,7 +78,11 @@ func (a *app) runLab(ctx context.Context, o *labOptions) error {
 		if o.hosts > 60000 {
 			return usageErr("lab: --hosts %d: at most 60000", o.hosts)
 		}
-		spec, _ = lab.Generate(o.hosts, o.seed)
+		s, _, err := lab.GenerateMix(o.hosts, o.seed, o.mix)
+		if err != nil {
+			return usageErr("lab: --mix: %v", err)
+		}
+		spec = s
 	default:
 		return usageErr("lab: give --fleet FILE or --hosts N")
 	}

@@ -52,6 +52,7 @@ type app struct {
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer startProfiles(os.Getenv)() // DCPROXY_CPUPROFILE / DCPROXY_MEMPROFILE (benchmarks, BENCHMARKS.md)
 	a := &app{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, env: os.Getenv,
 		stdoutTTY: isTerminal(os.Stdout), stderrTTY: isTerminal(os.Stderr)}
 	return a.run(args)

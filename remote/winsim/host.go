@@ -52,6 +52,13 @@ type Config struct {
 	ProbeTime time.Duration // one endpoint request made by the probe
 	Network   pwsh.Network
 
+	// RegistryPolicy, when set, runs with the host's registry right after every reg.exe process has
+	// exited (before its exit code is reported). It models a policy engine (Group Policy preferences,
+	// a configuration agent) that rewrites values as soon as they change, so a client that writes a
+	// value and reads it back sees the policy's value instead of its own. It must be safe for
+	// concurrent use.
+	RegistryPolicy func(*registry.Registry)
+
 	MaxShellsPerUser  int           // Winrs MaxShellsPerUser, default 5
 	IdleTimeout       time.Duration // Winrs IdleTimeout, default 180 s (winrm-reg-reference.md 2.1)
 	MaxTimeout        time.Duration // service MaxTimeoutms, default 60 s
@@ -568,8 +575,12 @@ func (h *Host) start(s *shell, line string) *command {
 		},
 		Programs: map[string]cmdexe.Program{
 			"reg": func(ctx context.Context, p *cmdexe.Proc) int {
-				return registry.Main(ctx, &registry.Env{Reg: h.reg, UserSID: sid, FS: h.fs, Cwd: s.profile,
+				code := registry.Main(ctx, &registry.Env{Reg: h.reg, UserSID: sid, FS: h.fs, Cwd: s.profile,
 					Locale: h.cfg.Locale, Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr}, p.Args)
+				if h.cfg.RegistryPolicy != nil {
+					h.cfg.RegistryPolicy(h.reg)
+				}
+				return code
 			},
 			"powershell": h.powershell(sid),
 			"whoami": func(ctx context.Context, p *cmdexe.Proc) int {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 )
@@ -35,9 +36,35 @@ const (
 	GenPAC      = "http://wpad.lab.test/proxy.pac"
 )
 
+// Fleet mixes accepted by GenerateMix.
+const (
+	MixMixed   = "mixed"   // every kind, weighted as in Generate (the default)
+	MixHealthy = "healthy" // every host KindHealthy: all reachable and compliant, for throughput benchmarks
+)
+
+// ErrUnknownMix is returned by GenerateMix for a mix it does not know.
+var ErrUnknownMix = errors.New("unknown fleet mix")
+
+// GenerateMix is Generate with a choice of mix: MixMixed is Generate itself, MixHealthy gives n
+// healthy hosts (with the same names, sites and counters as the seed would give). An unknown mix
+// returns an error wrapping ErrUnknownMix.
+func GenerateMix(n int, seed uint64, mix string) (*Spec, []string, error) {
+	switch mix {
+	case "", MixMixed:
+		s, k := generate(n, seed, false)
+		return s, k, nil
+	case MixHealthy:
+		s, k := generate(n, seed, true)
+		return s, k, nil
+	}
+	return nil, nil, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownMix, mix, MixMixed, MixHealthy)
+}
+
 // Generate returns a reproducible mixed fleet of n hosts: the same n and seed give the same fleet.
 // Kind reports each host's kind, for tests.
-func Generate(n int, seed uint64) (*Spec, []string) {
+func Generate(n int, seed uint64) (*Spec, []string) { return generate(n, seed, false) }
+
+func generate(n int, seed uint64, healthyOnly bool) (*Spec, []string) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	t, f := true, false
 	ok := map[string]string{GenProxy: "ok", "proxy-old.lab.test:3128": "down"}
@@ -65,6 +92,9 @@ func Generate(n int, seed uint64) (*Spec, []string) {
 				}
 				x -= weights[k]
 			}
+		}
+		if healthyOnly {
+			kind = KindHealthy
 		}
 		h := HostSpec{Name: fmt.Sprintf("dc%0*d.lab.test", width, i+1), Site: []string{"hq", "branch-east", "branch-west"}[i%3]}
 		counter := uint32(3 + r.IntN(40))

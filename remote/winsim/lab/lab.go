@@ -171,12 +171,19 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 	if hs.Fault == FaultSlow {
 		cfg.Latency += SlowLatency
 	}
+	var enforce func(*registry.Registry) // set once the registry is seeded, before the host serves
+	if hs.Policy != nil && hs.Policy.Enforce {
+		cfg.RegistryPolicy = func(r *registry.Registry) { enforce(r) }
+	}
 	h, err := winsim.NewHost(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := seedRegistry(h, hs); err != nil {
 		return nil, err
+	}
+	if cfg.RegistryPolicy != nil {
+		enforce = enforcePolicy(h.Registry())
 	}
 	if hs.Backup != nil && hs.Backup.ReadOnly {
 		if err := h.FS().SetReadOnly(`C:\Windows\Temp`, true); err != nil {
@@ -296,6 +303,31 @@ func seedRegistry(h *winsim.Host, hs HostSpec) error {
 		return err
 	}
 	return set(`HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`, "WinHttpSettings", reg.WinHTTP, wininet.VersionWinHTTP)
+}
+
+// enforcePolicy captures the service accounts' seeded DefaultConnectionSettings and returns the
+// policy that puts them back (PolicySpec.Enforce).
+func enforcePolicy(seeded *registry.Registry) func(*registry.Registry) {
+	type value struct {
+		key     string
+		v       registry.Value
+		present bool
+	}
+	var vals []value
+	for _, sid := range []string{"S-1-5-18", "S-1-5-19"} {
+		key := `HKEY_USERS\` + sid + `\` + winsim.InternetSettingsKey
+		v, ok := seeded.Value(key, "DefaultConnectionSettings")
+		vals = append(vals, value{key: key, v: v, present: ok})
+	}
+	return func(r *registry.Registry) {
+		for _, x := range vals {
+			if x.present {
+				_ = r.SetValue(x.key, x.v)
+				continue
+			}
+			_ = r.DeleteValue(x.key, "DefaultConnectionSettings")
+		}
+	}
 }
 
 // Close stops every listener and held connection and waits for the servers to stop.

@@ -148,6 +148,7 @@ type HostSpec struct {
 	Network   NetworkSpec    `yaml:"network"`
 	Fault     string         `yaml:"fault"`
 	Backup    *BackupSpec    `yaml:"backup"`
+	Policy    *PolicySpec    `yaml:"policy"`
 	Line      int            `yaml:"-"`
 	Extra     map[string]any `yaml:",inline"`
 }
@@ -155,6 +156,18 @@ type HostSpec struct {
 // BackupSpec models a host where the on-host backup directory cannot be written.
 type BackupSpec struct {
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// PolicySpec models a policy engine on the host.
+//
+// Enforce: a Group Policy enforces the LOCAL_SYSTEM and LOCAL_SERVICE DefaultConnectionSettings
+// values the host was seeded with. Right after every reg.exe command it sets them back (or deletes
+// them when they were seeded absent), as a policy refresh triggered by the change would. A client that
+// writes another value and reads it back sees the seeded value (its verification fails); writing the
+// seeded value back (a rollback) is left as it is and verifies. This is the worst case of a real
+// policy, which refreshes every 90 minutes or on a change notification.
+type PolicySpec struct {
+	Enforce bool `yaml:"enforce"`
 }
 
 // Duration is a YAML duration ("50ms", "2s", 0).
@@ -340,6 +353,9 @@ func (s *Spec) Resolve(i int) HostSpec {
 	}
 	if h.Backup == nil {
 		h.Backup = d.Backup
+	}
+	if h.Policy == nil {
+		h.Policy = d.Policy
 	}
 	return h
 }
