@@ -48,6 +48,49 @@ type Report struct {
 	Interrupted bool         `json:"interrupted,omitempty"` // the run was cancelled (Ctrl-C): some hosts were not checked
 	Summary     Summary      `json:"summary"`
 	Hosts       []HostResult `json:"hosts"`
+	// Baseline names the earlier report this one was compared with (--baseline); nil without one.
+	Baseline *BaselineRef `json:"baseline,omitempty"`
+	// Resolved lists the findings of the baseline that this run checked again and found gone.
+	Resolved []Finding `json:"resolved,omitempty"`
+}
+
+// Drift classes of a finding compared with a baseline report.
+const (
+	DriftNew        = "new"        // not a finding of the baseline
+	DriftPersisting = "persisting" // also a finding of the baseline (same host and check id)
+	DriftResolved   = "resolved"   // a finding of the baseline that this run found gone
+)
+
+// BaselineRef identifies the baseline report a run was compared with.
+type BaselineRef struct {
+	File      string    `json:"file,omitempty"`
+	RunID     string    `json:"run_id,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Missing is set when the baseline file did not exist (first run): every finding is new.
+	Missing bool `json:"missing,omitempty"`
+}
+
+// Finding is one problem of a host as drift tracks it: a failing or erroring check (Check is its
+// id) or the host's own error (Check is FindingHost).
+type Finding struct {
+	Host    string `json:"host"`
+	Check   string `json:"check"`
+	Account string `json:"account,omitempty"`
+	Status  string `json:"status"` // fail or error, as in the report it comes from
+	Message string `json:"message,omitempty"`
+}
+
+// FindingHost is the Check of a Finding that is the host's error rather than one of its checks.
+const FindingHost = "host"
+
+// DriftSummary counts findings by drift class, and the hosts with new findings by kind. It is
+// present when the run was compared with a baseline.
+type DriftSummary struct {
+	New        int `json:"new"`
+	Persisting int `json:"persisting"`
+	Resolved   int `json:"resolved"`
+	NewFail    int `json:"new_fail_hosts"`  // hosts with a new failed check (noncompliance)
+	NewError   int `json:"new_error_hosts"` // hosts with a new host error or errored check
 }
 
 // Summary counts hosts by status.
@@ -56,6 +99,8 @@ type Summary struct {
 	Compliant    int `json:"compliant"`
 	Noncompliant int `json:"noncompliant"`
 	Error        int `json:"error"`
+	// Drift is set when the run was compared with a baseline (see ApplyBaseline).
+	Drift *DriftSummary `json:"drift,omitempty"`
 }
 
 // HostResult is everything found on one host.
@@ -70,6 +115,9 @@ type HostResult struct {
 	Checks      []Check       `json:"checks"`
 	Stats       *Stats        `json:"stats,omitempty"`
 	Remediation []Remediation `json:"remediation,omitempty"`
+	// Drift is the host's roll-up against a baseline: new when any of its findings is new,
+	// persisting when it has findings and all persist, empty without findings or baseline.
+	Drift string `json:"drift,omitempty"`
 }
 
 // HostError says why a host could not be checked. Kind is one of auth, unreachable, timeout,
@@ -77,6 +125,8 @@ type HostResult struct {
 type HostError struct {
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
+	// Drift is new or persisting when the run was compared with a baseline.
+	Drift string `json:"drift,omitempty"`
 }
 
 // Stats is what the host cost on the wire.
@@ -99,6 +149,9 @@ type Check struct {
 	// Approximate marks an endpoint probe of an account that uses a PAC URL or auto-detection: the
 	// probe used the connecting account's resolution, not the account's own.
 	Approximate bool `json:"approximate,omitempty"`
+	// Drift is new or persisting for a failing or erroring check when the run was compared with a
+	// baseline; empty otherwise.
+	Drift string `json:"drift,omitempty"`
 }
 
 // Settings is a decoded DefaultConnectionSettings (or WinHttpSettings) value as reported.

@@ -491,8 +491,6 @@ func (h *Host) receive(w http.ResponseWriter, r *http.Request, req *request, id 
 	if room < 1024 {
 		room = 1024
 	}
-	timeout := req.Header.OperationTimeout
-	_ = timeout
 	chunk, ok := c.wait(r.Context(), req.operationTimeout(h.cfg.MaxTimeout), room)
 	if !ok {
 		if r.Context().Err() != nil {

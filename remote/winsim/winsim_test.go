@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -431,4 +432,100 @@ func pyEnv() []string {
 		}
 	}
 	return env
+}
+
+// soapHeader builds a request envelope for action with an optional ShellId, MaxEnvelopeSize and
+// OperationTimeout.
+func soapEnvelope(action, shellID, maxEnv, body string) string {
+	sel := ""
+	if shellID != "" {
+		sel = `<w:SelectorSet><w:Selector Name="ShellId">` + shellID + `</w:Selector></w:SelectorSet>`
+	}
+	return `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><env:Header>` +
+		`<a:Action mustUnderstand="true">` + action + `</a:Action><a:MessageID>uuid:0A0B0C0D-1111-4222-8333-444455556666</a:MessageID>` +
+		`<w:MaxEnvelopeSize mustUnderstand="true">` + maxEnv + `</w:MaxEnvelopeSize><w:OperationTimeout>PT5S</w:OperationTimeout>` +
+		`<w:ResourceURI mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>` + sel +
+		`</env:Header><env:Body>` + body + `</env:Body></env:Envelope>`
+}
+
+func between(s, a, b string) string {
+	_, rest, ok := strings.Cut(s, a)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, b)
+	return v
+}
+
+// TestReceive_chunksUnderMaxEnvelope: output larger than the client's MaxEnvelopeSize arrives over
+// several Receive responses, each below the limit, and reassembles byte for byte.
+func TestReceive_chunksUnderMaxEnvelope(t *testing.T) {
+	h := newHost(t, winsim.Config{Basic: true})
+	s := serve(t, h, true)
+	const maxEnv = 8192
+	_, body := postSOAP(t, s, adminUser, adminPass, createEnvelope)
+	shellID := between(body, `<w:Selector Name="ShellId">`, "<")
+	text := strings.Repeat("0123456789abcdef", 250) // 2 x 4000 bytes: within cmd.exe's 8191-character line
+	cmd := `<rsp:CommandLine><rsp:Command>echo ` + text + ` &amp; echo ` + text + `</rsp:Command></rsp:CommandLine>`
+	code, body := postSOAP(t, s, adminUser, adminPass, soapEnvelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command", shellID, "153600", cmd))
+	if code != 200 {
+		t.Fatalf("command: %d %s", code, body)
+	}
+	cmdID := between(body, "<rsp:CommandId>", "<")
+	var out []byte
+	for i := 0; ; i++ {
+		if i > 20 {
+			t.Fatal("no Done after 20 receives")
+		}
+		code, body = postSOAP(t, s, adminUser, adminPass, soapEnvelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive", shellID, strconv.Itoa(maxEnv),
+			`<rsp:Receive><rsp:DesiredStream CommandId="`+cmdID+`">stdout stderr</rsp:DesiredStream></rsp:Receive>`))
+		if code != 200 {
+			t.Fatalf("receive: %d %s", code, body)
+		}
+		if len(body) > maxEnv {
+			t.Fatalf("receive response of %d bytes exceeds MaxEnvelopeSize %d", len(body), maxEnv)
+		}
+		for _, part := range strings.Split(body, `<rsp:Stream Name="stdout" CommandId="`+cmdID+`">`)[1:] {
+			b64, _, _ := strings.Cut(part, "<")
+			b, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b...)
+		}
+		if strings.Contains(body, "CommandState/Done") {
+			if !strings.Contains(body, "<rsp:ExitCode>0</rsp:ExitCode>") {
+				t.Fatalf("done without exit code 0: %s", body)
+			}
+			if i == 0 {
+				t.Fatal("all output in one response: nothing was chunked")
+			}
+			break
+		}
+	}
+	if want := text + " \r\n" + text + "\r\n"; string(out) != want {
+		t.Fatalf("reassembled %d bytes, want %d", len(out), len(want))
+	}
+}
+
+// TestShellIdleTimeout: a shell unused for longer than IdleTimeout is gone, as on Windows.
+func TestShellIdleTimeout(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := newHost(t, winsim.Config{Basic: true, IdleTimeout: time.Minute, Now: clock})
+	s := serve(t, h, true)
+	_, body := postSOAP(t, s, adminUser, adminPass, createEnvelope)
+	shellID := between(body, `<w:Selector Name="ShellId">`, "<")
+	if h.ShellCount() != 1 {
+		t.Fatal("no shell")
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	code, body := postSOAP(t, s, adminUser, adminPass, soapEnvelope("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command", shellID, "153600",
+		`<rsp:CommandLine><rsp:Command>echo hi</rsp:Command></rsp:CommandLine>`))
+	if code != 500 || !strings.Contains(body, "ShellId "+shellID) || h.ShellCount() != 0 {
+		t.Fatalf("idle shell still usable: %d %s", code, body)
+	}
 }
