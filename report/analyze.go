@@ -90,14 +90,14 @@ func viewHost(h *fleet.HostResult) hostView {
 	v.service = accountCell(h, fleet.AccountLocalService)
 	v.endpoint = endpointCell(h)
 	if h.Error != nil {
-		v.problems = append(v.problems, hostErrorText(h.Error))
+		v.problems = append(v.problems, driftPrefix(h.Error.Drift)+hostErrorText(h.Error))
 	}
 	counterOnly := false
 	for i := range h.Checks {
 		c := &h.Checks[i]
 		switch c.Status {
 		case fleet.CheckFail, fleet.CheckError:
-			v.problems = append(v.problems, checkReason(c))
+			v.problems = append(v.problems, driftPrefix(c.Drift)+checkReason(c))
 		case fleet.CheckPass:
 			if isCounterOnly(c) {
 				counterOnly = true
@@ -536,6 +536,96 @@ func summaryLine(s fleet.Summary) string {
 }
 
 const interruptedNote = "run interrupted: some hosts were not checked"
+
+// driftPrefix marks a problem that a baseline comparison found new ("new: "); persisting problems
+// and reports without a baseline get no prefix.
+func driftPrefix(drift string) string {
+	if drift == fleet.DriftNew {
+		return "new: "
+	}
+	return ""
+}
+
+// driftLine is e.g. "since baseline of 2024-05-13 09:30:00 UTC: 2 new, 3 persisting, 1 resolved
+// finding; new on 1 noncompliant host, 1 host in error", or "" when the report has no baseline.
+// It recounts from the hosts so that it always agrees with the rows shown.
+func driftLine(rep *fleet.Report) string {
+	if rep.Baseline == nil {
+		return ""
+	}
+	d := countDrift(rep)
+	since := "since the baseline"
+	switch {
+	case rep.Baseline.Missing:
+		since = "no baseline yet (first run)"
+	case !rep.Baseline.StartedAt.IsZero():
+		since += " of " + fmtTime(rep.Baseline.StartedAt)
+	}
+	noun := "findings"
+	if d.New+d.Persisting+d.Resolved == 1 {
+		noun = "finding"
+	}
+	s := fmt.Sprintf("%s: %d new, %d persisting, %d resolved %s", since, d.New, d.Persisting, d.Resolved, noun)
+	if d.NewFail+d.NewError > 0 {
+		s += fmt.Sprintf("; new on %d noncompliant %s, %d %s in error", d.NewFail, plural(d.NewFail, "host"), d.NewError, plural(d.NewError, "host"))
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
+}
+
+// countDrift counts the drift classes of rep's findings as ApplyBaseline would summarise them.
+func countDrift(rep *fleet.Report) fleet.DriftSummary {
+	d := fleet.DriftSummary{Resolved: len(rep.Resolved)}
+	for i := range rep.Hosts {
+		h := &rep.Hosts[i]
+		newFail, newErr := false, false
+		tally := func(drift, status string) {
+			switch drift {
+			case fleet.DriftNew:
+				d.New++
+				if status == fleet.CheckFail {
+					newFail = true
+				} else {
+					newErr = true
+				}
+			case fleet.DriftPersisting:
+				d.Persisting++
+			}
+		}
+		if h.Error != nil {
+			tally(h.Error.Drift, fleet.CheckError)
+		}
+		for j := range h.Checks {
+			tally(h.Checks[j].Drift, h.Checks[j].Status)
+		}
+		if newFail {
+			d.NewFail++
+		}
+		if newErr {
+			d.NewError++
+		}
+	}
+	return d
+}
+
+// findingText is one resolved finding's "what it was", e.g. "LOCAL_SYSTEM: fail: no value".
+func findingText(f *fleet.Finding) string {
+	parts := []string{}
+	if f.Account != "" {
+		parts = append(parts, oneLine(f.Account))
+	}
+	parts = append(parts, orDefault(oneLine(f.Status), "?"))
+	if m := oneLine(f.Message); m != "" {
+		parts = append(parts, m)
+	}
+	return strings.Join(parts, ": ")
+}
 
 // remediationChange is "before -> after" of one remediation, or whichever side is known.
 func remediationChange(r *fleet.Remediation) string {

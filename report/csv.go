@@ -10,14 +10,15 @@ import (
 )
 
 // csvHeader is the first record of the csv format.
-var csvHeader = []string{"host", "address", "site", "host_status", "check_id", "kind", "account", "status", "expected", "actual", "message"}
+var csvHeader = []string{"host", "address", "site", "host_status", "check_id", "kind", "account", "status", "expected", "actual", "message", "drift"}
 
 // csvRenderer writes RFC 4180 CSV: one record per host and check. A host without checks (it could
 // not be reached) gets one record with empty check fields and its error as the message; a host
 // error next to checks gets its own record with check_id "host".
 //
 // expected and actual are one-line summaries of the decoded values ("proxy:8080 bypass <local>",
-// "HTTP 407 via proxy-old:3128"); the json format has every field. Cells that a spreadsheet would
+// "HTTP 407 via proxy-old:3128"); the json format has every field. drift is new or persisting for a
+// failing or erroring record of a report compared with a baseline, else empty. Cells that a spreadsheet would
 // take for a formula (leading =, +, -, @, tab or CR) are prefixed with an apostrophe.
 type csvRenderer struct{}
 
@@ -40,9 +41,9 @@ func (csvRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		base := []string{h.Host, h.Address, h.Site, h.Status}
 		if h.Error != nil {
 			id := "host"
-			write(append(base[:4:4], id, "", "", fleet.CheckError, "", "", hostErrorText(h.Error)))
+			write(append(base[:4:4], id, "", "", fleet.CheckError, "", "", hostErrorText(h.Error), h.Error.Drift))
 		} else if len(h.Checks) == 0 {
-			write(append(base[:4:4], "", "", "", "", "", "", ""))
+			write(append(base[:4:4], "", "", "", "", "", "", "", ""))
 		}
 		for j := range h.Checks {
 			c := &h.Checks[j]
@@ -50,7 +51,7 @@ func (csvRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			if c.Approximate {
 				msg = strings.TrimSpace(msg + " (approximate)")
 			}
-			write(append(base[:4:4], c.ID, c.Kind, c.Account, c.Status, describeValue(c.Expected), describeValue(c.Actual), msg))
+			write(append(base[:4:4], c.ID, c.Kind, c.Account, c.Status, describeValue(c.Expected), describeValue(c.Actual), msg, c.Drift))
 		}
 	}
 	cw.Flush()

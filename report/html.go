@@ -56,6 +56,12 @@ type htmlPage struct {
 	Pct         map[string]string // status -> share of hosts, e.g. "30%"
 	Chart       htmlChart
 	Hosts       []htmlHost
+	Drift       string // the baseline comparison line, "" without a baseline
+	Resolved    []htmlResolved
+}
+
+type htmlResolved struct {
+	Host, Check, Was string
 }
 
 type htmlChart struct {
@@ -180,6 +186,11 @@ func (r htmlRenderer) page(rep *fleet.Report) htmlPage {
 		}
 	}
 	p.Chart = buildChart(rep)
+	p.Drift = upperFirst(driftLine(rep))
+	for i := range rep.Resolved {
+		f := &rep.Resolved[i]
+		p.Resolved = append(p.Resolved, htmlResolved{Host: oneLine(f.Host), Check: oneLine(f.Check), Was: findingText(f)})
+	}
 	for i := range rep.Hosts {
 		p.Hosts = append(p.Hosts, htmlHostOf(i, &rep.Hosts[i]))
 	}

@@ -32,7 +32,16 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	}
 	cmd := orDefault(oneLine(rep.Command), "audit")
 
+	newOnly := m.opt.NewOnly && rep.Baseline != nil
 	switch {
+	case newOnly:
+		d := countDrift(rep)
+		if d.New == 0 {
+			fmt.Fprintf(&b, "## dcproxy %s: no new findings on %d domain controllers\n\n", mdText(cmd), sum.Hosts)
+		} else {
+			fmt.Fprintf(&b, "## dcproxy %s: new findings: %d domain controllers need action, %d could not be checked\n\n",
+				mdText(cmd), d.NewFail, d.NewError)
+		}
 	case sum.Hosts == 0:
 		fmt.Fprintf(&b, "## dcproxy %s: no hosts were checked\n\n", mdText(cmd))
 	case sum.Hosts == 1 && sum.Compliant == 1:
@@ -44,6 +53,9 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			mdText(cmd), sum.Noncompliant, sum.Hosts, sum.Error)
 	}
 	fmt.Fprintf(&b, "**%s**\n\n", summaryLine(sum))
+	if d := driftLine(rep); d != "" {
+		b.WriteString(mdText(upperFirst(d)) + ".\n\n")
+	}
 	var meta []string
 	if rep.RunID != "" {
 		meta = append(meta, "Run "+mdCode(rep.RunID))
@@ -68,6 +80,9 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	}
 	var action, broken []hostView
 	for _, v := range views {
+		if newOnly && v.h.Drift != fleet.DriftNew {
+			continue
+		}
 		switch v.h.Status {
 		case fleet.StatusCompliant:
 		case fleet.StatusNoncompliant:
@@ -94,6 +109,15 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		}
 		b.WriteString("\n")
 	}
+	if len(rep.Resolved) > 0 {
+		fmt.Fprintf(&b, "### Resolved since the baseline (%d)\n\n", len(rep.Resolved))
+		b.WriteString("| Host | Check | Was |\n|---|---|---|\n")
+		for i := range rep.Resolved {
+			f := &rep.Resolved[i]
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", mdText(f.Host), mdCode(f.Check), mdText(findingText(f)))
+		}
+		b.WriteString("\n")
+	}
 	var rem []string
 	for i := range rep.Hosts {
 		h := &rep.Hosts[i]
@@ -111,6 +135,13 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	out := strings.TrimRight(b.String(), "\n") + "\n"
 	_, err := io.WriteString(w, out)
 	return writeErr(FormatMarkdown, err)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func fmtTime(t time.Time) string {

@@ -49,6 +49,10 @@ type Options struct {
 	// Inventory is the inventory path written into the fix commands of the Markdown ticket; empty
 	// means the placeholder "INVENTORY".
 	Inventory string
+	// NewOnly restricts the Markdown ticket body to what a baseline comparison found new (dcproxy
+	// --fail-on new): the headline counts hosts with new findings and the host tables list only
+	// them. Ignored when the report has no baseline; the other formats always show every host.
+	NewOnly bool
 }
 
 // Format names accepted by New.

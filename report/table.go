@@ -22,6 +22,7 @@ type tableRenderer struct {
 }
 
 var hostHeader = []string{"HOST", "ADDRESS", "STATUS", "LOCAL_SYSTEM", "LOCAL_SERVICE", "ENDPOINT", "REASON"}
+var resolvedHeader = []string{"HOST", "CHECK", "DRIFT", "WAS"}
 var remediationHeader = []string{"HOST", "ACCOUNT", "ACTION", "OUTCOME", "CHANGE", "BACKUP", "MESSAGE"}
 
 // Render implements Renderer.
@@ -70,10 +71,25 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			return err
 		}
 	}
+	if len(rep.Resolved) > 0 {
+		res := make([][]string, 0, len(rep.Resolved))
+		for i := range rep.Resolved {
+			f := &rep.Resolved[i]
+			res = append(res, []string{orDefault(oneLine(f.Host), cellNone), orDefault(oneLine(f.Check), cellNone),
+				paint(cell{fleet.DriftResolved, toneGood}), orDefault(findingText(f), cellNone)})
+		}
+		buf.WriteString("\n")
+		if err := t.table(&buf, resolvedHeader, res, color); err != nil {
+			return err
+		}
+	}
 	if rep.Interrupted {
 		buf.WriteString(colorize(interruptedNote, toneBad, color) + "\n")
 	}
 	buf.WriteString(summaryLine(summarize(rep)) + "\n")
+	if d := driftLine(rep); d != "" {
+		buf.WriteString(d + "\n")
+	}
 	_, err := w.Write(buf.Bytes())
 	return writeErr(FormatTable, err)
 }

@@ -529,3 +529,26 @@ func TestShellIdleTimeout(t *testing.T) {
 		t.Fatalf("idle shell still usable: %d %s", code, body)
 	}
 }
+
+// TestSend_stdinAnswersPrompt: reg add without /f on an existing value prompts and reads the answer
+// from stdin, which the client sends with the Send operation.
+func TestSend_stdinAnswersPrompt(t *testing.T) {
+	h := newHost(t, winsim.Config{Basic: true})
+	s := serve(t, h, true)
+	c := s.client(t, "basic", adminUser, adminPass)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other := wininet.New("other.example.com:3128", "", "", false, 1).Encode()
+	var o, e bytes.Buffer
+	code, err := c.RunWithContextWithInput(ctx, fmt.Sprintf(`reg add "%s" /v DefaultConnectionSettings /t REG_BINARY /d %X`, sysKey, other), &o, &e, strings.NewReader("y\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || o.String() != "Value DefaultConnectionSettings exists, overwrite(Yes/No)? The operation completed successfully.\r\n\r\n" {
+		t.Fatalf("exit %d stdout %q stderr %q", code, o.String(), e.String())
+	}
+	v, _ := h.Registry().Value(sysLong, "DefaultConnectionSettings")
+	if !bytes.Equal(v.Data, other) {
+		t.Fatalf("value not overwritten: %x", v.Data)
+	}
+}

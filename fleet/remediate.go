@@ -1,0 +1,730 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dcproxy/dcproxy/fleet/inventory"
+	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/reg"
+	"github.com/dcproxy/dcproxy/remote/wininet"
+)
+
+// Remediation actions (Remediation.Action, Step.Action).
+const (
+	ActionWrite   = "write"   // reg add the desired bytes
+	ActionDelete  = "delete"  // reg delete the value (restore of a value that was absent)
+	ActionNone    = "none"    // the account already has the desired settings
+	ActionRefused = "refused" // dcproxy will not touch the account; Message says why
+)
+
+// Remediation outcomes (Remediation.Outcome).
+const (
+	OutcomePlanned    = "planned"     // dry run: would be written
+	OutcomeUnchanged  = "unchanged"   // nothing to do
+	OutcomeSkipped    = "skipped"     // refused, or not written (connection, backup, interruption): the host is as it was
+	OutcomeVerified   = "verified"    // written, read back identical, probe re-run
+	OutcomeRolledBack = "rolled_back" // written, verification failed, previous value restored and verified
+	OutcomeFailed     = "failed"      // written, and neither the new nor the previous value could be verified
+)
+
+// Step is what a run does to one account's value on one host.
+type Step struct {
+	Account string
+	Key     string // AccountKey(Account)
+	Value   string // ValueName
+	Action  string // ActionWrite, ActionDelete, ActionNone or ActionRefused
+	// Current is the value the audit read (nil = absent); a run writes only while the host still
+	// holds exactly these bytes.
+	Current []byte
+	// Desired is what ActionWrite writes (nil for the other actions).
+	Desired []byte
+	// ProbeOK: the account's endpoint probe passed before the change, so a failing probe after it is a
+	// regression (see ApplyOptions.RollbackOnProbeRegression).
+	ProbeOK bool
+	Message string
+}
+
+func (s Step) writes() bool { return s.Action == ActionWrite || s.Action == ActionDelete }
+
+// HostPlan is what a run does on one host: one Step per account it looked at.
+type HostPlan struct {
+	Host  string
+	Steps []Step
+}
+
+// Writes returns the number of values the plan changes on the host.
+func (p HostPlan) Writes() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.writes() {
+			n++
+		}
+	}
+	return n
+}
+
+// Remediation returns the report rows of the plan before anything ran: planned for writes and
+// deletes, unchanged for accounts already right, skipped for refusals. Before and After are the
+// decoded values (hex is in the plan listing and the backup file).
+func (p HostPlan) Remediation() []Remediation {
+	rows := make([]Remediation, 0, len(p.Steps))
+	for _, s := range p.Steps {
+		r := Remediation{Account: s.Account, Key: s.Key, Value: s.Value, Action: s.Action, Message: s.Message}
+		switch s.Action {
+		case ActionWrite, ActionDelete:
+			r.Outcome = OutcomePlanned
+			r.Before, r.After = Describe(s.Current), Describe(s.Desired)
+		case ActionNone:
+			r.Outcome = OutcomeUnchanged
+		default:
+			r.Outcome = OutcomeSkipped
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// Describe is a one-line decoded view of a DefaultConnectionSettings value: "absent", the decoded
+// settings, or the size of a value that does not decode.
+func Describe(b []byte) string {
+	if b == nil {
+		return "absent"
+	}
+	s, err := wininet.Decode(b)
+	if err != nil {
+		return fmt.Sprintf("undecodable value (%d bytes)", len(b))
+	}
+	return s.String()
+}
+
+// PlanOptions configure PlanFix.
+type PlanOptions struct {
+	// Reference is the declared reference of the audit (nil: the connecting account's HKCU bytes are
+	// copied, as Microsoft's procedure does).
+	Reference *DeclaredReference
+	// AllowDirect permits copying a reference without any proxy, PAC URL or auto-detection over the
+	// service accounts (which cuts a sensor behind a proxy off from its endpoint).
+	AllowDirect bool
+}
+
+// PlanFix derives from an audit report what a fix writes on each host, in report order (pure).
+// Errored hosts, hosts without a usable reference, a direct-only reference (unless allowed) and
+// values that do not decode are refused; accounts whose decoded settings match the reference (the
+// counter may differ) are left alone; the others get the reference's bytes (or, for a declared
+// reference, bytes encoded from it).
+func PlanFix(rep *Report, opt PlanOptions) []HostPlan {
+	plans := make([]HostPlan, len(rep.Hosts))
+	for i := range rep.Hosts {
+		plans[i] = planFixHost(&rep.Hosts[i], opt)
+	}
+	return plans
+}
+
+func refuseAll(p HostPlan, accounts []string, msg string) HostPlan {
+	p.Steps = p.Steps[:0]
+	for _, a := range accounts {
+		p.Steps = append(p.Steps, Step{Account: a, Key: AccountKey(a), Value: ValueName, Action: ActionRefused, Message: msg})
+	}
+	return p
+}
+
+func planFixHost(hr *HostResult, opt PlanOptions) HostPlan {
+	p := HostPlan{Host: hr.Host}
+	if hr.Status == StatusError && hr.Error != nil {
+		return refuseAll(p, ServiceAccounts, fmt.Sprintf("not fixed: the audit could not check the host (%s): %s", hr.Error.Kind, hr.Error.Message))
+	}
+	var ref wininet.Settings
+	var refRaw []byte
+	if opt.Reference != nil {
+		d := opt.Reference
+		ref = wininet.New(d.Proxy, d.Bypass, d.AutoConfigURL, d.AutoDetect, 0)
+	} else {
+		v := settingsOf(findCheck(hr, "reference"))
+		if v == nil || !v.Present || v.DecodeError != "" {
+			return refuseAll(p, ServiceAccounts, "not fixed: no usable reference value (HKCU of the connecting account)")
+		}
+		b, err := hex.DecodeString(v.Raw)
+		if err == nil {
+			ref, err = wininet.Decode(b)
+		}
+		if err != nil {
+			return refuseAll(p, ServiceAccounts, "not fixed: the reference value does not decode: "+err.Error())
+		}
+		refRaw = b
+	}
+	if ref.Mode() == "direct" && !opt.AllowDirect {
+		return refuseAll(p, ServiceAccounts, "not fixed: the reference is direct (no proxy, PAC or auto-detection); copying it over the service accounts would cut the sensor off from its endpoint (allow explicitly with --allow-direct)")
+	}
+	for _, acct := range ServiceAccounts {
+		st := Step{Account: acct, Key: AccountKey(acct), Value: ValueName}
+		c := findCheck(hr, "registry."+strings.ToLower(acct))
+		if ep := findCheck(hr, "endpoint."+strings.ToLower(acct)); ep != nil {
+			st.ProbeOK = ep.Status == CheckPass
+		}
+		act := settingsOf(c)
+		switch {
+		case c == nil || act == nil:
+			st.Action, st.Message = ActionRefused, "not fixed: the audit has no registry finding for the account"
+		case c.Status == CheckPass:
+			st.Action, st.Message = ActionNone, "matches the reference"
+		case act.DecodeError != "" || c.Status != CheckFail:
+			st.Action, st.Message = ActionRefused, "not fixed: the current value does not decode ("+act.DecodeError+"); fix it by hand"
+		default:
+			cur, err := currentBytes(act)
+			if err != nil {
+				st.Action, st.Message = ActionRefused, "not fixed: "+err.Error()
+				break
+			}
+			st.Action, st.Current = ActionWrite, cur
+			if refRaw != nil {
+				st.Desired = append([]byte{}, refRaw...)
+				st.Message = "copy the reference value (HKCU of the connecting account)"
+			} else {
+				s := ref
+				if cur != nil {
+					// unverified: WinINet bumps the change counter when settings change; keep it increasing.
+					s.Counter = act.Counter + 1
+				}
+				st.Desired = s.Encode()
+				st.Message = "write the declared reference"
+			}
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	return p
+}
+
+// PlanRestore derives from an audit report and the backup records of one run what a restore
+// writes on each host, in report order (pure): every recorded (host, account) gets its previous
+// value back, or is deleted when it was absent; accounts already holding it are left alone. Hosts
+// that errored during the audit and records that name another key or value than the account's
+// DefaultConnectionSettings are refused. When a host and account have several records, the first
+// (the oldest) wins.
+func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
+	plans := make([]HostPlan, len(rep.Hosts))
+	for i := range rep.Hosts {
+		hr := &rep.Hosts[i]
+		p := HostPlan{Host: hr.Host}
+		var mine []BackupRecord
+		seen := map[string]bool{}
+		for _, r := range recs {
+			if strings.EqualFold(r.Host, hr.Host) && !seen[r.Account] {
+				seen[r.Account] = true
+				mine = append(mine, r)
+			}
+		}
+		for _, r := range mine {
+			st := Step{Account: r.Account, Key: r.Key, Value: r.Value}
+			c := findCheck(hr, "registry."+strings.ToLower(r.Account))
+			if ep := findCheck(hr, "endpoint."+strings.ToLower(r.Account)); ep != nil {
+				st.ProbeOK = ep.Status == CheckPass
+			}
+			act := settingsOf(c)
+			prev, perr := r.PreviousBytes()
+			switch {
+			case !isServiceAccount(r.Account) || !strings.EqualFold(r.Key, AccountKey(r.Account)) || r.Value != ValueName:
+				st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: the record names %s\\%s for %s, which dcproxy never writes", r.Key, r.Value, r.Account)
+			case hr.Status == StatusError && hr.Error != nil:
+				st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: the audit could not check the host (%s): %s", hr.Error.Kind, hr.Error.Message)
+			case perr != nil:
+				st.Action, st.Message = ActionRefused, "not restored: "+perr.Error()
+			case act == nil:
+				st.Action, st.Message = ActionRefused, "not restored: the audit has no registry finding for the account"
+			default:
+				cur, err := currentBytes(act)
+				switch {
+				case err != nil:
+					st.Action, st.Message = ActionRefused, "not restored: "+err.Error()
+				case sameValue(cur, prev):
+					st.Action, st.Message = ActionNone, "already holds the recorded value of run "+r.RunID
+				case prev == nil:
+					st.Action, st.Current = ActionDelete, cur
+					st.Message = "delete: the value was absent before run " + r.RunID
+				default:
+					st.Action, st.Current, st.Desired = ActionWrite, cur, prev
+					st.Message = "put back the value recorded by run " + r.RunID
+				}
+			}
+			p.Steps = append(p.Steps, st)
+		}
+		plans[i] = p
+	}
+	return plans
+}
+
+func isServiceAccount(a string) bool {
+	for _, s := range ServiceAccounts {
+		if s == a {
+			return true
+		}
+	}
+	return false
+}
+
+func findCheck(hr *HostResult, id string) *Check {
+	for i := range hr.Checks {
+		if hr.Checks[i].ID == id {
+			return &hr.Checks[i]
+		}
+	}
+	return nil
+}
+
+func settingsOf(c *Check) *Settings {
+	if c == nil {
+		return nil
+	}
+	s, _ := c.Actual.(*Settings)
+	return s
+}
+
+// currentBytes returns the value an audit finding describes (nil = absent).
+func currentBytes(s *Settings) ([]byte, error) {
+	if !s.Present {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(s.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("the audit's copy of the current value is not hex: %w", err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// sameValue compares two values; nil (absent) differs from an empty value.
+func sameValue(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal(a, b) }
+
+// ApplyOptions configure Apply. Options supplies the dialer, targets, timeouts, retries, probe,
+// declared reference (for the re-check) and logger; its Concurrency and Progress are not used.
+type ApplyOptions struct {
+	Options
+	// Concurrency is the number of hosts written at once (default 10).
+	Concurrency int
+	// WriteTimeout bounds the write, read-back, probe and, separately, the rollback of one host once
+	// its backups are recorded. These steps ignore cancellation of the run (Ctrl-C) and stop only at
+	// this deadline (default 2 minutes).
+	WriteTimeout time.Duration
+	RunID        string
+	Command      string // fix or restore: recorded in the backup file and the audit log
+	Operator     string // who runs it: local OS user and connecting account
+	Backups      *Journal
+	AuditLog     *Journal
+	// RollbackOnProbeRegression also rolls a host back when an account's endpoint probe passed before
+	// the write and fails after it (fix: a change must not make a host worse).
+	RollbackOnProbeRegression bool
+}
+
+// HostBackupDir is where the on-host `reg export` files go, below %SystemRoot%.
+const HostBackupDir = `Temp\dcproxy`
+
+// Apply carries out plans (from PlanFix or PlanRestore, in the order of rep.Hosts) on the hosts
+// with at most opt.Concurrency hosts in flight, and updates rep in place: every host gets its
+// remediation rows, and a host that was written gets the checks and status of its re-check.
+//
+// Per host, through one shell: a fresh read (the host must still hold the audited values, else it
+// is skipped), `reg export` of each target key to %SystemRoot%\Temp\dcproxy, one backup record per
+// account appended and fsynced to opt.Backups, then the writes, a read-back compared byte for byte,
+// and the endpoint probe. A failed verification rolls every written account of the host back (and
+// verifies that). Any failure before the backups are recorded leaves the host untouched. Every
+// write is logged to opt.AuditLog.
+//
+// Cancelling ctx stops hosts that have not recorded their backups yet (they are reported skipped);
+// a host past that point finishes under its own WriteTimeout. The error is non-nil only for misuse
+// (plans not matching the report, no journals); host failures are data in the report.
+func Apply(ctx context.Context, rep *Report, hosts []inventory.Host, plans []HostPlan, opt ApplyOptions) error {
+	if len(plans) != len(rep.Hosts) {
+		return fmt.Errorf("apply: %d plans for %d hosts", len(plans), len(rep.Hosts))
+	}
+	if opt.Backups == nil || opt.AuditLog == nil {
+		return fmt.Errorf("apply: no backup file or audit log")
+	}
+	opt.setDefaults()
+	if opt.Concurrency < 1 {
+		opt.Concurrency = 10
+	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = 2 * time.Minute
+	}
+	byName := map[string]inventory.Host{}
+	for _, h := range hosts {
+		byName[strings.ToLower(h.Name)] = h
+	}
+	rep.Command, rep.RunID = opt.Command, opt.RunID
+	var g errgroup.Group
+	g.SetLimit(opt.Concurrency)
+	for i := range rep.Hosts {
+		if !strings.EqualFold(plans[i].Host, rep.Hosts[i].Host) {
+			return fmt.Errorf("apply: plan %d is for %s, report host is %s", i, plans[i].Host, rep.Hosts[i].Host)
+		}
+		rep.Hosts[i].Remediation = plans[i].Remediation()
+	}
+	for i := range rep.Hosts {
+		p := plans[i]
+		if p.Writes() == 0 {
+			continue
+		}
+		h, ok := byName[strings.ToLower(p.Host)]
+		if !ok {
+			markWrites(&rep.Hosts[i], p, OutcomeSkipped, "not written: the host is not in the inventory")
+			continue
+		}
+		if ctx.Err() != nil {
+			markWrites(&rep.Hosts[i], p, OutcomeSkipped, "not written: not started, the run was interrupted")
+			continue
+		}
+		g.Go(func() error {
+			start := opt.Now()
+			defer func() {
+				if v := recover(); v != nil {
+					opt.Logger.Error("panic while writing host", "host", h.Name, "panic", v, "stack", string(debug.Stack()))
+					markWrites(&rep.Hosts[i], p, OutcomeFailed, fmt.Sprintf("internal error: %v; check the host by hand, its previous values are in %s", v, opt.Backups.Path()))
+				}
+			}()
+			rep.Hosts[i] = applyHost(ctx, h, rep.Hosts[i], p, &opt)
+			rep.Hosts[i].DurationMS += opt.Now().Sub(start).Milliseconds()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	rep.FinishedAt = opt.Now().UTC()
+	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
+	rep.summarize()
+	return nil
+}
+
+// markWrites sets the outcome of the writing rows of a host.
+func markWrites(hr *HostResult, p HostPlan, outcome, msg string) {
+	for j, s := range p.Steps {
+		if s.writes() && j < len(hr.Remediation) {
+			hr.Remediation[j].Outcome, hr.Remediation[j].Message = outcome, msg
+		}
+	}
+}
+
+// hostRun is one host's remediation: its shell, its plan and its report rows.
+type hostRun struct {
+	opt      *ApplyOptions
+	host     inventory.Host
+	plan     HostPlan
+	runner   remote.Runner
+	rows     []Remediation
+	recorded map[string]bool // accounts whose backup record is on disk
+	log      *slog.Logger
+}
+
+// mutate is the one gate through which every command that changes a host runs (the on-host backup
+// included): a write or delete of an account whose backup record is not on disk is refused here,
+// whatever the caller's logic, and every command is logged.
+func (x *hostRun) mutate(ctx context.Context, account, line string) (remote.Output, error) {
+	if account != "" && !x.recorded[account] {
+		return remote.Output{}, fmt.Errorf("internal error: write to %s before its backup was recorded: refused", account)
+	}
+	x.log.Info("changing host", "account", account, "command", line)
+	return x.runner.Run(ctx, line)
+}
+
+func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPlan, opt *ApplyOptions) HostResult {
+	res := prev
+	x := &hostRun{opt: opt, host: h, plan: p, rows: prev.Remediation, recorded: map[string]bool{},
+		log: opt.Logger.With("host", h.Name, "run", opt.RunID)}
+	skip := func(msg string) HostResult {
+		markWrites(&res, p, OutcomeSkipped, "not written: "+msg)
+		return res
+	}
+	if ctx.Err() != nil {
+		return skip("not started, the run was interrupted")
+	}
+	hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
+	defer cancel()
+	s, err := dial(hctx, h, opt.Options)
+	if s != nil {
+		defer s.close(ctx)
+	}
+	if err != nil {
+		return skip("cannot connect: " + err.Error())
+	}
+	x.runner = s.runner
+	now, err := ReadValues(hctx, s.runner)
+	if err != nil {
+		return skip("cannot read the current values: " + err.Error())
+	}
+	var steps []int
+	for j, st := range p.Steps {
+		if !st.writes() {
+			continue
+		}
+		if !sameValue(now[st.Account], st.Current) {
+			return skip(fmt.Sprintf("%s changed since it was audited (now %s): audit again", st.Account, Describe(now[st.Account])))
+		}
+		steps = append(steps, j)
+	}
+	files, err := x.hostBackup(hctx, steps)
+	if err != nil {
+		return skip("the on-host backup failed: " + err.Error())
+	}
+	if ctx.Err() != nil {
+		return skip("the run was interrupted before any write (the on-host backup was taken)")
+	}
+	for _, j := range steps {
+		st := p.Steps[j]
+		rec := BackupRecord{RunID: opt.RunID, Command: opt.Command, Time: opt.Now().UTC(), Host: h.Name, Address: h.Address,
+			Account: st.Account, Key: st.Key, Value: st.Value, Absent: st.Current == nil, HostFile: files[st.Account]}
+		if st.Current != nil {
+			rec.Previous = hexUpper(st.Current)
+		}
+		if st.Desired != nil {
+			rec.New = hexUpper(st.Desired)
+		}
+		if err := opt.Backups.Append(rec); err != nil {
+			return skip("the local backup record could not be written: " + err.Error())
+		}
+		x.recorded[st.Account] = true
+		res.Remediation[j].Backup = files[st.Account]
+	}
+
+	// Past this point the host is written: finish write, verification and rollback whatever ctx says.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), opt.WriteTimeout)
+	defer wcancel()
+	failure, attempted := x.write(wctx, steps)
+	after, rerr := ReadValues(wctx, s.runner)
+	for _, j := range attempted {
+		st := p.Steps[j]
+		outcome, msg := OutcomeVerified, "read back identical"
+		switch {
+		case rerr != nil:
+			outcome, msg = "unknown", "read back failed: "+rerr.Error()
+		case !sameValue(after[st.Account], st.Desired):
+			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.Account])
+			if failure == "" {
+				failure = fmt.Sprintf("%s reads back %s after the write", st.Account, Describe(after[st.Account]))
+			}
+		}
+		x.audit(st, st.Action, st.Current, st.Desired, outcome, msg)
+	}
+	if rerr != nil && failure == "" {
+		failure = "read back failed: " + rerr.Error()
+	}
+	var checked HostResult
+	if failure == "" {
+		checked = recheck(wctx, s.runner, prev, after, opt.Options)
+		if opt.RollbackOnProbeRegression && !opt.Probe.Disabled {
+			for _, j := range attempted {
+				st := p.Steps[j]
+				ep := findCheck(&checked, "endpoint."+strings.ToLower(st.Account))
+				if st.ProbeOK && (ep == nil || ep.Status != CheckPass) {
+					msg := "no probe result"
+					if ep != nil {
+						msg = ep.Message
+					}
+					failure = fmt.Sprintf("the endpoint probe of %s passed before the write and fails after it: %s", st.Account, msg)
+					break
+				}
+			}
+		}
+	}
+	if failure == "" {
+		for _, j := range steps {
+			res.Remediation[j].Outcome = OutcomeVerified
+			res.Remediation[j].Message = "written, read back identical, endpoint probe re-run"
+		}
+		checked.Remediation = res.Remediation
+		checked.Stats = prev.Stats
+		return checked
+	}
+
+	x.log.Error("verification failed: rolling back", "reason", failure)
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), opt.WriteTimeout)
+	defer rcancel()
+	if rbErr := x.rollback(rctx, attempted); rbErr != nil {
+		msg := fmt.Sprintf("VERIFICATION FAILED: %s; ROLLBACK FAILED: %v; the previous values are in %s (run %s): check the host and run dcproxy restore", failure, rbErr, opt.Backups.Path(), opt.RunID)
+		markWrites(&res, p, OutcomeFailed, msg)
+		res.Status, res.Error = StatusError, &HostError{Kind: "error", Message: msg}
+		return res
+	}
+	markWrites(&res, p, OutcomeSkipped, "not written: an earlier write on this host failed ("+failure+")")
+	for _, j := range attempted {
+		res.Remediation[j].Outcome = OutcomeRolledBack
+		res.Remediation[j].Message = "VERIFICATION FAILED: " + failure + "; the previous value was written back and verified"
+	}
+	return res // the host is as the audit found it
+}
+
+// write runs the writes in plan order and stops at the first failure. It returns the failure ("" when
+// every command succeeded) and the steps whose command was sent.
+func (x *hostRun) write(ctx context.Context, steps []int) (string, []int) {
+	var attempted []int
+	for _, j := range steps {
+		st := x.plan.Steps[j]
+		line := reg.AddBinaryCommand(st.Key, st.Value, st.Desired)
+		if st.Action == ActionDelete {
+			line = reg.DeleteValueCommand(st.Key, st.Value)
+		}
+		attempted = append(attempted, j)
+		out, err := x.mutate(ctx, st.Account, line)
+		if err != nil {
+			return fmt.Sprintf("%s: write: %v", st.Account, err), attempted
+		}
+		if out.ExitCode != 0 {
+			return fmt.Sprintf("%s: reg.exe exited %d: %s", st.Account, out.ExitCode, firstLine(out.Stderr)), attempted
+		}
+	}
+	return "", attempted
+}
+
+// rollback puts the previous value of every attempted step back (deleting values that were absent)
+// and verifies them by reading back.
+func (x *hostRun) rollback(ctx context.Context, attempted []int) error {
+	var errs []string
+	for _, j := range attempted {
+		st := x.plan.Steps[j]
+		line := reg.AddBinaryCommand(st.Key, st.Value, st.Current)
+		if st.Current == nil {
+			line = reg.DeleteValueCommand(st.Key, st.Value)
+		}
+		out, err := x.mutate(ctx, st.Account, line)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Sprintf("%s: %v", st.Account, err))
+		case out.ExitCode != 0 && st.Current != nil:
+			// (a delete of a value that is already gone fails too; the read-back decides)
+			errs = append(errs, fmt.Sprintf("%s: reg.exe exited %d: %s", st.Account, out.ExitCode, firstLine(out.Stderr)))
+		}
+	}
+	after, err := ReadValues(ctx, x.runner)
+	for _, j := range attempted {
+		st := x.plan.Steps[j]
+		outcome, msg := OutcomeVerified, "previous value restored"
+		switch {
+		case err != nil:
+			outcome, msg = "unknown", "read back failed: "+err.Error()
+		case !sameValue(after[st.Account], st.Current):
+			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.Account])
+			errs = append(errs, fmt.Sprintf("%s reads back %s, not its previous value", st.Account, Describe(after[st.Account])))
+		}
+		x.audit(st, "rollback", st.Desired, st.Current, outcome, msg)
+	}
+	if err != nil {
+		errs = append(errs, "read back: "+err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (x *hostRun) audit(st Step, action string, old, new []byte, outcome, msg string) {
+	e := AuditEntry{Time: x.opt.Now().UTC(), RunID: x.opt.RunID, Command: x.opt.Command, Operator: x.opt.Operator,
+		Host: x.host.Name, Account: st.Account, Key: st.Key, Value: st.Value, Action: action,
+		Old: hexOrAbsent(old), New: hexOrAbsent(new), Outcome: outcome, Message: msg}
+	if err := x.opt.AuditLog.Append(e); err != nil {
+		x.log.Error("audit log write failed", "err", err, "entry", e)
+	}
+}
+
+// hostBackup exports each target key to %SystemRoot%\Temp\dcproxy with one command line and returns
+// the file per account. A key that does not exist has nothing to export (no file); any other
+// failure is an error.
+func (x *hostRun) hostBackup(ctx context.Context, steps []int) (map[string]string, error) {
+	const dir = `%SystemRoot%\` + HostBackupDir
+	parts := []string{"echo " + reg.MarkerPrefix + "root:%SystemRoot%", `mkdir "` + dir + `" 2>nul`}
+	names := map[string]string{}
+	for n, j := range steps {
+		st := x.plan.Steps[j]
+		if err := reg.ValidateKey(st.Key); err != nil {
+			return nil, err
+		}
+		name := "DefaultConnectionSettings-" + accountFileTag(st.Account) + "-" + x.opt.RunID + ".reg"
+		if err := reg.ValidateFileName(name); err != nil {
+			return nil, err
+		}
+		names[st.Account] = name
+		m := fmt.Sprintf("%sb%d:", reg.MarkerPrefix, n)
+		parts = append(parts,
+			`reg query "`+st.Key+`" >nul 2>&1 && echo `+m+"key",
+			`reg export "`+st.Key+`" "`+dir+`\`+name+`" /y >nul && echo `+m+"ok || echo "+m+"fail")
+	}
+	out, err := x.mutate(ctx, "", strings.Join(parts, " & "))
+	if err != nil {
+		return nil, err
+	}
+	root := ""
+	marks := map[string]bool{}
+	for _, l := range strings.Split(string(out.Stdout), "\n") {
+		l = strings.TrimRight(l, "\r \t")
+		if !strings.HasPrefix(l, reg.MarkerPrefix) {
+			continue
+		}
+		rest := l[len(reg.MarkerPrefix):]
+		if r, ok := strings.CutPrefix(rest, "root:"); ok {
+			root = r
+			continue
+		}
+		marks[rest] = true
+	}
+	if root == "" || strings.ContainsAny(root, `%"`) {
+		return nil, fmt.Errorf("%w: could not locate %%SystemRoot%% (output %q)", remote.ErrProtocol, firstLine(out.Stdout))
+	}
+	files := map[string]string{}
+	for n, j := range steps {
+		st := x.plan.Steps[j]
+		id := fmt.Sprintf("b%d:", n)
+		switch {
+		case marks[id+"ok"]:
+			files[st.Account] = root + `\` + HostBackupDir + `\` + names[st.Account]
+		case marks[id+"fail"] && !marks[id+"key"]:
+			// The key does not exist: nothing to export; the local record says "absent".
+		case marks[id+"fail"]:
+			return nil, fmt.Errorf("reg export %s to %s\\%s failed: %s", st.Key, root, HostBackupDir, firstLine(out.Stderr))
+		default:
+			return nil, fmt.Errorf("%w: no result marker for the export of %s", remote.ErrProtocol, st.Key)
+		}
+	}
+	return files, nil
+}
+
+func accountFileTag(account string) string {
+	switch account {
+	case AccountLocalSystem:
+		return "S-1-5-18"
+	case AccountLocalService:
+		return "S-1-5-19"
+	}
+	return account
+}
+
+// recheck evaluates a host from freshly read values as the audit does (reference, registry
+// comparison, WinHTTP, endpoint probe).
+func recheck(ctx context.Context, r remote.Runner, base HostResult, vals Values, opt Options) HostResult {
+	res := base
+	res.Checks, res.Error = []Check{}, nil
+	ref, refView, herr := reference(vals, opt.Reference)
+	res.Checks = append(res.Checks, Check{ID: "reference", Kind: KindInfo, Account: AccountCurrentUser, Status: CheckInfo,
+		Actual: refView, Message: referenceMessage(opt.Reference, refView)})
+	if herr != nil {
+		res.Status, res.Error = StatusError, herr
+		return res
+	}
+	decoded := map[string]*wininet.Settings{}
+	for _, acct := range ServiceAccounts {
+		c, s := compareAccount(acct, vals[acct], ref, refView)
+		decoded[acct] = s
+		res.Checks = append(res.Checks, c)
+	}
+	res.Checks = append(res.Checks, winHTTPCheck(vals[AccountMachine]))
+	if !opt.Probe.Disabled {
+		res.Checks = append(res.Checks, probeChecks(ctx, r, opt.Probe, decoded)...)
+	}
+	res.Status = verdict(res.Checks)
+	return res
+}
