@@ -47,7 +47,9 @@ hosts:
 	var stderr bytes.Buffer
 	a := &app{ctx: ctx, stdin: devnull, stdout: &bytes.Buffer{}, stderr: &stderr, env: func(string) string { return "" }}
 	done := make(chan int)
-	go func() { done <- a.run([]string{"lab", "--fleet", fleetFile, "--out", out, "--http-port", "0", "--https-port", "0"}) }()
+	go func() {
+		done <- a.run([]string{"lab", "--fleet", fleetFile, "--out", out, "--http-port", "0", "--https-port", "0"})
+	}()
 	ready := filepath.Join(out, lab.ReadyFile)
 	for {
 		if _, err := os.Stat(ready); err == nil {
