@@ -28,6 +28,7 @@ type auditOptions struct {
 	inventory  string
 	limits     []string
 	quiet      bool
+	out        outputOptions // report delivery (cmd/output.go)
 }
 
 // addConnFlags registers the flags shared by commands that connect to hosts. Their defaults are
@@ -80,7 +81,8 @@ func (a *app) newAuditCmd() *cobra.Command {
 	f := c.Flags()
 	addConnFlags(f, o)
 	f.StringP("format", "f", "", "report format: "+strings.Join(formatNames(), ", ")+" (default: table on a terminal, else json)")
-	f.StringP("output", "o", "", "write the report to FILE (atomically) instead of stdout")
+	f.StringP("output", "o", "", "write the report to FILE (atomically) instead of stdout; {date} and {time} expand to the run's start")
+	addOutputFlags(f, &o.out)
 	return c
 }
 
@@ -93,12 +95,44 @@ type auditEnv struct {
 // audit loads the inventory, runs the audit and writes the report. It returns the report even when
 // writing it failed, so that the exit status still reflects the fleet.
 func (a *app) audit(ctx context.Context, cfg *Config, o *auditOptions, env *auditEnv) (*fleet.Report, error) {
+	r, err := a.prepareAudit(cfg, o, env)
+	if err != nil {
+		return nil, err
+	}
+	defer r.closeLog()
+	plan, err := a.planOutputs(cfg, o, r.log)
+	if err != nil {
+		return nil, err
+	}
+	rep := a.runAudit(ctx, r)
+	return rep, a.deliver(ctx, plan, r.renderer, rep, cfg.Output)
+}
+
+// auditRun is an audit ready to start: its logger, hosts, report renderer and engine options. The
+// fix and restore commands run one too.
+type auditRun struct {
+	log      *slog.Logger
+	closeLog func()
+	hosts    []inventory.Host
+	renderer report.Renderer
+	opt      fleet.Options
+	quiet    bool
+}
+
+// prepareAudit loads the inventory (or env's hosts), resolves credentials and builds the engine
+// options; errors are usage errors detected before any host is contacted.
+func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditRun, error) {
 	log, closeLog, err := a.newLogger(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer closeLog()
-	if o.quiet {
+	ok := false
+	defer func() {
+		if !ok {
+			closeLog()
+		}
+	}()
+	if o.quiet && cfg.LogFile == "" { // --quiet silences stderr; a log file still gets the logs
 		log = slog.New(slog.DiscardHandler)
 	}
 	var hosts []inventory.Host
@@ -116,7 +150,8 @@ func (a *app) audit(ctx context.Context, cfg *Config, o *auditOptions, env *audi
 	if err != nil {
 		return nil, err
 	}
-	renderer, err := report.New(format, report.Options{TTY: a.stdoutTTY && cfg.Output == "", Color: a.stdoutTTY && cfg.Output == "" && a.env("NO_COLOR") == ""})
+	renderer, err := report.New(format, report.Options{TTY: a.stdoutTTY && cfg.Output == "", Color: a.stdoutTTY && cfg.Output == "" && a.env("NO_COLOR") == "",
+		NewOnly: o.out.failOn == failOnNew, Inventory: o.inventory})
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
@@ -138,14 +173,21 @@ func (a *app) audit(ctx context.Context, cfg *Config, o *auditOptions, env *audi
 		opt.Reference = &fleet.DeclaredReference{Proxy: cfg.Reference.Proxy, Bypass: cfg.Reference.Bypass,
 			AutoConfigURL: cfg.Reference.AutoConfigURL, AutoDetect: cfg.Reference.AutoDetect}
 	}
-	prog := newProgress(a.stderr, a.stderrTTY && !o.quiet, len(hosts))
+	ok = true
+	return &auditRun{log: log, closeLog: closeLog, hosts: hosts, renderer: renderer, opt: opt, quiet: o.quiet}, nil
+}
+
+// runAudit audits r's hosts with a progress line and says on stderr when it was interrupted.
+func (a *app) runAudit(ctx context.Context, r *auditRun) *fleet.Report {
+	prog := newProgress(a.stderr, a.stderrTTY && !r.quiet, len(r.hosts))
+	opt := r.opt
 	opt.Progress = prog.update
-	rep := fleet.Audit(ctx, hosts, opt)
+	rep := fleet.Audit(ctx, r.hosts, opt)
 	prog.finish()
 	if rep.Interrupted {
 		fmt.Fprintf(a.stderr, "dcproxy: interrupted: reporting the %d hosts that finished; the others are marked canceled\n", countFinished(rep))
 	}
-	return rep, a.writeReport(renderer, rep, cfg.Output)
+	return rep
 }
 
 func countFinished(rep *fleet.Report) int {

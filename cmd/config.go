@@ -42,6 +42,7 @@ type Config struct {
 	Credentials map[string]Credential `mapstructure:"credentials" yaml:"credentials"`
 	Reference   ReferenceConfig       `mapstructure:"reference" yaml:"reference"`
 	Probe       ProbeConfig           `mapstructure:"probe" yaml:"probe"`
+	Fix         FixConfig             `mapstructure:"fix" yaml:"fix"`
 
 	LogLevel  string `mapstructure:"log_level" yaml:"log_level"`
 	LogFormat string `mapstructure:"log_format" yaml:"log_format"`
@@ -76,6 +77,15 @@ type ProbeConfig struct {
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
 }
 
+// FixConfig configures the fix and restore commands.
+type FixConfig struct {
+	Concurrency  int           `mapstructure:"concurrency" yaml:"concurrency"`
+	BackupFile   string        `mapstructure:"backup_file" yaml:"backup_file"`
+	AuditLog     string        `mapstructure:"audit_log" yaml:"audit_log"`
+	AllowDirect  bool          `mapstructure:"allow_direct" yaml:"allow_direct"`
+	WriteTimeout time.Duration `mapstructure:"write_timeout" yaml:"write_timeout"`
+}
+
 // errUsage marks errors that are the user's input (flags, configuration, inventory): exit status 64.
 var errUsage = errors.New("usage")
 
@@ -90,6 +100,7 @@ var flagKeys = map[string]string{
 	"auth": "auth", "https": "https", "port": "port", "ca-file": "ca_file", "tls-server-name": "tls_server_name",
 	"insecure-skip-verify": "insecure_skip_verify", "allow-basic-http": "allow_basic_http",
 	"probe-url": "probe.url", "no-probe": "", "log-level": "log_level", "log-format": "log_format", "log-file": "log_file",
+	"fix-concurrency": "fix.concurrency", "backup": "fix.backup_file", "audit-log": "fix.audit_log", "allow-direct": "fix.allow_direct",
 }
 
 // configSearchPath is where dcproxy.yaml is looked for, in order.
@@ -270,6 +281,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("probe.timeout %s: want a positive duration", c.Probe.Timeout)
 	case len(c.Probe.Accept) == 0:
 		return errors.New("probe.accept: want at least one HTTP status")
+	case c.Fix.Concurrency < 1 || c.Fix.Concurrency > 1000:
+		return fmt.Errorf("fix.concurrency %d: want 1..1000", c.Fix.Concurrency)
+	case c.Fix.WriteTimeout <= 0:
+		return fmt.Errorf("fix.write_timeout %s: want a positive duration", c.Fix.WriteTimeout)
 	}
 	if u, err := url.Parse(c.Probe.URL); err != nil || u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("probe.url %q: want an https:// URL", c.Probe.URL)

@@ -85,6 +85,16 @@ func (a *app) exitCode(err error) int {
 		return ExitOK
 	}
 	code := ExitOK
+	if d := a.report.Summary.Drift; a.failOnNew && d != nil {
+		// --fail-on new: only findings the baseline did not have set the bits.
+		if d.NewFail > 0 {
+			code |= ExitNoncompliant
+		}
+		if d.NewError > 0 {
+			code |= ExitHostErrors
+		}
+		return code
+	}
 	for _, h := range a.report.Hosts {
 		switch h.Status {
 		case fleet.StatusNoncompliant:
@@ -119,7 +129,7 @@ sensor endpoint is reachable from each host through them.`,
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.AddCommand(a.newAuditCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd())
+	root.AddCommand(a.newAuditCmd(), a.newFixCmd(), a.newRestoreCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr("%v (see %s --help)", err, c.CommandPath()) })
 	return root
 }
@@ -132,7 +142,7 @@ func (a *app) newLogger(c *Config) (*slog.Logger, func(), error) {
 	}
 	w, closeFn := a.stderr, func() {}
 	if c.LogFile != "" {
-		f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(expandNow(c.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // {date}: cmd/output.go
 		if err != nil {
 			return nil, nil, usageErr("log_file: %v", err)
 		}

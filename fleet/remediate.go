@@ -439,6 +439,9 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	x := &hostRun{opt: opt, host: h, plan: p, rows: prev.Remediation, recorded: map[string]bool{},
 		log: opt.Logger.With("host", h.Name, "run", opt.RunID)}
 	skip := func(msg string) HostResult {
+		if ctx.Err() != nil && !strings.Contains(msg, "interrupted") {
+			msg += " (the run was interrupted)"
+		}
 		markWrites(&res, p, OutcomeSkipped, "not written: "+msg)
 		return res
 	}

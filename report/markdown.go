@@ -35,12 +35,16 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	newOnly := m.opt.NewOnly && rep.Baseline != nil
 	switch {
 	case newOnly:
-		d := countDrift(rep)
-		if d.New == 0 {
-			fmt.Fprintf(&b, "## dcproxy %s: no new findings on %d domain controllers\n\n", mdText(cmd), sum.Hosts)
+		n := 0
+		for i := range rep.Hosts {
+			if rep.Hosts[i].Drift == fleet.DriftNew {
+				n++
+			}
+		}
+		if n == 0 {
+			fmt.Fprintf(&b, "## dcproxy %s: no new findings on %d %s\n\n", mdText(cmd), sum.Hosts, plural(sum.Hosts, "domain controller"))
 		} else {
-			fmt.Fprintf(&b, "## dcproxy %s: new findings: %d domain controllers need action, %d could not be checked\n\n",
-				mdText(cmd), d.NewFail, d.NewError)
+			fmt.Fprintf(&b, "## dcproxy %s: new findings on %d of %d %s\n\n", mdText(cmd), n, sum.Hosts, plural(sum.Hosts, "domain controller"))
 		}
 	case sum.Hosts == 0:
 		fmt.Fprintf(&b, "## dcproxy %s: no hosts were checked\n\n", mdText(cmd))

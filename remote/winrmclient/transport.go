@@ -66,6 +66,7 @@ type transport struct {
 	timeout  time.Duration // per HTTP exchange
 
 	hc *http.Client
+	ht *http.Transport // under hc's wrappers: closeIdle must reach it directly
 
 	opCtx atomic.Pointer[ctxBox]
 
@@ -132,6 +133,7 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
+	t.ht = ht
 	var rt http.RoundTripper = &countingRoundTripper{t: t, next: ht}
 	if t.mode == modeNTLMTLS {
 		rt = azntlm.Negotiator{RoundTripper: rt}
@@ -144,10 +146,13 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 	return nil
 }
 
-// closeIdle drops the idle connection (after the shell was deleted).
+// closeIdle drops the idle connection (after the shell was deleted). It calls the http.Transport
+// itself: http.Client.CloseIdleConnections does not see through the counting and NTLM wrappers, so
+// the connection (a file descriptor and two goroutines on each side) would otherwise stay open
+// until IdleConnTimeout, one per audited host.
 func (t *transport) closeIdle() {
-	if t.hc != nil {
-		t.hc.CloseIdleConnections()
+	if t.ht != nil {
+		t.ht.CloseIdleConnections()
 	}
 }
 

@@ -1,0 +1,293 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dcproxy/dcproxy/fleet"
+)
+
+// fixOptions are the fix and restore commands' inputs that are not configuration keys.
+type fixOptions struct {
+	auditOptions
+	apply bool
+	yes   bool
+	run   string   // restore: the run whose records are put back
+	hosts []string // restore: only these hosts (glob patterns)
+}
+
+func addFixFlags(f *pflag.FlagSet, o *fixOptions) {
+	f.BoolVar(&o.apply, "apply", false, "write (without it: print the plan, write nothing)")
+	f.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (required with --apply when stdin is not a terminal)")
+	f.Int("fix-concurrency", 10, "hosts written at once")
+	f.String("backup", "", "local backup file (JSON lines; default: the user's state dir, see configs/dcproxy.yaml fix.backup_file)")
+	f.String("audit-log", "", "append-only audit log of every write (default: audit.jsonl beside the backup file)")
+	f.StringP("format", "f", "", "report format: "+strings.Join(formatNames(), ", ")+" (default: table on a terminal, else json)")
+	f.StringP("output", "o", "", "write the report to FILE (atomically) instead of stdout")
+}
+
+func (a *app) newFixCmd() *cobra.Command {
+	o := &fixOptions{}
+	c := &cobra.Command{
+		Use:   "fix -i INVENTORY [--apply [--yes]] [--backup FILE]",
+		Short: "Copy the reference proxy settings to LOCAL_SYSTEM and LOCAL_SERVICE where they differ (dry run unless --apply)",
+		Long: `fix audits the fleet, then plans per host and account what Microsoft's procedure does by hand: copy the
+CURRENT_USER DefaultConnectionSettings (or the declared reference) to LOCAL_SYSTEM and LOCAL_SERVICE. Only
+accounts whose decoded settings differ are written. Without --apply it prints the plan and writes nothing.
+
+With --apply, per host: reg export of each target key to %SystemRoot%\Temp\dcproxy, a backup record per
+account appended and fsynced to the backup file, then reg add, read-back compared byte for byte and the
+endpoint probe; a failed verification (or a probe that passed before and fails after) restores the previous
+value. Refused: hosts the audit could not check, a missing reference, a direct-only reference (unless
+--allow-direct), values that do not decode. Every write goes to the audit log. Undo with dcproxy restore.`,
+		Example: `  dcproxy fix -i dcs.yaml                         # plan only
+  dcproxy fix -i dcs.yaml --apply                 # asks for confirmation
+  dcproxy fix -i dcs.yaml --apply --yes --backup /srv/dcproxy/backups.jsonl -o fix.json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(o.configFile, c.Flags(), a.env)
+			if err != nil {
+				return err
+			}
+			return a.remediate(c.Context(), cfg, o, "fix")
+		},
+	}
+	f := c.Flags()
+	addConnFlags(f, &o.auditOptions)
+	addFixFlags(f, o)
+	f.Bool("allow-direct", false, "allow copying a reference without any proxy over the service accounts")
+	return c
+}
+
+// stdinTTY reports whether a confirmation can be asked.
+func (a *app) stdinTTY() bool { return a.stdin != nil && isTerminal(a.stdin) }
+
+// remediate is fix and restore: audit, plan, print the plan, and with --apply confirm, write,
+// verify and report.
+func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command string) error {
+	if o.apply && !o.yes && !a.stdinTTY() {
+		return usageErr("%s --apply: stdin is not a terminal to confirm on; add --yes to write without confirmation", command)
+	}
+	backupPath, auditPath, err := a.journalPaths(cfg)
+	if err != nil {
+		return err
+	}
+	var recs []fleet.BackupRecord
+	var env *auditEnv
+	if command == "restore" {
+		if recs, env, err = a.restoreSelection(o, backupPath); err != nil {
+			return err
+		}
+	}
+	r, err := a.prepareAudit(cfg, &o.auditOptions, env)
+	if err != nil {
+		return err
+	}
+	defer r.closeLog()
+	rep := a.runAudit(ctx, r)
+	a.report = rep
+	runID := fleet.NewRunID(time.Now())
+	rep.Command, rep.RunID = command, runID
+	var plans []fleet.HostPlan
+	if command == "fix" {
+		plans = fleet.PlanFix(rep, fleet.PlanOptions{Reference: r.opt.Reference, AllowDirect: cfg.Fix.AllowDirect})
+	} else {
+		plans = fleet.PlanRestore(rep, recs)
+	}
+	writes, hosts := 0, 0
+	for i, p := range plans {
+		rep.Hosts[i].Remediation = p.Remediation()
+		if n := p.Writes(); n > 0 {
+			writes += n
+			hosts++
+		}
+	}
+	if !o.quiet {
+		writePlan(a.stderr, command, runID, rep, plans)
+	}
+	switch {
+	case writes == 0:
+		fmt.Fprintf(a.stderr, "dcproxy %s: nothing to do\n", command)
+	case rep.Interrupted:
+		fmt.Fprintf(a.stderr, "dcproxy %s: interrupted during the audit: nothing written\n", command)
+	case !o.apply:
+		fmt.Fprintf(a.stderr, "dcproxy %s: dry run, nothing written; --apply writes %d values on %d hosts\n", command, writes, hosts)
+	default:
+		if !o.yes {
+			ok, err := a.confirm(fmt.Sprintf("Write %d values on %d hosts (backups: %s)? Type yes to continue: ", writes, hosts, backupPath))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintf(a.stderr, "dcproxy %s: not confirmed: nothing written\n", command)
+				return a.writeReport(r.renderer, rep, cfg.Output)
+			}
+		}
+		if err := a.apply(ctx, cfg, r, rep, plans, command, runID, backupPath, auditPath); err != nil {
+			return err
+		}
+	}
+	return a.writeReport(r.renderer, rep, cfg.Output)
+}
+
+// apply opens the journals and writes; it reports failed verifications loudly on stderr.
+func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Report, plans []fleet.HostPlan, command, runID, backupPath, auditPath string) error {
+	backups, err := fleet.OpenJournal(backupPath)
+	if err != nil {
+		return fmt.Errorf("backup file: %w", err)
+	}
+	defer backups.Close()
+	alog, err := fleet.OpenJournal(auditPath)
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	defer alog.Close()
+	err = fleet.Apply(ctx, rep, r.hosts, plans, fleet.ApplyOptions{
+		Options: r.opt, Concurrency: cfg.Fix.Concurrency, WriteTimeout: cfg.Fix.WriteTimeout,
+		RunID: runID, Command: command, Operator: operator(cfg), Backups: backups, AuditLog: alog,
+		RollbackOnProbeRegression: command == "fix",
+	})
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	for _, h := range rep.Hosts {
+		for _, m := range h.Remediation {
+			if m.Action != fleet.ActionWrite && m.Action != fleet.ActionDelete {
+				continue
+			}
+			counts[m.Outcome]++
+			if m.Outcome == fleet.OutcomeRolledBack || m.Outcome == fleet.OutcomeFailed {
+				fmt.Fprintf(a.stderr, "dcproxy %s: %s %s: %s: %s\n", command, h.Host, m.Account, strings.ToUpper(m.Outcome), oneLineText(m.Message))
+			}
+		}
+	}
+	fmt.Fprintf(a.stderr, "dcproxy %s: run %s: %d verified, %d rolled back, %d failed, %d not written; backups in %s, audit log %s\n",
+		command, runID, counts[fleet.OutcomeVerified], counts[fleet.OutcomeRolledBack], counts[fleet.OutcomeFailed], counts[fleet.OutcomeSkipped], backupPath, auditPath)
+	if rep.Interrupted {
+		fmt.Fprintf(a.stderr, "dcproxy %s: interrupted: hosts not yet backed up were not written (skipped); every host that was written finished its verification\n", command)
+	}
+	return nil
+}
+
+// confirm asks on the terminal; only "yes" confirms.
+func (a *app) confirm(prompt string) (bool, error) {
+	fmt.Fprint(a.stderr, prompt)
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return false, fmt.Errorf("confirmation: %w", err)
+	}
+	return strings.EqualFold(strings.TrimSpace(line), "yes"), nil
+}
+
+// operator names who writes: the local OS user and the connecting account.
+func operator(cfg *Config) string {
+	local := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		local = u.Username
+	}
+	acct := cfg.User
+	if len(cfg.Credentials) > 0 {
+		acct += " (or a named credential per host)"
+	}
+	return local + " as " + acct
+}
+
+// journalPaths returns the backup file and the audit log: configured, or in the user's state dir.
+func (a *app) journalPaths(cfg *Config) (string, string, error) {
+	backup := cfg.Fix.BackupFile
+	if backup == "" {
+		dir, err := stateDir(a.env)
+		if err != nil {
+			return "", "", usageErr("%v: give --backup FILE", err)
+		}
+		backup = filepath.Join(dir, "backups.jsonl")
+	}
+	alog := cfg.Fix.AuditLog
+	if alog == "" {
+		alog = filepath.Join(filepath.Dir(backup), "audit.jsonl")
+	}
+	return backup, alog, nil
+}
+
+// stateDir is dcproxy's directory for state that must survive: %LOCALAPPDATA%\dcproxy on Windows,
+// else $XDG_STATE_HOME/dcproxy or ~/.local/state/dcproxy.
+func stateDir(env func(string) string) (string, error) {
+	if runtime.GOOS == "windows" {
+		if d := env("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, "dcproxy"), nil
+		}
+		return "", fmt.Errorf("no state directory (LOCALAPPDATA is not set)")
+	}
+	if d := env("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "dcproxy"), nil
+	}
+	home := env("HOME")
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = h
+		}
+	}
+	if home == "" {
+		return "", fmt.Errorf("no state directory (neither XDG_STATE_HOME nor HOME is set)")
+	}
+	return filepath.Join(home, ".local", "state", "dcproxy"), nil
+}
+
+// writePlan lists what the run writes, decoded (current -> desired) and in hex, and what it refuses.
+func writePlan(w io.Writer, command, runID string, rep *fleet.Report, plans []fleet.HostPlan) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dcproxy %s plan (run %s):\n", command, runID)
+	unchanged := 0
+	for _, p := range plans {
+		for _, st := range p.Steps {
+			switch st.Action {
+			case fleet.ActionNone:
+				unchanged++
+			case fleet.ActionRefused:
+				fmt.Fprintf(&b, "  %s  %s  REFUSED: %s\n", p.Host, st.Account, oneLineText(st.Message))
+			default:
+				fmt.Fprintf(&b, "  %s  %s  %s \"%s\" /v %s\n", p.Host, st.Account, strings.ToUpper(st.Action), st.Key, st.Value)
+				fmt.Fprintf(&b, "      current: %s\n      desired: %s\n", fleet.Describe(st.Current), desiredText(st))
+				fmt.Fprintf(&b, "      current hex: %s\n      desired hex: %s\n", hexOr(st.Current), hexOr(st.Desired))
+			}
+		}
+	}
+	fmt.Fprintf(&b, "  (%d accounts already match; %d hosts)\n", unchanged, len(rep.Hosts))
+	_, _ = io.WriteString(w, b.String())
+}
+
+func desiredText(st fleet.Step) string {
+	if st.Action == fleet.ActionDelete {
+		return "absent (the value is deleted)"
+	}
+	return fleet.Describe(st.Desired)
+}
+
+func hexOr(b []byte) string {
+	if b == nil {
+		return "(absent)"
+	}
+	return fmt.Sprintf("%X", b)
+}
+
+// oneLineText keeps host-supplied text on one line without control characters.
+func oneLineText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

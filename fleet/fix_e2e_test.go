@@ -1,0 +1,381 @@
+package fleet_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/fleet/inventory"
+	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/winrmclient"
+	"github.com/dcproxy/dcproxy/remote/winsim/lab"
+	"github.com/dcproxy/dcproxy/remote/winsim/registry"
+)
+
+// fixFleet: fixable hosts, hosts a fix must refuse, a host under a Group Policy that reverts every
+// write (verification fails, rollback), and a host whose on-host backup directory is read-only.
+const fixFleet = `
+defaults:
+  user: 'LAB\auditor'
+  password: 'Lab-Passw0rd!'
+  registry:
+    current_user: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
+    local_system: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
+    local_service: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
+  network: {direct: false, proxies: {'proxy.lab.test:8080': ok, 'old.lab.test:3128': down}}
+hosts:
+  - name: healthy
+  - name: missing-system
+    registry: {local_system: absent}
+  - name: differing-service
+    registry: {local_service: {proxy: 'old.lab.test:3128', bypass: '<local>', counter: 2}}
+  - name: counter-only
+    registry: {local_system: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 99}}
+  - name: de-missing-both
+    locale: de-DE
+    registry: {local_system: absent, local_service: absent}
+  - name: pac
+    registry:
+      current_user: {autoconfig_url: 'http://wpad.lab.test/proxy.pac', counter: 1}
+      local_system: absent
+      local_service: {proxy: 'old.lab.test:3128', counter: 1}
+    network: {pac_proxy: 'proxy.lab.test:8080'}
+  - name: direct-reference
+    registry: {current_user: {counter: 3}}
+  - name: no-reference
+    registry: {current_user: absent, local_system: absent}
+  - name: unreachable
+    fault: refuse
+  - name: undecodable
+    registry: {local_system: {raw: '4600000001'}}
+  - name: gpo-reverts
+    registry: {local_system: absent, local_service: {proxy: 'old.lab.test:3128', counter: 2}}
+    policy: {enforce: true}
+  - name: backup-read-only
+    registry: {local_service: absent}
+    backup: {read_only: true}
+  - name: probe-regression
+    registry: {local_system: {proxy: 'old.lab.test:3128', counter: 2}}
+    network: {proxies: {'proxy.lab.test:8080': down, 'old.lab.test:3128': ok}}
+`
+
+type fixEnv struct {
+	lab   *lab.Lab
+	hosts []inventory.Host
+	opt   fleet.Options
+	dir   string
+}
+
+func startFixLab(t *testing.T, first string) *fixEnv {
+	t.Helper()
+	spec, err := lab.ParseSpec([]byte(fixFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Start(spec, lab.Options{FirstAddress: netip.MustParseAddr(first), PSStart: 10 * time.Millisecond, ProbeTime: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	var hosts []inventory.Host
+	for _, m := range l.Members {
+		hosts = append(hosts, inventory.Host{Name: m.Spec.Name, Address: m.Address, Port: m.Port, Source: "fix-e2e"})
+	}
+	target := func(h inventory.Host) (remote.Target, error) {
+		t := remote.Target{Host: h.Address, Port: h.Port, User: lab.GenUser, Password: lab.GenPassword, Timeout: 5 * time.Second}
+		t.SetDefaults()
+		return t, t.Validate()
+	}
+	return &fixEnv{lab: l, hosts: hosts, dir: t.TempDir(), opt: fleet.Options{
+		Concurrency: 12, HostTimeout: 10 * time.Second, Retries: 0, Dialer: winrmclient.Dialer{}, Target: target,
+	}}
+}
+
+func (e *fixEnv) member(name string) *lab.Member {
+	for _, m := range e.lab.Members {
+		if m.Spec.Name == name {
+			return m
+		}
+	}
+	panic("no member " + name)
+}
+
+// snapshot is every reachable host's whole registry.
+func (e *fixEnv) snapshot() map[string]map[string][]registry.Value {
+	out := map[string]map[string][]registry.Value{}
+	for _, m := range e.lab.Members {
+		if m.Host != nil {
+			out[m.Spec.Name] = m.Host.Registry().Snapshot()
+		}
+	}
+	return out
+}
+
+// run audits, plans and (unless dry) applies a fix or a restore and returns the report and plans.
+func (e *fixEnv) run(t *testing.T, ctx context.Context, command string, recs []fleet.BackupRecord) (*fleet.Report, []fleet.HostPlan) {
+	t.Helper()
+	hosts := e.hosts
+	if command == "restore" {
+		hosts = nil
+		for _, h := range e.hosts {
+			for _, r := range recs {
+				if r.Host == h.Name {
+					hosts = append(hosts, h)
+					break
+				}
+			}
+		}
+	}
+	rep := fleet.Audit(ctx, hosts, e.opt)
+	var plans []fleet.HostPlan
+	if command == "fix" {
+		plans = fleet.PlanFix(rep, fleet.PlanOptions{})
+	} else {
+		plans = fleet.PlanRestore(rep, recs)
+	}
+	backups, err := fleet.OpenJournal(filepath.Join(e.dir, "backups.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backups.Close()
+	alog, err := fleet.OpenJournal(filepath.Join(e.dir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alog.Close()
+	err = fleet.Apply(ctx, rep, hosts, plans, fleet.ApplyOptions{Options: e.opt, Concurrency: 3, RunID: fleet.NewRunID(time.Now()),
+		Command: command, Operator: "tester as LAB\\auditor", Backups: backups, AuditLog: alog, RollbackOnProbeRegression: command == "fix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, plans
+}
+
+func outcomes(hr fleet.HostResult) map[string]string {
+	m := map[string]string{}
+	for _, r := range hr.Remediation {
+		m[r.Account] = r.Action + "/" + r.Outcome
+	}
+	return m
+}
+
+func TestFixE2E(t *testing.T) {
+	e := startFixLab(t, "127.94.0.1")
+	ctx := context.Background()
+	before := e.snapshot()
+
+	rep, _ := e.run(t, ctx, "fix", nil)
+	const (
+		verified = "write/verified"
+		none     = "none/unchanged"
+		refused  = "refused/skipped"
+	)
+	want := map[string][2]string{ // LOCAL_SYSTEM, LOCAL_SERVICE
+		"healthy":           {none, none},
+		"missing-system":    {verified, none},
+		"differing-service": {none, verified},
+		"counter-only":      {none, none},
+		"de-missing-both":   {verified, verified},
+		"pac":               {verified, verified},
+		"direct-reference":  {refused, refused},
+		"no-reference":      {refused, refused},
+		"unreachable":       {refused, refused},
+		"undecodable":       {refused, none},
+		"gpo-reverts":       {"write/rolled_back", "write/rolled_back"},
+		"backup-read-only":  {none, "write/skipped"},
+		"probe-regression":  {"write/rolled_back", none},
+	}
+	byHost := map[string]fleet.HostResult{}
+	for _, hr := range rep.Hosts {
+		byHost[hr.Host] = hr
+		w, ok := want[hr.Host]
+		if !ok {
+			t.Fatalf("unexpected host %s", hr.Host)
+		}
+		got := outcomes(hr)
+		if got[fleet.AccountLocalSystem] != w[0] || got[fleet.AccountLocalService] != w[1] {
+			t.Errorf("%s: remediation %v, want LOCAL_SYSTEM %s LOCAL_SERVICE %s (%+v)", hr.Host, got, w[0], w[1], hr.Remediation)
+		}
+	}
+	if rep.Command != "fix" || rep.RunID == "" {
+		t.Errorf("report command %q run %q", rep.Command, rep.RunID)
+	}
+	for _, name := range []string{"healthy", "missing-system", "differing-service", "counter-only", "de-missing-both", "pac"} {
+		if s := byHost[name].Status; s != fleet.StatusCompliant {
+			t.Errorf("%s: status after fix %s, want compliant", name, s)
+		}
+	}
+	if hr := byHost["gpo-reverts"]; hr.Status != fleet.StatusNoncompliant || !strings.Contains(hr.Remediation[0].Message, "VERIFICATION FAILED") {
+		t.Errorf("gpo-reverts: status %s, remediation %+v", hr.Status, hr.Remediation)
+	}
+	if hr := byHost["probe-regression"]; !strings.Contains(hr.Remediation[0].Message, "passed before the write and fails after it") {
+		t.Errorf("probe-regression: %+v", hr.Remediation)
+	}
+	if hr := byHost["backup-read-only"]; !strings.Contains(hr.Remediation[1].Message, "on-host backup failed") {
+		t.Errorf("backup-read-only: %+v", hr.Remediation)
+	}
+
+	// Re-audit: every fixable host compliant; refused, rolled-back and unbacked hosts untouched.
+	after := e.snapshot()
+	re := fleet.Audit(ctx, e.hosts, e.opt)
+	for _, hr := range re.Hosts {
+		switch hr.Host {
+		case "healthy", "missing-system", "differing-service", "counter-only", "de-missing-both", "pac":
+			if hr.Status != fleet.StatusCompliant {
+				t.Errorf("re-audit: %s is %s", hr.Host, hr.Status)
+			}
+		}
+	}
+	for _, name := range []string{"healthy", "counter-only", "direct-reference", "no-reference", "undecodable", "gpo-reverts", "backup-read-only", "probe-regression"} {
+		if !reflect.DeepEqual(before[name], after[name]) {
+			t.Errorf("%s: registry changed by the fix", name)
+		}
+	}
+
+	// Backups: one record per written (host, account) with the previous bytes, and the on-host export.
+	recs, err := fleet.ReadBackups(filepath.Join(e.dir, "backups.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ha struct{ host, acct string }
+	got := map[ha]fleet.BackupRecord{}
+	for _, r := range recs {
+		if r.RunID != rep.RunID || r.Command != "fix" {
+			t.Errorf("record of another run: %+v", r)
+		}
+		got[ha{r.Host, r.Account}] = r
+	}
+	wantRecs := []ha{{"missing-system", "LOCAL_SYSTEM"}, {"differing-service", "LOCAL_SERVICE"}, {"de-missing-both", "LOCAL_SYSTEM"},
+		{"de-missing-both", "LOCAL_SERVICE"}, {"pac", "LOCAL_SYSTEM"}, {"pac", "LOCAL_SERVICE"}, {"gpo-reverts", "LOCAL_SYSTEM"}, {"gpo-reverts", "LOCAL_SERVICE"}, {"probe-regression", "LOCAL_SYSTEM"}}
+	if len(got) != len(wantRecs) || len(recs) != len(wantRecs) {
+		t.Errorf("%d backup records (%d distinct), want %d: %+v", len(recs), len(got), len(wantRecs), recs)
+	}
+	for _, k := range wantRecs {
+		r, ok := got[k]
+		if !ok {
+			t.Errorf("no backup record for %v", k)
+			continue
+		}
+		sid := map[string]string{"LOCAL_SYSTEM": "S-1-5-18", "LOCAL_SERVICE": "S-1-5-19"}[k.acct]
+		v, present := before[k.host][`HKEY_USERS\`+sid+`\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`], false
+		var prev []byte
+		for _, x := range v {
+			if x.Name == fleet.ValueName {
+				prev, present = x.Data, true
+			}
+		}
+		if r.Absent == present {
+			t.Errorf("%v: record absent=%v, value present=%v", k, r.Absent, present)
+		}
+		if b, _ := r.PreviousBytes(); present && !bytes.Equal(b, prev) {
+			t.Errorf("%v: record previous %X, was %X", k, b, prev)
+		}
+		if r.HostFile == "" {
+			t.Errorf("%v: no on-host export file", k)
+			continue
+		}
+		data, err := e.member(k.host).Host.FS().ReadFile(r.HostFile)
+		name := registry.UTF16("Connections")
+		if err != nil || !bytes.Contains(data, name[:len(name)-2]) { // reg export writes UTF-16LE
+			t.Errorf("%v: on-host export %s: %v", k, r.HostFile, err)
+		}
+	}
+
+	// Audit log: every write with operator and outcome; the GPO host's writes mismatch and are rolled back.
+	entries := readAuditLog(t, filepath.Join(e.dir, "audit.jsonl"))
+	type tally struct{ verified, mismatch, rollback int }
+	logged := map[string]*tally{}
+	for _, en := range entries {
+		if en.Operator == "" || en.Host == "" || en.Old == "" || en.New == "" || en.RunID != rep.RunID {
+			t.Errorf("incomplete audit entry %+v", en)
+		}
+		if logged[en.Host] == nil {
+			logged[en.Host] = &tally{}
+		}
+		switch {
+		case en.Action == "rollback" && en.Outcome == fleet.OutcomeVerified:
+			logged[en.Host].rollback++
+		case en.Outcome == "mismatch":
+			logged[en.Host].mismatch++
+		case en.Outcome == fleet.OutcomeVerified:
+			logged[en.Host].verified++
+		default:
+			t.Errorf("unexpected audit entry %+v", en)
+		}
+	}
+	for host, w := range map[string]tally{"missing-system": {1, 0, 0}, "differing-service": {1, 0, 0}, "de-missing-both": {2, 0, 0},
+		"pac": {2, 0, 0}, "gpo-reverts": {0, 2, 2}, "probe-regression": {1, 0, 1}} {
+		if g := logged[host]; g == nil || *g != w {
+			t.Errorf("audit log of %s: %+v, want %+v", host, g, w)
+		}
+		delete(logged, host)
+	}
+	for host := range logged {
+		t.Errorf("audit log names %s, which was not written", host)
+	}
+
+	// A second fix finds nothing to do.
+	rep2, plans2 := e.run(t, ctx, "fix", nil)
+	for i, p := range plans2 {
+		if p.Writes() != 0 && p.Host != "gpo-reverts" && p.Host != "backup-read-only" && p.Host != "probe-regression" {
+			t.Errorf("second fix: %s plans %d writes: %+v", p.Host, p.Writes(), rep2.Hosts[i].Remediation)
+		}
+	}
+	if !reflect.DeepEqual(after, e.snapshot()) {
+		t.Errorf("second fix changed a registry")
+	}
+
+	// Restore of the first run puts every host back byte for byte.
+	recs, err = fleet.ReadBackups(filepath.Join(e.dir, "backups.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sel []fleet.BackupRecord
+	for _, r := range recs {
+		if r.RunID == rep.RunID {
+			sel = append(sel, r)
+		}
+	}
+	rrep, _ := e.run(t, ctx, "restore", sel)
+	for _, hr := range rrep.Hosts {
+		for _, r := range hr.Remediation {
+			if r.Action == fleet.ActionWrite || r.Action == fleet.ActionDelete {
+				if r.Outcome != fleet.OutcomeVerified {
+					t.Errorf("restore %s %s: %s/%s %s", hr.Host, r.Account, r.Action, r.Outcome, r.Message)
+				}
+			}
+		}
+	}
+	if final := e.snapshot(); !reflect.DeepEqual(before, final) {
+		for h := range before {
+			if !reflect.DeepEqual(before[h], final[h]) {
+				t.Errorf("restore: %s differs from its pre-fix registry", h)
+			}
+		}
+	}
+}
+
+func readAuditLog(t *testing.T, path string) []fleet.AuditEntry {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []fleet.AuditEntry
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var e fleet.AuditEntry
+		if err := json.Unmarshal(l, &e); err != nil {
+			t.Fatalf("audit log line %q: %v", l, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
