@@ -299,6 +299,17 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
 	}
+	res = evaluate(ctx, s.runner, res, vals, opt)
+	log.Debug("host checked", "status", res.Status)
+	return res
+}
+
+// evaluate turns the values read from a host into its checks and status: the reference, both
+// service accounts compared with it, the WinHTTP information, and the endpoint probes. base keeps
+// the host's identity fields; its checks and error are replaced.
+func evaluate(ctx context.Context, r remote.Runner, base HostResult, vals Values, opt Options) HostResult {
+	res := base
+	res.Checks, res.Error = []Check{}, nil
 	ref, refView, herr := reference(vals, opt.Reference)
 	res.Checks = append(res.Checks, Check{ID: "reference", Kind: KindInfo, Account: AccountCurrentUser, Status: CheckInfo,
 		Actual: refView, Message: referenceMessage(opt.Reference, refView)})
@@ -314,10 +325,9 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 	}
 	res.Checks = append(res.Checks, winHTTPCheck(vals[AccountMachine]))
 	if !opt.Probe.Disabled {
-		res.Checks = append(res.Checks, probeChecks(ctx, s.runner, opt.Probe, decoded)...)
+		res.Checks = append(res.Checks, probeChecks(ctx, r, opt.Probe, decoded)...)
 	}
 	res.Status = verdict(res.Checks)
-	log.Debug("host checked", "status", res.Status)
 	return res
 }
 

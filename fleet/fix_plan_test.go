@@ -17,7 +17,7 @@ func enc(proxy, bypass, pac string, counter uint32) []byte {
 
 // audited builds the report entry an audit gives for these values (probe disabled).
 func audited(vals Values, declared *DeclaredReference) HostResult {
-	return recheck(context.Background(), nil, HostResult{Host: "dc1"}, vals, Options{Reference: declared, Probe: ProbeOptions{Disabled: true}})
+	return evaluate(context.Background(), nil, HostResult{Host: "dc1"}, vals, Options{Reference: declared, Probe: ProbeOptions{Disabled: true}})
 }
 
 func TestPlanFix(t *testing.T) {

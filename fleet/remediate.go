@@ -520,7 +520,7 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	}
 	var checked HostResult
 	if failure == "" {
-		checked = recheck(wctx, s.runner, prev, after, opt.Options)
+		checked = evaluate(wctx, s.runner, prev, after, opt.Options)
 		if opt.RollbackOnProbeRegression && !opt.Probe.Disabled {
 			for _, j := range attempted {
 				st := p.Steps[j]
@@ -704,30 +704,4 @@ func accountFileTag(account string) string {
 		return "S-1-5-19"
 	}
 	return account
-}
-
-// recheck evaluates a host from freshly read values as the audit does (reference, registry
-// comparison, WinHTTP, endpoint probe).
-func recheck(ctx context.Context, r remote.Runner, base HostResult, vals Values, opt Options) HostResult {
-	res := base
-	res.Checks, res.Error = []Check{}, nil
-	ref, refView, herr := reference(vals, opt.Reference)
-	res.Checks = append(res.Checks, Check{ID: "reference", Kind: KindInfo, Account: AccountCurrentUser, Status: CheckInfo,
-		Actual: refView, Message: referenceMessage(opt.Reference, refView)})
-	if herr != nil {
-		res.Status, res.Error = StatusError, herr
-		return res
-	}
-	decoded := map[string]*wininet.Settings{}
-	for _, acct := range ServiceAccounts {
-		c, s := compareAccount(acct, vals[acct], ref, refView)
-		decoded[acct] = s
-		res.Checks = append(res.Checks, c)
-	}
-	res.Checks = append(res.Checks, winHTTPCheck(vals[AccountMachine]))
-	if !opt.Probe.Disabled {
-		res.Checks = append(res.Checks, probeChecks(ctx, r, opt.Probe, decoded)...)
-	}
-	res.Status = verdict(res.Checks)
-	return res
 }
