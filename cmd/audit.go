@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -219,15 +220,15 @@ func (a *app) pickFormat(cfg *Config) (string, error) {
 // writeReport renders into memory first so that a failed render never leaves half a file, then
 // writes stdout or the output file (temporary file + rename).
 func (a *app) writeReport(r report.Renderer, rep *fleet.Report, out string) error {
+	if out != "" { // streamed into the file: no in-memory copy of a large report
+		return renderFileAtomic(out, 0o644, func(w io.Writer) error { return r.Render(w, rep) })
+	}
 	var buf bytes.Buffer
 	if err := r.Render(&buf, rep); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
-	if out == "" {
-		_, err := a.stdout.Write(buf.Bytes())
-		return err
-	}
-	return writeFileAtomic(out, buf.Bytes(), 0o644)
+	_, err := a.stdout.Write(buf.Bytes())
+	return err
 }
 
 func writeFileAtomic(name string, data []byte, mode os.FileMode) error {

@@ -23,10 +23,14 @@ and the endpoint probe. Nothing outside this machine is contacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			spec, _ := lab.Generate(hosts, seed)
-			l, err := lab.Start(spec, lab.Options{FirstAddress: netip.MustParseAddr("127.77.0.1"),
-				PSStart: 150 * time.Millisecond, ProbeTime: 50 * time.Millisecond})
+			opt := lab.Options{FirstAddress: netip.MustParseAddr("127.77.0.1"), PSStart: 150 * time.Millisecond, ProbeTime: 50 * time.Millisecond}
+			l, err := lab.Start(spec, opt)
 			if err != nil {
-				return fmt.Errorf("demo: %w", err)
+				// Not every loopback interface holds all of 127.0.0.0/8 (macOS): share 127.0.0.1.
+				opt.SingleAddress = true
+				if l, err = lab.Start(spec, opt); err != nil {
+					return fmt.Errorf("demo: %w", err)
+				}
 			}
 			defer l.Close()
 			if err := l.WaitReady(c.Context()); err != nil {

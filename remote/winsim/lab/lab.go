@@ -34,6 +34,9 @@ type Options struct {
 	HTTPPort, HTTPSPort int
 	// FirstAddress is where automatic addresses start (default 127.1.0.1).
 	FirstAddress netip.Addr
+	// SingleAddress puts every host on 127.0.0.1 with a free port each (ports must be 0), for
+	// systems whose loopback interface holds only 127.0.0.1 (macOS).
+	SingleAddress bool
 	// Defaults for timing fields a spec leaves out.
 	PSStart, ProbeTime time.Duration
 }
@@ -110,7 +113,13 @@ func Start(spec *Spec, opt Options) (*Lab, error) {
 	for i := range spec.Hosts {
 		hs := spec.Resolve(i)
 		addr := hs.Address
-		if addr == "" {
+		if opt.SingleAddress {
+			if opt.HTTPPort != 0 || opt.HTTPSPort != 0 {
+				l.Close()
+				return nil, errors.New("one address for all hosts needs free ports (HTTPPort and HTTPSPort 0)")
+			}
+			addr = "127.0.0.1"
+		} else if addr == "" {
 			for used[next] || next.As4()[3] == 0 || next.As4()[3] == 255 {
 				next = next.Next()
 			}

@@ -81,3 +81,25 @@ func TestGenerate_reproducibleAndComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStart_singleAddress(t *testing.T) {
+	spec, _ := Generate(3, 1)
+	l, err := Start(spec, Options{SingleAddress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ports := map[int]bool{}
+	for _, m := range l.Members {
+		if m.Address != "127.0.0.1" || ports[m.Port] {
+			t.Fatalf("member %s at %s", m.Spec.Name, m.Endpoint())
+		}
+		ports[m.Port] = true
+	}
+	if err := l.WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(spec, Options{SingleAddress: true, HTTPPort: 5985}); err == nil {
+		t.Fatal("single address with a fixed port accepted")
+	}
+}
