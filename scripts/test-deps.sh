@@ -3,6 +3,7 @@
 #   - Debian's python3-winrm (pywinrm, an independent WinRM client the simulator is checked against)
 #   - the npm packages tree-sitter + tree-sitter-powershell (every PowerShell script dcproxy sends is parsed)
 #   - Debian's chromium (the HTML report is rendered in a real headless browser)
+#   - systemd-analyze (the scheduling examples are verified with it)
 # Needs root for apt-get (as on CI); without root it only reports what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ need_apt=()
 /usr/bin/python3 -c 'import winrm, yaml' 2>/dev/null || need_apt+=(python3-winrm python3-yaml)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test-deps: apt-get install ${need_apt[*]}"
