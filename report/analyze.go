@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/dcproxy/dcproxy/remote/wininet"
 	"strconv"
 	"strings"
 	"unicode"
@@ -254,54 +255,16 @@ func hasMode(mode, part string) bool {
 	return false
 }
 
-// Flag bits of DefaultConnectionSettings (wininet.h PROXY_TYPE_*).
-const (
-	flagDirect     = 0x01
-	flagProxy      = 0x02
-	flagAutoConfig = 0x04
-	flagAutoDetect = 0x08
-)
-
 // settingsMode is s.Mode, or the mode derived from the flags when the producer left it empty.
 func settingsMode(s *fleet.Settings) string {
 	if s.Mode != "" {
 		return s.Mode
 	}
-	var parts []string
-	if s.Flags&flagProxy != 0 {
-		parts = append(parts, "proxy")
+	flags := s.Flags
+	if s.AutoDetect {
+		flags |= wininet.FlagAutoDetect
 	}
-	if s.Flags&flagAutoConfig != 0 {
-		parts = append(parts, "pac")
-	}
-	if s.Flags&flagAutoDetect != 0 || s.AutoDetect {
-		parts = append(parts, "autodetect")
-	}
-	if len(parts) == 0 {
-		return "direct"
-	}
-	return strings.Join(parts, "+")
-}
-
-// flagNames spells out flags, e.g. "DIRECT|PROXY"; unknown bits appear as hex, 0 as "none".
-func flagNames(flags uint32) string {
-	var parts []string
-	for _, n := range []struct {
-		bit  uint32
-		name string
-	}{{flagDirect, "DIRECT"}, {flagProxy, "PROXY"}, {flagAutoConfig, "AUTO_PROXY_URL"}, {flagAutoDetect, "AUTO_DETECT"}} {
-		if flags&n.bit != 0 {
-			parts = append(parts, n.name)
-			flags &^= n.bit
-		}
-	}
-	if flags != 0 {
-		parts = append(parts, fmt.Sprintf("0x%X", flags))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "|")
+	return wininet.Settings{Flags: flags}.Mode()
 }
 
 // describeSettings is a one-line summary, e.g. "proxy:8080 bypass <local>", "pac http://x/p.pac",

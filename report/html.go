@@ -4,6 +4,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"github.com/dcproxy/dcproxy/remote/wininet"
 	"html/template"
 	"io"
 	"slices"
@@ -319,13 +320,13 @@ func settingsRows(e, a *fleet.Settings) []htmlField {
 			if !s.Present {
 				return ""
 			}
-			return yesNo(s.AutoDetect || s.Flags&flagAutoDetect != 0)
+			return yesNo(s.AutoDetect || s.Flags&wininet.FlagAutoDetect != 0)
 		}, "diff", false},
 		{"flags", func(s *fleet.Settings) string {
 			if !s.Present || s.Flags == 0 {
 				return ""
 			}
-			return fmt.Sprintf("0x%02X %s", s.Flags, flagNames(s.Flags))
+			return fmt.Sprintf("0x%02X %s", s.Flags, wininet.FlagNames(s.Flags))
 		}, "diff", true},
 		{"version", func(s *fleet.Settings) string {
 			if s.Version == 0 {

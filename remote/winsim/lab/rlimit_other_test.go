@@ -1,0 +1,7 @@
+//go:build !unix
+
+package lab
+
+import "testing"
+
+func raiseNoFile(*testing.T, uint64) {}
