@@ -3,12 +3,12 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/dcproxy/dcproxy/remote/wininet"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/remote/wininet"
 )
 
 // Cell texts of the per-account columns.

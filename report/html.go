@@ -4,7 +4,6 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"github.com/dcproxy/dcproxy/remote/wininet"
 	"html/template"
 	"io"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/remote/wininet"
 )
 
 // htmlRenderer writes one self-contained HTML page: inline CSS and JavaScript, no external assets,
