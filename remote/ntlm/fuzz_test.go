@@ -116,3 +116,28 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnframe checks that Unframe either rejects with ErrMalformedFrame or yields a
+// 16-byte signature whose canonical re-frame unframes to the same parts.
+func FuzzUnframe(f *testing.F) {
+	f.Add(Frame(make([]byte, 16), []byte("<s:Envelope/>")))
+	f.Add(Frame(make([]byte, 16), nil))
+	f.Add([]byte(""))
+	f.Add([]byte(boundaryLine + boundaryLine))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sig, sealed, err := Unframe(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedFrame) {
+				t.Fatalf("error not wrapping ErrMalformedFrame: %v", err)
+			}
+			return
+		}
+		if len(sig) != ntlmSignatureLen {
+			t.Fatalf("accepted signature of %d bytes", len(sig))
+		}
+		sig2, sealed2, err := Unframe(Frame(sig, sealed))
+		if err != nil || !bytes.Equal(sig2, sig) || !bytes.Equal(sealed2, sealed) {
+			t.Fatalf("re-frame round trip = %q, %q, %v", sig2, sealed2, err)
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/ntlm"
 )
 
 const (
@@ -68,7 +69,7 @@ func Test_classify(t *testing.T) {
 		{"invalid selectors fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: badSelectorBody}, remote.ErrProtocol},
 		{"bad xml", errors.New("XML syntax error on line 1: unexpected EOF"), remote.ErrProtocol},
 		{"unsupported action", errors.New("unsupported action: foo"), remote.ErrProtocol},
-		{"framing", fmt.Errorf("%w: %w", remote.ErrProtocol, errFraming), remote.ErrProtocol},
+		{"framing", fmt.Errorf("%w: %w", remote.ErrProtocol, ntlm.ErrMalformedFrame), remote.ErrProtocol},
 		{"already classified", fmt.Errorf("%w: x", remote.ErrAuth), remote.ErrAuth},
 		{"canceled", urlErr(context.Canceled), nil},
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/masterzen/winrm/soap"
 
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/ntlm"
 )
 
 // authMode selects how a transport authenticates and protects SOAP messages.
@@ -247,7 +248,7 @@ func (t *transport) postSealed(ctx context.Context, body []byte) (string, error)
 		if err != nil {
 			return "", err
 		}
-		req, err := t.newRequest(ctx, sealed, encryptedType)
+		req, err := t.newRequest(ctx, sealed, ntlm.EncryptedContentType)
 		if err != nil {
 			return "", err
 		}
@@ -270,16 +271,17 @@ func (t *transport) postSealed(ctx context.Context, body []byte) (string, error)
 			return "", &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
 		}
 		ct := resp.Header.Get("Content-Type")
-		if !isEncrypted(ct) {
+		if !ntlm.IsEncrypted(ct) {
 			// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
 			return soapReply(resp.StatusCode, ct, raw)
 		}
-		plain, origType, err := openBody(t.session, raw)
+		plain, err := openBody(t.session, raw)
 		if err != nil {
 			t.session = nil
 			return "", fmt.Errorf("%w: %w", remote.ErrProtocol, err)
 		}
-		return soapReply(resp.StatusCode, origType, plain)
+		// The sealed part is SOAP by MS-WSMV 2.2.9.1.1 (masterzen and pywinrm ignore its OriginalContent type).
+		return soapReply(resp.StatusCode, soapContentType, plain)
 	}
 }
 
