@@ -198,7 +198,7 @@ func dial(ctx context.Context, h inventory.Host, opt Options) (*session, error) 
 			return &session{attempts: attempt}, err
 		}
 		jittered := delay/2 + rand.N(delay)
-		log.Warn("transient error, retrying", "attempt", attempt, "in", jittered.Round(time.Millisecond), "err", err)
+		log.Info("transient error, retrying", "attempt", attempt, "in", jittered.Round(time.Millisecond), "err", err)
 		select {
 		case <-time.After(jittered):
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 
@@ -117,8 +118,15 @@ func parseFault(body string) (soapFault, bool) {
 // TLS handshake): the host is unreachable even if the underlying error is a timeout.
 type connectError struct{ err error }
 
-func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+func (e *connectError) Error() string { return e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
+
+// terseURLError drops net/http's `Post "URL": ` prefix from a message: the caller already names the
+// target. It unwraps to the *url.Error, so errors.As still finds it.
+type terseURLError struct{ err *url.Error }
+
+func (e terseURLError) Error() string { return e.err.Err.Error() }
+func (e terseURLError) Unwrap() error { return e.err }
 
 // errNoNegotiate is returned when an NTLM target does not offer the Negotiate scheme.
 var errNoNegotiate = errors.New("host does not offer Negotiate authentication")
@@ -147,7 +155,11 @@ func classify(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", sentinelFor(err), err)
+	sentinel := sentinelFor(err)
+	if ue, ok := err.(*url.Error); ok {
+		err = terseURLError{ue}
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
 }
 
 func sentinelFor(err error) error {
