@@ -291,7 +291,8 @@ func newUUID() string {
 	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
 }
 
-// shell is one WinRS shell. Its fields are guarded by Host.mu, except the commands' own state.
+// shell is one WinRS shell. Its fields, the commands map included, are guarded by Host.mu; each
+// command guards its own state.
 type shell struct {
 	id        string
 	owner     string // DOMAIN\name
@@ -307,16 +308,12 @@ type shell struct {
 func (h *Host) sweepIdle() {
 	now := h.cfg.Now()
 	h.mu.Lock()
-	var dead []*shell
+	defer h.mu.Unlock()
 	for k, s := range h.shells {
 		if now.Sub(s.lastUsed) > h.cfg.IdleTimeout && !s.busy() {
-			dead = append(dead, s)
 			delete(h.shells, k)
+			s.terminate()
 		}
-	}
-	h.mu.Unlock()
-	for _, s := range dead {
-		s.terminate()
 	}
 }
 
@@ -329,6 +326,7 @@ func (s *shell) busy() bool {
 	return false
 }
 
+// terminate cancels every command of the shell; the caller holds Host.mu.
 func (s *shell) terminate() {
 	for _, c := range s.commands {
 		c.cancel()
@@ -433,6 +431,13 @@ func (h *Host) command(w http.ResponseWriter, req *request, id auth.Identity) {
 	}
 	c := h.start(s, line)
 	h.mu.Lock()
+	if h.shells[strings.ToUpper(s.id)] != s {
+		// The shell was deleted (or timed out) while this request was in flight.
+		h.mu.Unlock()
+		c.cancel()
+		h.writeFault(w, h.cfg.Locale, req.Header.MessageID, faultBadShell(textsFor(h.cfg.Locale), s.id))
+		return
+	}
 	s.commands[strings.ToUpper(c.id)] = c
 	h.mu.Unlock()
 	h.writeOK(w, "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandResponse", req.Header.MessageID,
@@ -540,8 +545,8 @@ func (h *Host) delete(w http.ResponseWriter, req *request, id auth.Identity) {
 	}
 	h.mu.Lock()
 	delete(h.shells, strings.ToUpper(s.id))
-	h.mu.Unlock()
 	s.terminate()
+	h.mu.Unlock()
 	h.writeOK(w, "http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse", req.Header.MessageID, ``)
 }
 
