@@ -28,13 +28,59 @@ func (jsonRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	if cp.Hosts == nil {
 		cp.Hosts = []fleet.HostResult{} // "hosts": [] rather than null
 	}
+	// Encode the report with an empty host list, then stream the hosts into its place one at a
+	// time: the output is byte-identical to encoding everything at once, but only one host's JSON
+	// is in memory (a 10,000-host report is tens of MB).
+	hosts := cp.Hosts
+	cp.Hosts = []fleet.HostResult{}
+	head, err := encodeJSON(&cp, "")
+	if err != nil {
+		return err
+	}
+	const marker = "\n  \"hosts\": []"
+	i := bytes.Index(head, []byte(marker))
+	if i < 0 {
+		return fmt.Errorf("encode json report: no hosts field in %.40q", head)
+	}
+	if len(hosts) == 0 {
+		_, err = w.Write(head)
+		return writeErr(FormatJSON, err)
+	}
+	if _, err := w.Write(head[:i+len(marker)-1]); err != nil {
+		return writeErr(FormatJSON, err)
+	}
+	for n := range hosts {
+		b, err := encodeJSON(&hosts[n], "    ")
+		if err != nil {
+			return err
+		}
+		sep := ",\n    "
+		if n == 0 {
+			sep = "\n    "
+		}
+		if _, err := io.WriteString(w, sep); err != nil {
+			return writeErr(FormatJSON, err)
+		}
+		if _, err := w.Write(bytes.TrimSuffix(b, []byte("\n"))); err != nil {
+			return writeErr(FormatJSON, err)
+		}
+	}
+	_, err = io.WriteString(w, "\n  ]")
+	if err == nil {
+		_, err = w.Write(head[i+len(marker):])
+	}
+	return writeErr(FormatJSON, err)
+}
+
+// encodeJSON encodes v indented by two spaces per level after prefix, HTML characters unescaped,
+// with a trailing newline.
+func encodeJSON(v any, prefix string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&cp); err != nil { // Encode appends the trailing newline
-		return fmt.Errorf("encode json report: %w", err)
+	enc.SetIndent(prefix, "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode json report: %w", err)
 	}
-	_, err := w.Write(buf.Bytes())
-	return writeErr(FormatJSON, err)
+	return buf.Bytes(), nil
 }

@@ -57,6 +57,8 @@ lab_rss() { awk '/VmRSS/{printf "%d", $2/1024}' "/proc/$LAB_PID/status"; }
 run() {
   local name=$1; shift
   local before after
+  # Back-to-back runs leave tens of thousands of loopback sockets in TIME_WAIT (60 s); see BENCHMARKS.md.
+  echo "   (TIME_WAIT sockets now: $(ss -tan state time-wait 2>/dev/null | tail -n +2 | wc -l))"
   before=$(lab_cpu)
   /usr/bin/time -v -o "$OUT/$name.time" "$@" >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" || true
   after=$(lab_cpu)
