@@ -84,6 +84,8 @@ type FixConfig struct {
 	AuditLog     string        `mapstructure:"audit_log" yaml:"audit_log"`
 	AllowDirect  bool          `mapstructure:"allow_direct" yaml:"allow_direct"`
 	WriteTimeout time.Duration `mapstructure:"write_timeout" yaml:"write_timeout"`
+	// SavedLegacySettings: fix also reads and writes the accounts' SavedLegacySettings.
+	SavedLegacySettings bool `mapstructure:"saved_legacy_settings" yaml:"saved_legacy_settings"`
 }
 
 // errUsage marks errors that are the user's input (flags, configuration, inventory): exit status 64.
@@ -101,6 +103,7 @@ var flagKeys = map[string]string{
 	"insecure-skip-verify": "insecure_skip_verify", "allow-basic-http": "allow_basic_http",
 	"probe-url": "probe.url", "no-probe": "", "log-level": "log_level", "log-format": "log_format", "log-file": "log_file",
 	"fix-concurrency": "fix.concurrency", "backup": "fix.backup_file", "audit-log": "fix.audit_log", "allow-direct": "fix.allow_direct",
+	"saved-legacy-settings": "fix.saved_legacy_settings",
 }
 
 // configSearchPath is where dcproxy.yaml is looked for, in order.

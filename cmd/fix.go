@@ -50,7 +50,10 @@ With --apply, per host: reg export of each target key to %SystemRoot%\Temp\dcpro
 account appended and fsynced to the backup file, then reg add, read-back compared byte for byte and the
 endpoint probe; a failed verification (or a probe that passed before and fails after) restores the previous
 value. Refused: hosts the audit could not check, a missing reference, a direct-only reference (unless
---allow-direct), values that do not decode. Every write goes to the audit log. Undo with dcproxy restore.`,
+--allow-direct), values that do not decode. Every write goes to the audit log. Undo with dcproxy restore.
+
+With --saved-legacy-settings (fix.saved_legacy_settings) the reference's SavedLegacySettings is copied too,
+with the same reads, backups, verification and rollback; a reference without one leaves the accounts' alone.`,
 		Example: `  dcproxy fix -i dcs.yaml                         # plan only
   dcproxy fix -i dcs.yaml --apply                 # asks for confirmation
   dcproxy fix -i dcs.yaml --apply --yes --backup /srv/dcproxy/backups.jsonl -o fix.json`,
@@ -67,6 +70,7 @@ value. Refused: hosts the audit could not check, a missing reference, a direct-o
 	addConnFlags(f, &o.auditOptions)
 	addFixFlags(f, o)
 	f.Bool("allow-direct", false, "allow copying a reference without any proxy over the service accounts")
+	f.Bool("saved-legacy-settings", false, "also copy the reference's SavedLegacySettings to the service accounts")
 	return c
 }
 
@@ -95,13 +99,22 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 		return err
 	}
 	defer r.closeLog()
+	// SavedLegacySettings are read (in the same one read per host) when the fix is asked to write them
+	// or the restore has records of them to put back.
+	r.opt.SavedLegacySettings = command == "fix" && cfg.Fix.SavedLegacySettings
+	for _, rec := range recs {
+		if rec.Value == fleet.SavedLegacyValue {
+			r.opt.SavedLegacySettings = true
+		}
+	}
 	rep := a.runAudit(ctx, r)
 	a.report = rep
 	runID := fleet.NewRunID(time.Now())
 	rep.Command, rep.RunID = command, runID
 	var plans []fleet.HostPlan
 	if command == "fix" {
-		plans = fleet.PlanFix(rep, fleet.PlanOptions{Reference: r.opt.Reference, AllowDirect: cfg.Fix.AllowDirect})
+		plans = fleet.PlanFix(rep, fleet.PlanOptions{Reference: r.opt.Reference, AllowDirect: cfg.Fix.AllowDirect,
+			SavedLegacySettings: cfg.Fix.SavedLegacySettings})
 	} else {
 		plans = fleet.PlanRestore(rep, recs)
 	}
@@ -254,9 +267,14 @@ func writePlan(w io.Writer, command, runID string, rep *fleet.Report, plans []fl
 		for _, st := range p.Steps {
 			switch st.Action {
 			case fleet.ActionNone:
-				unchanged++
+				if st.Value == fleet.ValueName {
+					unchanged++
+				}
+				if st.Notice {
+					fmt.Fprintf(&b, "  %s  %s  %s %s\n", p.Host, st.Account, st.Value, oneLineText(st.Message))
+				}
 			case fleet.ActionRefused:
-				fmt.Fprintf(&b, "  %s  %s  REFUSED: %s\n", p.Host, st.Account, oneLineText(st.Message))
+				fmt.Fprintf(&b, "  %s  %s  %sREFUSED: %s\n", p.Host, st.Account, valuePrefix(st), oneLineText(st.Message))
 			default:
 				fmt.Fprintf(&b, "  %s  %s  %s \"%s\" /v %s\n", p.Host, st.Account, strings.ToUpper(st.Action), st.Key, st.Value)
 				fmt.Fprintf(&b, "      current: %s\n      desired: %s\n", fleet.Describe(st.Current), desiredText(st))
@@ -266,6 +284,14 @@ func writePlan(w io.Writer, command, runID string, rep *fleet.Report, plans []fl
 	}
 	fmt.Fprintf(&b, "  (%d accounts already match; %d hosts)\n", unchanged, len(rep.Hosts))
 	_, _ = io.WriteString(w, b.String())
+}
+
+// valuePrefix names a value other than DefaultConnectionSettings in a plan line.
+func valuePrefix(st fleet.Step) string {
+	if st.Value == fleet.ValueName {
+		return ""
+	}
+	return st.Value + " "
 }
 
 func desiredText(st fleet.Step) string {

@@ -24,6 +24,10 @@ const (
 	ConnectionsKey = `Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`
 	ValueName      = "DefaultConnectionSettings"
 	WinHTTPValue   = "WinHttpSettings"
+	// SavedLegacyValue is WinINet's copy of the settings before the last change (same key, same
+	// layout). dcproxy reads and writes it only when asked (Options.SavedLegacySettings); it is never
+	// part of compliance.
+	SavedLegacyValue = "SavedLegacySettings"
 )
 
 // AccountKey returns the Connections key of an account (short form, as the seed procedure writes it).
@@ -67,7 +71,11 @@ type Options struct {
 	Backoff     time.Duration // first retry delay; doubles, with jitter
 	Reference   *DeclaredReference
 	Probe       ProbeOptions
-	Dialer      remote.Dialer
+	// SavedLegacySettings adds the SavedLegacySettings of HKCU and both service accounts to the
+	// host's one batched read (fix --saved-legacy-settings, restore of such records). What is read is
+	// reported in HostResult.SavedLegacy; it does not change any check or verdict.
+	SavedLegacySettings bool
+	Dialer              remote.Dialer
 	// Target builds the connection settings of a host (credentials included).
 	Target func(inventory.Host) (remote.Target, error)
 	Logger *slog.Logger
@@ -226,7 +234,9 @@ func (s *session) stats() *Stats {
 	return st
 }
 
-// Values is what the registry read of one host found: the raw value per account (nil = absent).
+// Values is what the registry read of one host found: the raw value per query ID (nil = absent).
+// The IDs are the accounts (AccountCurrentUser, ..., AccountMachine) for DefaultConnectionSettings
+// and WinHttpSettings, and SavedLegacyID(account) for SavedLegacySettings when it was read.
 type Values map[string][]byte
 
 var readQueries = []reg.Query{
@@ -236,9 +246,44 @@ var readQueries = []reg.Query{
 	{ID: AccountMachine, Key: AccountKey(AccountMachine), Value: WinHTTPValue},
 }
 
+// savedLegacyAccounts are the accounts whose SavedLegacySettings are read with the option.
+var savedLegacyAccounts = []string{AccountCurrentUser, AccountLocalSystem, AccountLocalService}
+
+// readQueriesSaved is readQueries plus the SavedLegacySettings of HKCU and both service accounts.
+var readQueriesSaved = func() []reg.Query {
+	qs := append([]reg.Query{}, readQueries...)
+	for _, a := range savedLegacyAccounts {
+		qs = append(qs, reg.Query{ID: SavedLegacyID(a), Key: AccountKey(a), Value: SavedLegacyValue})
+	}
+	return qs
+}()
+
+// SavedLegacyID is the Values key of an account's SavedLegacySettings.
+func SavedLegacyID(account string) string { return "SAVED_" + account }
+
+// valueID is the Values key of an account's value: the account for DefaultConnectionSettings,
+// SavedLegacyID for SavedLegacySettings.
+func valueID(account, value string) string {
+	if value == SavedLegacyValue {
+		return SavedLegacyID(account)
+	}
+	return account
+}
+
 // ReadValues reads the four values with one command line.
 func ReadValues(ctx context.Context, r remote.Runner) (Values, error) {
-	line, err := reg.BatchQueryCommand(readQueries)
+	return readValues(ctx, r, false)
+}
+
+// readValues reads the four values, and with saved the three SavedLegacySettings too, with one
+// command line. Every value must be REG_BINARY (a SavedLegacySettings of another type is an error
+// of the read like any other: WinINet never writes one, and guessing would risk a wrong backup).
+func readValues(ctx context.Context, r remote.Runner, saved bool) (Values, error) {
+	qs := readQueries
+	if saved {
+		qs = readQueriesSaved
+	}
+	line, err := reg.BatchQueryCommand(qs)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +291,7 @@ func ReadValues(ctx context.Context, r remote.Runner) (Values, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w", err)
 	}
-	res, err := reg.ParseBatch(string(out.Stdout), readQueries)
+	res, err := reg.ParseBatch(string(out.Stdout), qs)
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w: %w", remote.ErrProtocol, err)
 	}
@@ -267,7 +312,7 @@ func ReadValues(ctx context.Context, r remote.Runner) (Values, error) {
 var errNotBinary = errors.New("unexpected value type")
 
 func readKey(id string) string {
-	for _, q := range readQueries {
+	for _, q := range readQueriesSaved {
 		if q.ID == id {
 			return q.Key
 		}
@@ -276,10 +321,37 @@ func readKey(id string) string {
 }
 
 func valueOf(id string) string {
-	if id == AccountMachine {
-		return WinHTTPValue
+	for _, q := range readQueriesSaved {
+		if q.ID == id {
+			return q.Value
+		}
 	}
 	return ValueName
+}
+
+// savedLegacyOf is the report's view of the SavedLegacySettings in vals, per account (nil when
+// they were not read).
+func savedLegacyOf(vals Values) map[string]*Settings {
+	var out map[string]*Settings
+	for _, a := range savedLegacyAccounts {
+		raw, ok := vals[SavedLegacyID(a)]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = map[string]*Settings{}
+		}
+		key := AccountKey(a)
+		switch s, err := wininet.Decode(raw); {
+		case raw == nil:
+			out[a] = &Settings{Present: false, Source: key}
+		case err != nil:
+			out[a] = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error()}
+		default:
+			out[a] = view(&s, raw, key)
+		}
+	}
+	return out
 }
 
 func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResult) {
@@ -294,7 +366,7 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
 	}
-	vals, err := ReadValues(ctx, s.runner)
+	vals, err := readValues(ctx, s.runner, opt.SavedLegacySettings)
 	if err != nil {
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
@@ -310,6 +382,7 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 func evaluate(ctx context.Context, r remote.Runner, base HostResult, vals Values, opt Options) HostResult {
 	res := base
 	res.Checks, res.Error = []Check{}, nil
+	res.SavedLegacy = savedLegacyOf(vals)
 	ref, refView, herr := reference(vals, opt.Reference)
 	res.Checks = append(res.Checks, Check{ID: "reference", Kind: KindInfo, Account: AccountCurrentUser, Status: CheckInfo,
 		Actual: refView, Message: referenceMessage(opt.Reference, refView)})

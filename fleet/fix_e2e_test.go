@@ -71,12 +71,19 @@ type fixEnv struct {
 	lab   *lab.Lab
 	hosts []inventory.Host
 	opt   fleet.Options
+	plan  fleet.PlanOptions // of the fix runs
 	dir   string
 }
 
 func startFixLab(t *testing.T, first string) *fixEnv {
 	t.Helper()
-	spec, err := lab.ParseSpec([]byte(fixFleet))
+	return startLab(t, fixFleet, first)
+}
+
+// startLab starts the fleet file on addresses from first.
+func startLab(t *testing.T, fleetFile, first string) *fixEnv {
+	t.Helper()
+	spec, err := lab.ParseSpec([]byte(fleetFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +144,7 @@ func (e *fixEnv) run(t *testing.T, ctx context.Context, command string, recs []f
 	rep := fleet.Audit(ctx, hosts, e.opt)
 	var plans []fleet.HostPlan
 	if command == "fix" {
-		plans = fleet.PlanFix(rep, fleet.PlanOptions{})
+		plans = fleet.PlanFix(rep, e.plan)
 	} else {
 		plans = fleet.PlanRestore(rep, recs)
 	}

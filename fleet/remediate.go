@@ -40,7 +40,7 @@ const (
 type Step struct {
 	Account string
 	Key     string // AccountKey(Account)
-	Value   string // ValueName
+	Value   string // ValueName or SavedLegacyValue
 	Action  string // ActionWrite, ActionDelete, ActionNone or ActionRefused
 	// Current is the value the audit read (nil = absent); a run writes only while the host still
 	// holds exactly these bytes.
@@ -51,14 +51,30 @@ type Step struct {
 	// regression (see ApplyOptions.RollbackOnProbeRegression).
 	ProbeOK bool
 	Message string
+	// Notice marks an ActionNone step the plan listing names with its Message: a value left alone
+	// on purpose (a SavedLegacySettings when the reference has none), not one that already matches.
+	Notice bool
 }
 
 func (s Step) writes() bool { return s.Action == ActionWrite || s.Action == ActionDelete }
+
+// id is the step's key in Values and in the write gate: one per account and value name.
+func (s Step) id() string { return valueID(s.Account, s.Value) }
 
 // HostPlan is what a run does on one host: one Step per account it looked at.
 type HostPlan struct {
 	Host  string
 	Steps []Step
+}
+
+// readsSaved reports whether the plan touches a SavedLegacySettings (its reads must include them).
+func (p HostPlan) readsSaved() bool {
+	for _, s := range p.Steps {
+		if s.writes() && s.Value == SavedLegacyValue {
+			return true
+		}
+	}
+	return false
 }
 
 // Writes returns the number of values the plan changes on the host.
@@ -93,7 +109,7 @@ func (p HostPlan) Remediation() []Remediation {
 	return rows
 }
 
-// Describe is a one-line decoded view of a DefaultConnectionSettings value: "absent", the decoded
+// Describe is a one-line decoded view of a DefaultConnectionSettings (or SavedLegacySettings) value: "absent", the decoded
 // settings, or the size of a value that does not decode.
 func Describe(b []byte) string {
 	if b == nil {
@@ -114,13 +130,19 @@ type PlanOptions struct {
 	// AllowDirect permits copying a reference without any proxy, PAC URL or auto-detection over the
 	// service accounts (which cuts a sensor behind a proxy off from its endpoint).
 	AllowDirect bool
+	// SavedLegacySettings also plans each service account's SavedLegacySettings (the report must
+	// hold them: Options.SavedLegacySettings): the reference's bytes (for a declared reference, bytes
+	// encoded from it) where they differ, after the account's DefaultConnectionSettings steps. When
+	// the reference has no SavedLegacySettings the accounts' are left alone.
+	SavedLegacySettings bool
 }
 
 // PlanFix derives from an audit report what a fix writes on each host, in report order (pure).
 // Errored hosts, hosts without a usable reference, a direct-only reference (unless allowed) and
 // values that do not decode are refused; accounts whose decoded settings match the reference (the
 // counter may differ) are left alone; the others get the reference's bytes (or, for a declared
-// reference, bytes encoded from it).
+// reference, bytes encoded from it). With opt.SavedLegacySettings, every account whose
+// DefaultConnectionSettings is not refused also gets a SavedLegacySettings step (see PlanOptions).
 func PlanFix(rep *Report, opt PlanOptions) []HostPlan {
 	plans := make([]HostPlan, len(rep.Hosts))
 	for i := range rep.Hosts {
@@ -200,15 +222,93 @@ func planFixHost(hr *HostResult, opt PlanOptions) HostPlan {
 		}
 		p.Steps = append(p.Steps, st)
 	}
+	if opt.SavedLegacySettings {
+		p.Steps = append(p.Steps, planSavedLegacy(hr, p.Steps, ref, opt.Reference != nil)...)
+	}
 	return p
+}
+
+// planSavedLegacy plans the SavedLegacySettings of the accounts whose DefaultConnectionSettings step
+// is not refused: the reference's copy (HKCU, or encoded from the declared ref) where the decoded
+// settings differ. A reference without SavedLegacySettings leaves the accounts' alone.
+func planSavedLegacy(hr *HostResult, dcs []Step, ref wininet.Settings, declared bool) []Step {
+	var refRaw []byte
+	refMsg, refAbsent := "", false
+	if !declared {
+		switch rs := hr.SavedLegacy[AccountCurrentUser]; {
+		case hr.SavedLegacy == nil || rs == nil:
+			refMsg = "not written: the SavedLegacySettings were not read"
+		case !rs.Present:
+			refAbsent = true
+			refMsg = "left alone: the reference (HKCU of the connecting account) has no " + SavedLegacyValue
+		case rs.DecodeError != "":
+			refMsg = "not written: the reference's " + SavedLegacyValue + " does not decode: " + rs.DecodeError
+		default:
+			b, err := currentBytes(rs)
+			if err == nil {
+				ref, err = wininet.Decode(b)
+			}
+			if err != nil {
+				refMsg = "not written: the reference's " + SavedLegacyValue + " does not decode: " + err.Error()
+			}
+			refRaw = b
+		}
+	}
+	var out []Step
+	for _, d := range dcs {
+		if d.Value != ValueName || d.Action == ActionRefused {
+			continue
+		}
+		st := Step{Account: d.Account, Key: AccountKey(d.Account), Value: SavedLegacyValue}
+		var cur *Settings
+		if hr.SavedLegacy != nil {
+			cur = hr.SavedLegacy[d.Account]
+		}
+		switch {
+		case refAbsent:
+			st.Action, st.Message, st.Notice = ActionNone, refMsg, true
+		case refMsg != "":
+			st.Action, st.Message = ActionRefused, refMsg
+		case cur == nil:
+			st.Action, st.Message = ActionRefused, "not written: the account's "+SavedLegacyValue+" was not read"
+		case cur.DecodeError != "":
+			st.Action, st.Message = ActionRefused, "not written: the current "+SavedLegacyValue+" does not decode ("+cur.DecodeError+"); fix it by hand"
+		default:
+			b, err := currentBytes(cur)
+			var s wininet.Settings
+			if err == nil && b != nil {
+				s, err = wininet.Decode(b)
+			}
+			switch {
+			case err != nil:
+				st.Action, st.Message = ActionRefused, "not written: "+err.Error()
+			case b != nil && s.Equivalent(ref):
+				st.Action, st.Message = ActionNone, SavedLegacyValue+" matches the reference"
+			case refRaw != nil:
+				st.Action, st.Current, st.Desired = ActionWrite, b, append([]byte{}, refRaw...)
+				st.Message = "copy the reference's " + SavedLegacyValue + " (HKCU of the connecting account)"
+			default:
+				w := ref
+				if b != nil {
+					// unverified: as for DefaultConnectionSettings, keep the change counter increasing.
+					w.Counter = s.Counter + 1
+				}
+				st.Action, st.Current, st.Desired = ActionWrite, b, w.Encode()
+				st.Message = "write the declared reference as " + SavedLegacyValue
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // PlanRestore derives from an audit report and the backup records of one run what a restore
 // writes on each host, in report order (pure): every recorded (host, account) gets its previous
 // value back, or is deleted when it was absent; accounts already holding it are left alone. Hosts
 // that errored during the audit and records that name another key or value than the account's
-// DefaultConnectionSettings are refused. When a host and account have several records, the first
-// (the oldest) wins.
+// DefaultConnectionSettings or SavedLegacySettings are refused; a SavedLegacySettings record needs
+// the report to hold the account's SavedLegacySettings (Options.SavedLegacySettings). When a host,
+// account and value have several records, the first (the oldest) wins.
 func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
 	plans := make([]HostPlan, len(rep.Hosts))
 	for i := range rep.Hosts {
@@ -217,28 +317,31 @@ func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
 		var mine []BackupRecord
 		seen := map[string]bool{}
 		for _, r := range recs {
-			if strings.EqualFold(r.Host, hr.Host) && !seen[r.Account] {
-				seen[r.Account] = true
+			if k := r.Account + "\x00" + r.Value; strings.EqualFold(r.Host, hr.Host) && !seen[k] {
+				seen[k] = true
 				mine = append(mine, r)
 			}
 		}
 		for _, r := range mine {
 			st := Step{Account: r.Account, Key: r.Key, Value: r.Value}
-			c := findCheck(hr, "registry."+strings.ToLower(r.Account))
-			if ep := findCheck(hr, "endpoint."+strings.ToLower(r.Account)); ep != nil {
+			act := settingsOf(findCheck(hr, "registry."+strings.ToLower(r.Account)))
+			if ep := findCheck(hr, "endpoint."+strings.ToLower(r.Account)); ep != nil && r.Value == ValueName {
 				st.ProbeOK = ep.Status == CheckPass
 			}
-			act := settingsOf(c)
+			what := "registry finding"
+			if r.Value == SavedLegacyValue {
+				act, what = hr.SavedLegacy[r.Account], SavedLegacyValue+" (it was not read)"
+			}
 			prev, perr := r.PreviousBytes()
 			switch {
-			case !isServiceAccount(r.Account) || !strings.EqualFold(r.Key, AccountKey(r.Account)) || r.Value != ValueName:
+			case !isServiceAccount(r.Account) || !strings.EqualFold(r.Key, AccountKey(r.Account)) || (r.Value != ValueName && r.Value != SavedLegacyValue):
 				st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: the record names %s\\%s for %s, which dcproxy never writes", r.Key, r.Value, r.Account)
 			case hr.Status == StatusError && hr.Error != nil:
 				st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: the audit could not check the host (%s): %s", hr.Error.Kind, hr.Error.Message)
 			case perr != nil:
 				st.Action, st.Message = ActionRefused, "not restored: "+perr.Error()
 			case act == nil:
-				st.Action, st.Message = ActionRefused, "not restored: the audit has no registry finding for the account"
+				st.Action, st.Message = ActionRefused, "not restored: the audit has no "+what+" for the account"
 			default:
 				cur, err := currentBytes(act)
 				switch {
@@ -334,7 +437,7 @@ const HostBackupDir = `Temp\dcproxy`
 //
 // Per host, through one shell: a fresh read (the host must still hold the audited values, else it
 // is skipped), `reg export` of each target key to %SystemRoot%\Temp\dcproxy, one backup record per
-// account appended and fsynced to opt.Backups, then the writes, a read-back compared byte for byte,
+// account and value appended and fsynced to opt.Backups, then the writes, a read-back compared byte for byte,
 // and the endpoint probe. A failed verification rolls every written account of the host back (and
 // verifies that). Any failure before the backups are recorded leaves the host untouched. Every
 // write is logged to opt.AuditLog.
@@ -419,25 +522,26 @@ type hostRun struct {
 	plan     HostPlan
 	runner   remote.Runner
 	rows     []Remediation
-	recorded map[string]bool // accounts whose backup record is on disk
+	recorded map[string]bool // values (Step.id) whose backup record is on disk
+	saved    bool            // reads include the SavedLegacySettings
 	log      *slog.Logger
 }
 
 // mutate is the one gate through which every command that changes a host runs (the on-host backup
-// included): a write or delete of an account whose backup record is not on disk is refused here,
-// whatever the caller's logic, and every command is logged.
-func (x *hostRun) mutate(ctx context.Context, account, line string) (remote.Output, error) {
-	if account != "" && !x.recorded[account] {
-		return remote.Output{}, fmt.Errorf("internal error: write to %s before its backup was recorded: refused", account)
+// included): a write or delete of a value (id: Step.id, "" for the backup) whose backup record is
+// not on disk is refused here, whatever the caller's logic, and every command is logged.
+func (x *hostRun) mutate(ctx context.Context, id, line string) (remote.Output, error) {
+	if id != "" && !x.recorded[id] {
+		return remote.Output{}, fmt.Errorf("internal error: write to %s before its backup was recorded: refused", id)
 	}
-	x.log.Info("changing host", "account", account, "command", line)
+	x.log.Info("changing host", "value", id, "command", line)
 	return x.runner.Run(ctx, line)
 }
 
 func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPlan, opt *ApplyOptions) HostResult {
 	res := prev
 	x := &hostRun{opt: opt, host: h, plan: p, rows: prev.Remediation, recorded: map[string]bool{},
-		log: opt.Logger.With("host", h.Name, "run", opt.RunID)}
+		saved: opt.SavedLegacySettings || p.readsSaved(), log: opt.Logger.With("host", h.Name, "run", opt.RunID)}
 	skip := func(msg string) HostResult {
 		if ctx.Err() != nil && !strings.Contains(msg, "interrupted") {
 			msg += " (the run was interrupted)"
@@ -458,7 +562,7 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 		return skip("cannot connect: " + err.Error())
 	}
 	x.runner = s.runner
-	now, err := ReadValues(hctx, s.runner)
+	now, err := readValues(hctx, s.runner, x.saved)
 	if err != nil {
 		return skip("cannot read the current values: " + err.Error())
 	}
@@ -467,8 +571,8 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 		if !st.writes() {
 			continue
 		}
-		if !sameValue(now[st.Account], st.Current) {
-			return skip(fmt.Sprintf("%s changed since it was audited (now %s): audit again", st.Account, Describe(now[st.Account])))
+		if cur, ok := now[st.id()]; !ok || !sameValue(cur, st.Current) {
+			return skip(fmt.Sprintf("%s %s changed since it was audited (now %s): audit again", st.Account, st.Value, Describe(cur)))
 		}
 		steps = append(steps, j)
 	}
@@ -492,7 +596,7 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 		if err := opt.Backups.Append(rec); err != nil {
 			return skip("the local backup record could not be written: " + err.Error())
 		}
-		x.recorded[st.Account] = true
+		x.recorded[st.id()] = true
 		res.Remediation[j].Backup = files[st.Account]
 	}
 
@@ -500,17 +604,17 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), opt.WriteTimeout)
 	defer wcancel()
 	failure, attempted := x.write(wctx, steps)
-	after, rerr := ReadValues(wctx, s.runner)
+	after, rerr := readValues(wctx, s.runner, x.saved)
 	for _, j := range attempted {
 		st := p.Steps[j]
 		outcome, msg := OutcomeVerified, "read back identical"
 		switch {
 		case rerr != nil:
 			outcome, msg = "unknown", "read back failed: "+rerr.Error()
-		case !sameValue(after[st.Account], st.Desired):
-			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.Account])
+		case !sameValue(after[st.id()], st.Desired):
+			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.id()])
 			if failure == "" {
-				failure = fmt.Sprintf("%s reads back %s after the write", st.Account, Describe(after[st.Account]))
+				failure = fmt.Sprintf("%s %s reads back %s after the write", st.Account, st.Value, Describe(after[st.id()]))
 			}
 		}
 		x.audit(st, st.Action, st.Current, st.Desired, outcome, msg)
@@ -574,12 +678,12 @@ func (x *hostRun) write(ctx context.Context, steps []int) (string, []int) {
 			line = reg.DeleteValueCommand(st.Key, st.Value)
 		}
 		attempted = append(attempted, j)
-		out, err := x.mutate(ctx, st.Account, line)
+		out, err := x.mutate(ctx, st.id(), line)
 		if err != nil {
-			return fmt.Sprintf("%s: write: %v", st.Account, err), attempted
+			return fmt.Sprintf("%s %s: write: %v", st.Account, st.Value, err), attempted
 		}
 		if out.ExitCode != 0 {
-			return fmt.Sprintf("%s: reg.exe exited %d: %s", st.Account, out.ExitCode, firstLine(out.Stderr)), attempted
+			return fmt.Sprintf("%s %s: reg.exe exited %d: %s", st.Account, st.Value, out.ExitCode, firstLine(out.Stderr)), attempted
 		}
 	}
 	return "", attempted
@@ -595,25 +699,25 @@ func (x *hostRun) rollback(ctx context.Context, attempted []int) error {
 		if st.Current == nil {
 			line = reg.DeleteValueCommand(st.Key, st.Value)
 		}
-		out, err := x.mutate(ctx, st.Account, line)
+		out, err := x.mutate(ctx, st.id(), line)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Sprintf("%s: %v", st.Account, err))
+			errs = append(errs, fmt.Sprintf("%s %s: %v", st.Account, st.Value, err))
 		case out.ExitCode != 0 && st.Current != nil:
 			// (a delete of a value that is already gone fails too; the read-back decides)
-			errs = append(errs, fmt.Sprintf("%s: reg.exe exited %d: %s", st.Account, out.ExitCode, firstLine(out.Stderr)))
+			errs = append(errs, fmt.Sprintf("%s %s: reg.exe exited %d: %s", st.Account, st.Value, out.ExitCode, firstLine(out.Stderr)))
 		}
 	}
-	after, err := ReadValues(ctx, x.runner)
+	after, err := readValues(ctx, x.runner, x.saved)
 	for _, j := range attempted {
 		st := x.plan.Steps[j]
 		outcome, msg := OutcomeVerified, "previous value restored"
 		switch {
 		case err != nil:
 			outcome, msg = "unknown", "read back failed: "+err.Error()
-		case !sameValue(after[st.Account], st.Current):
-			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.Account])
-			errs = append(errs, fmt.Sprintf("%s reads back %s, not its previous value", st.Account, Describe(after[st.Account])))
+		case !sameValue(after[st.id()], st.Current):
+			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.id()])
+			errs = append(errs, fmt.Sprintf("%s %s reads back %s, not its previous value", st.Account, st.Value, Describe(after[st.id()])))
 		}
 		x.audit(st, "rollback", st.Desired, st.Current, outcome, msg)
 	}
@@ -636,14 +740,22 @@ func (x *hostRun) audit(st Step, action string, old, new []byte, outcome, msg st
 }
 
 // hostBackup exports each target key to %SystemRoot%\Temp\dcproxy with one command line and returns
-// the file per account. A key that does not exist has nothing to export (no file); any other
+// the file per account (one export per account: its key holds both DefaultConnectionSettings and
+// SavedLegacySettings). A key that does not exist has nothing to export (no file); any other
 // failure is an error.
 func (x *hostRun) hostBackup(ctx context.Context, steps []int) (map[string]string, error) {
 	const dir = `%SystemRoot%\` + HostBackupDir
 	parts := []string{"echo " + reg.MarkerPrefix + "root:%SystemRoot%", `mkdir "` + dir + `" 2>nul`}
 	names := map[string]string{}
-	for n, j := range steps {
-		st := x.plan.Steps[j]
+	var exports []Step
+	seen := map[string]bool{}
+	for _, j := range steps {
+		if st := x.plan.Steps[j]; !seen[st.Account] {
+			seen[st.Account] = true
+			exports = append(exports, st)
+		}
+	}
+	for n, st := range exports {
 		if err := reg.ValidateKey(st.Key); err != nil {
 			return nil, err
 		}
@@ -679,8 +791,7 @@ func (x *hostRun) hostBackup(ctx context.Context, steps []int) (map[string]strin
 		return nil, fmt.Errorf("%w: could not locate %%SystemRoot%% (output %q)", remote.ErrProtocol, firstLine(out.Stdout))
 	}
 	files := map[string]string{}
-	for n, j := range steps {
-		st := x.plan.Steps[j]
+	for n, st := range exports {
 		id := fmt.Sprintf("b%d:", n)
 		switch {
 		case marks[id+"ok"]:

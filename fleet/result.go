@@ -115,6 +115,10 @@ type HostResult struct {
 	Checks      []Check       `json:"checks"`
 	Stats       *Stats        `json:"stats,omitempty"`
 	Remediation []Remediation `json:"remediation,omitempty"`
+	// SavedLegacy is the SavedLegacySettings of CURRENT_USER, LOCAL_SYSTEM and LOCAL_SERVICE, keyed by
+	// account, when the run read them (Options.SavedLegacySettings); nil otherwise. Information for
+	// the fix and restore plans only: no check or verdict depends on it.
+	SavedLegacy map[string]*Settings `json:"saved_legacy_settings,omitempty"`
 	// Drift is the host's roll-up against a baseline: new when any of its findings is new,
 	// persisting when it has findings and all persist, empty without findings or baseline.
 	Drift string `json:"drift,omitempty"`

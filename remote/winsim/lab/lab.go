@@ -301,15 +301,19 @@ func seedRegistry(h *winsim.Host, hs HostSpec) error {
 		}
 		return h.Registry().SetValue(key, registry.Value{Name: name, Type: registry.TypeBinary, Data: b})
 	}
+	const saved = "SavedLegacySettings"
 	reg := hs.Registry
-	if err := set(`HKEY_USERS\`+acct.SID+`\`+winsim.InternetSettingsKey, value, reg.CurrentUser, wininet.VersionIE7); err != nil {
-		return err
-	}
-	if err := set(`HKEY_USERS\S-1-5-18\`+winsim.InternetSettingsKey, value, reg.LocalSystem, wininet.VersionIE7); err != nil {
-		return err
-	}
-	if err := set(`HKEY_USERS\S-1-5-19\`+winsim.InternetSettingsKey, value, reg.LocalService, wininet.VersionIE7); err != nil {
-		return err
+	for _, v := range []struct {
+		sid         string
+		dcs, legacy *Hive
+	}{{acct.SID, reg.CurrentUser, reg.CurrentUserLegacy}, {"S-1-5-18", reg.LocalSystem, reg.LocalSystemLegacy}, {"S-1-5-19", reg.LocalService, reg.LocalServiceLegacy}} {
+		key := `HKEY_USERS\` + v.sid + `\` + winsim.InternetSettingsKey
+		if err := set(key, value, v.dcs, wininet.VersionIE7); err != nil {
+			return err
+		}
+		if err := set(key, saved, v.legacy, wininet.VersionIE7); err != nil {
+			return err
+		}
 	}
 	return set(`HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`, "WinHttpSettings", reg.WinHTTP, wininet.VersionWinHTTP)
 }

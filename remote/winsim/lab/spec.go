@@ -110,13 +110,19 @@ func (h *Hive) Bytes(version uint32) []byte {
 	return s.Encode()
 }
 
-// RegistrySpec holds the four values dcproxy reads. A nil pointer means "not given" (inherit the
-// default); Hive.Absent means the value does not exist.
+// RegistrySpec holds the four values dcproxy reads, and the SavedLegacySettings beside the three
+// DefaultConnectionSettings (read only by fix --saved-legacy-settings). A nil pointer means "not
+// given" (inherit the default; a SavedLegacySettings given nowhere does not exist); Hive.Absent
+// means the value does not exist.
 type RegistrySpec struct {
 	CurrentUser  *Hive `yaml:"current_user"`
 	LocalSystem  *Hive `yaml:"local_system"`
 	LocalService *Hive `yaml:"local_service"`
 	WinHTTP      *Hive `yaml:"winhttp"`
+	// SavedLegacySettings of the same keys (same layout as DefaultConnectionSettings).
+	CurrentUserLegacy  *Hive `yaml:"current_user_legacy"`
+	LocalSystemLegacy  *Hive `yaml:"local_system_legacy"`
+	LocalServiceLegacy *Hive `yaml:"local_service_legacy"`
 }
 
 // NetworkSpec is what the host can reach.
@@ -331,7 +337,9 @@ func (s *Spec) Resolve(i int) HostSpec {
 		h.Auth.AllowUnencrypted = d.Auth.AllowUnencrypted
 	}
 	for _, p := range []struct{ a, b **Hive }{{&h.Registry.CurrentUser, &d.Registry.CurrentUser}, {&h.Registry.LocalSystem, &d.Registry.LocalSystem},
-		{&h.Registry.LocalService, &d.Registry.LocalService}, {&h.Registry.WinHTTP, &d.Registry.WinHTTP}} {
+		{&h.Registry.LocalService, &d.Registry.LocalService}, {&h.Registry.WinHTTP, &d.Registry.WinHTTP},
+		{&h.Registry.CurrentUserLegacy, &d.Registry.CurrentUserLegacy}, {&h.Registry.LocalSystemLegacy, &d.Registry.LocalSystemLegacy},
+		{&h.Registry.LocalServiceLegacy, &d.Registry.LocalServiceLegacy}} {
 		if *p.a == nil {
 			*p.a = *p.b
 		}

@@ -103,3 +103,28 @@ func TestStart_singleAddress(t *testing.T) {
 		t.Fatal("single address with a fixed port accepted")
 	}
 }
+
+func TestParseSpec_savedLegacy(t *testing.T) {
+	s, err := ParseSpec([]byte(`
+defaults:
+  user: 'LAB\auditor'
+  registry: {current_user_legacy: {proxy: 'p:8080', counter: 4}, local_system_legacy: {raw: '4600000001000000'}}
+hosts:
+  - name: a
+  - name: b
+    registry: {current_user_legacy: absent, local_service_legacy: {proxy: 'q:1'}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.Resolve(0), s.Resolve(1)
+	if a.Registry.CurrentUserLegacy == nil || a.Registry.CurrentUserLegacy.Proxy != "p:8080" || a.Registry.LocalServiceLegacy != nil {
+		t.Errorf("a: %+v", a.Registry)
+	}
+	if !b.Registry.CurrentUserLegacy.Absent || b.Registry.LocalServiceLegacy.Proxy != "q:1" || len(b.Registry.LocalSystemLegacy.Raw) != 8 {
+		t.Errorf("b: %+v", b.Registry)
+	}
+	if _, err := ParseSpec([]byte("defaults: {user: 'A\\b'}\nhosts:\n  - name: a\n    registry: {local_system_legacy: {raw: 'zz'}}\n")); err == nil {
+		t.Error("bad hex in a legacy value accepted")
+	}
+}
