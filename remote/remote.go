@@ -25,15 +25,21 @@ var (
 	ErrTimeout = errors.New("timed out")
 	// ErrProtocol: the host answered, but not as a WinRM service would (bad content type, bad XML, HTTP 5xx).
 	ErrProtocol = errors.New("unexpected reply")
+	// ErrTLS: the TLS session failed: the host's certificate did not verify (unknown CA, wrong name,
+	// expired) or the handshake was refused. A configuration problem: never retried.
+	ErrTLS = errors.New("TLS failed")
 )
 
-// Kind names the class of err for reports: "auth", "unreachable", "timeout", "protocol", "canceled" or "error".
+// Kind names the class of err for reports: "auth", "tls", "unreachable", "timeout", "protocol", "canceled"
+// or "error".
 func Kind(err error) string {
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, ErrAuth):
 		return "auth"
+	case errors.Is(err, ErrTLS):
+		return "tls"
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, ErrUnreachable):
@@ -50,7 +56,8 @@ func Kind(err error) string {
 // Transient reports whether a retry with backoff may succeed: unreachable hosts and broken connections.
 // Authentication failures, protocol errors and cancellations are never transient.
 func Transient(err error) bool {
-	return err != nil && errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrAuth) && !errors.Is(err, context.Canceled)
+	return err != nil && errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrAuth) && !errors.Is(err, ErrTLS) &&
+		!errors.Is(err, context.Canceled)
 }
 
 // Output is what one command printed and its exit code. Stdout and Stderr are the raw bytes the host

@@ -147,7 +147,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, s := range []error{remote.ErrAuth, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol} {
+	for _, s := range []error{remote.ErrAuth, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol} {
 		if errors.Is(err, s) {
 			return err
 		}
@@ -179,19 +179,33 @@ func sentinelFor(err error) error {
 	if errors.Is(err, errNoNegotiate) {
 		return remote.ErrAuth
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return remote.ErrTimeout
+	// Certificate problems first: they are configuration, not a network hiccup, and must not be retried.
+	if isCertFailure(err) {
+		return remote.ErrTLS
 	}
+	var recErr tls.RecordHeaderError
+	if errors.As(err, &recErr) {
+		return remote.ErrProtocol // not TLS at all on that port (e.g. plain HTTP on 5986)
+	}
+	// A failure while connecting means unreachable, even when it was the dialer's connect timeout (which
+	// reports itself as DeadlineExceeded): a powered-off DC must be retried like a refused one. The
+	// caller's own deadline is handled before classify (runner.wrap).
 	var ce *connectError
 	if errors.As(err, &ce) {
+		if isTLSFailure(err) {
+			return remote.ErrTLS
+		}
 		return remote.ErrUnreachable
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return remote.ErrTimeout
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return remote.ErrUnreachable
 	}
 	if isTLSFailure(err) {
-		return remote.ErrUnreachable
+		return remote.ErrTLS
 	}
 	if errors.Is(err, syscall.ETIMEDOUT) {
 		return remote.ErrTimeout
@@ -212,6 +226,17 @@ func sentinelFor(err error) error {
 		return remote.ErrUnreachable
 	}
 	return remote.ErrProtocol
+}
+
+// isCertFailure reports a certificate that did not verify (unknown CA, wrong name, expired).
+func isCertFailure(err error) bool {
+	var (
+		verifErr *tls.CertificateVerificationError
+		unkAuth  x509.UnknownAuthorityError
+		hostErr  x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verifErr) || errors.As(err, &unkAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid)
 }
 
 func isTLSFailure(err error) bool {

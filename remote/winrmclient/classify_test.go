@@ -54,11 +54,15 @@ func Test_classify(t *testing.T) {
 		{"EOF", urlErr(io.EOF), remote.ErrUnreachable},
 		{"unexpected EOF", fmt.Errorf("read reply: %w", io.ErrUnexpectedEOF), remote.ErrUnreachable},
 		{"dns", urlErr(&net.DNSError{Err: "no such host", Name: "dc01"}), remote.ErrUnreachable},
-		{"tls unknown authority", urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), remote.ErrUnreachable},
-		{"tls record header", urlErr(tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), remote.ErrUnreachable},
-		{"tls alert", urlErr(tls.AlertError(40)), remote.ErrUnreachable},
+		{"tls unknown authority", urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), remote.ErrTLS},
+		{"tls unknown authority while connecting", urlErr(&connectError{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}), remote.ErrTLS},
+		{"tls wrong host name", urlErr(x509.HostnameError{Host: "dc01"}), remote.ErrTLS},
+		{"plain HTTP on the TLS port", urlErr(tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), remote.ErrProtocol},
+		{"tls alert", urlErr(tls.AlertError(40)), remote.ErrTLS},
 		{"ctx deadline", urlErr(context.DeadlineExceeded), remote.ErrTimeout},
-		{"ctx deadline while connecting", urlErr(&connectError{context.DeadlineExceeded}), remote.ErrTimeout},
+		// The dialer's own connect timeout reports DeadlineExceeded: a powered-off host is unreachable.
+		// (The caller's deadline never reaches classify: runner.wrap reports it as a timeout first.)
+		{"connect timeout", urlErr(&connectError{context.DeadlineExceeded}), remote.ErrUnreachable},
 		{"net timeout", urlErr(&net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}), remote.ErrTimeout},
 		{"OperationTimeout fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: timedOutFault}, remote.ErrTimeout},
 		{"localised timeout fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: timedOutFaultDE}, remote.ErrTimeout},
@@ -73,7 +77,7 @@ func Test_classify(t *testing.T) {
 		{"already classified", fmt.Errorf("%w: x", remote.ErrAuth), remote.ErrAuth},
 		{"canceled", urlErr(context.Canceled), nil},
 	}
-	sentinels := []error{remote.ErrAuth, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol}
+	sentinels := []error{remote.ErrAuth, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := classify(tc.err)

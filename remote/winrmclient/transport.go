@@ -122,7 +122,9 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		}
 		tlsConf.RootCAs = pool
 	}
-	dialer := &net.Dialer{Timeout: t.timeout, KeepAlive: 30 * time.Second}
+	// A short connect timeout: a powered-off host is unreachable (and retried) long before the
+	// per-exchange budget would run out.
+	dialer := &net.Dialer{Timeout: min(t.timeout, connectTimeout), KeepAlive: 30 * time.Second}
 	ht := &http.Transport{
 		Proxy:               nil, // WinRM to DCs never goes through the (audited!) proxy
 		DialContext:         dialer.DialContext,

@@ -46,6 +46,8 @@ const (
 	maxOperationTimeout = 60 * time.Second
 	// minHTTPTimeout keeps a nearly expired context from producing a useless sub-second exchange budget.
 	minHTTPTimeout = time.Second
+	// connectTimeout bounds one TCP connect: a powered-off DC answers nothing.
+	connectTimeout = 10 * time.Second
 )
 
 // Dialer opens WinRM Runners. The zero value is ready to use; it is safe for concurrent use and

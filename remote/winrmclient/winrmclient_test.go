@@ -298,8 +298,8 @@ func TestHTTPSUntrustedCertificate(t *testing.T) {
 	tg := h.target(t)
 	tg.CAFile = ""
 	_, err := Dialer{}.Dial(testCtx(t, 5*time.Second), tg)
-	if !errors.Is(err, remote.ErrUnreachable) {
-		t.Fatalf("err = %v, want ErrUnreachable", err)
+	if !errors.Is(err, remote.ErrTLS) || remote.Transient(err) {
+		t.Fatalf("err = %v, want ErrTLS, not transient", err)
 	}
 	tg.InsecureSkipVerify = true
 	r, err := Dialer{}.Dial(testCtx(t, 5*time.Second), tg)
