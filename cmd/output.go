@@ -243,7 +243,7 @@ func newPoster(raw string, oo *outputOptions, token string, log *slog.Logger) (*
 		return nil, fmt.Errorf("--post-retries %d: want 0..10", oo.postRetries)
 	}
 	p.r, _ = report.New(p.format, report.Options{NewOnly: oo.failOn == failOnNew})
-	p.client = &http.Client{Timeout: p.timeout}
+	p.client = &http.Client{Timeout: p.timeout, CheckRedirect: refuseRedirect}
 	return p, nil
 }
 
@@ -372,4 +372,11 @@ func oneLineASCII(s string, n int) string {
 		s = s[:n] + "..."
 	}
 	return s
+}
+
+// refuseRedirect stops the post at a redirect: net/http would re-send the bearer token to the new
+// location when only the scheme changes (https to http), and re-post the report on 307/308. The
+// 3xx is then reported as an undelivered post naming the status.
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	return http.ErrUseLastResponse
 }

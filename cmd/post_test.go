@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,5 +248,26 @@ func TestPost_CLI(t *testing.T) {
 		if strings.Contains(r.stderr, secret) || strings.Contains(r.stdout, secret) {
 			t.Fatalf("output reveals %q: %q", secret, r.stderr)
 		}
+	}
+}
+
+// TestPost_redirectNotFollowed: a redirect (even to the same host over plain HTTP) is not followed, so
+// the token is never re-sent and the report is not re-posted; the post counts as undelivered.
+func TestPost_redirectNotFollowed(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer target.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	p, err := newPoster(srv.URL+"/hook", &outputOptions{postFormat: "json", postTimeout: 5 * time.Second, postRetries: 2},
+		"tok", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.send(context.Background(), testReport())
+	if !errors.Is(err, errDelivery) || !strings.Contains(err.Error(), "307") || hits.Load() != 0 {
+		t.Fatalf("err %v, redirect target hit %d times", err, hits.Load())
 	}
 }

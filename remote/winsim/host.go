@@ -310,20 +310,13 @@ func (h *Host) sweepIdle() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for k, s := range h.shells {
-		if now.Sub(s.lastUsed) > h.cfg.IdleTimeout && !s.busy() {
+		// Idle means no request from the client for the shell, whatever its commands are doing:
+		// an abandoned command waiting on stdin dies with its shell, as with WinRM's IdleTimeout.
+		if now.Sub(s.lastUsed) > h.cfg.IdleTimeout {
 			delete(h.shells, k)
 			s.terminate()
 		}
 	}
-}
-
-func (s *shell) busy() bool {
-	for _, c := range s.commands {
-		if !c.finished() {
-			return true
-		}
-	}
-	return false
 }
 
 // terminate cancels every command of the shell; the caller holds Host.mu.
