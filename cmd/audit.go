@@ -167,7 +167,10 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 	}
 	opt := fleet.Options{
 		Concurrency: cfg.Concurrency, HostTimeout: cfg.Timeout, Retries: cfg.Retries, Backoff: cfg.RetryBackoff,
-		Probe:  fleet.ProbeOptions{Disabled: !cfg.Probe.Enabled, URL: cfg.Probe.URL, Accept: cfg.Probe.Accept, Timeout: cfg.Probe.Timeout},
+		AuthFailureLimit: authFailureLimit(cfg.AuthFailureLimit),
+		Probe: fleet.ProbeOptions{Disabled: !cfg.Probe.Enabled, URL: cfg.Probe.URL, Accept: cfg.Probe.Accept, Timeout: cfg.Probe.Timeout,
+			// Never nil: the configured list is authoritative, an empty one disables the issuer check.
+			ExpectedIssuers: append([]string{}, cfg.Probe.ExpectedIssuers...)},
 		Dialer: dialer, Target: targets, Logger: log,
 	}
 	if cfg.Reference.Source == "declared" {
@@ -386,4 +389,12 @@ func (a *app) targetBuilder(cfg *Config, hosts []inventory.Host) (func(inventory
 		}
 		return t, nil
 	}, nil
+}
+
+// authFailureLimit maps the configuration (0 = off) to fleet.Options (negative = off).
+func authFailureLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

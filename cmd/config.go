@@ -25,6 +25,8 @@ type Config struct {
 	Timeout      time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	Retries      int           `mapstructure:"retries" yaml:"retries"`
 	RetryBackoff time.Duration `mapstructure:"retry_backoff" yaml:"retry_backoff"`
+	// AuthFailureLimit protects the account from lockout (see configs/dcproxy.yaml); 0 = off.
+	AuthFailureLimit int `mapstructure:"auth_failure_limit" yaml:"auth_failure_limit"`
 
 	Format string `mapstructure:"format" yaml:"format"`
 	Output string `mapstructure:"output" yaml:"output"`
@@ -75,6 +77,9 @@ type ProbeConfig struct {
 	URL     string        `mapstructure:"url" yaml:"url"`
 	Accept  []int         `mapstructure:"accept" yaml:"accept"`
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	// ExpectedIssuers: substrings of which the endpoint certificate's issuer must contain one
+	// (case-insensitive); an empty list disables the check.
+	ExpectedIssuers []string `mapstructure:"expected_issuers" yaml:"expected_issuers"`
 }
 
 // FixConfig configures the fix and restore commands.
@@ -154,7 +159,7 @@ func loadConfig(file string, flags *pflag.FlagSet, env func(string) string) (*Co
 	for k := range known {
 		name := "DCPROXY_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
 		if val := env(name); val != "" {
-			if k == "probe.accept" {
+			if k == "probe.accept" || k == "probe.expected_issuers" {
 				v.Set(k, strings.Split(val, ","))
 				continue
 			}
@@ -266,6 +271,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("timeout %s: want a positive duration", c.Timeout)
 	case c.Retries < 0 || c.Retries > 10:
 		return fmt.Errorf("retries %d: want 0..10", c.Retries)
+	case c.AuthFailureLimit < 0 || c.AuthFailureLimit > 100:
+		return fmt.Errorf("auth_failure_limit %d: want 0..100 (0 turns lockout protection off)", c.AuthFailureLimit)
 	case c.RetryBackoff <= 0:
 		return fmt.Errorf("retry_backoff %s: want a positive duration", c.RetryBackoff)
 	case c.Format != "" && c.Format != "table" && c.Format != "json" && !otherFormat(c.Format):
@@ -295,6 +302,11 @@ func (c *Config) Validate() error {
 	for _, s := range c.Probe.Accept {
 		if s < 100 || s > 599 {
 			return fmt.Errorf("probe.accept: %d is not an HTTP status", s)
+		}
+	}
+	for _, s := range c.Probe.ExpectedIssuers {
+		if strings.TrimSpace(s) == "" {
+			return errors.New("probe.expected_issuers: empty entry (use an empty list, [], to disable the issuer check)")
 		}
 	}
 	switch c.LogLevel {

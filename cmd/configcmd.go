@@ -54,6 +54,7 @@ func (c *Config) show() string {
 	w("timeout", c.Timeout)
 	w("retries", c.Retries)
 	w("retry_backoff", c.RetryBackoff)
+	w("auth_failure_limit", c.AuthFailureLimit)
 	w("format", q(c.Format))
 	w("output", q(c.Output))
 	w("user", q(c.User))
@@ -85,7 +86,12 @@ func (c *Config) show() string {
 	for i, s := range c.Probe.Accept {
 		acc[i] = fmt.Sprint(s)
 	}
-	fmt.Fprintf(&b, "probe:\n  enabled: %v\n  url: %s\n  accept: [%s]\n  timeout: %s\n", c.Probe.Enabled, c.Probe.URL, strings.Join(acc, ", "), c.Probe.Timeout)
+	iss := make([]string, len(c.Probe.ExpectedIssuers))
+	for i, x := range c.Probe.ExpectedIssuers {
+		iss[i] = fmt.Sprintf("%q", x)
+	}
+	fmt.Fprintf(&b, "probe:\n  enabled: %v\n  url: %s\n  accept: [%s]\n  timeout: %s\n  expected_issuers: [%s]\n",
+		c.Probe.Enabled, c.Probe.URL, strings.Join(acc, ", "), c.Probe.Timeout, strings.Join(iss, ", "))
 	w("log_level", c.LogLevel)
 	w("log_format", c.LogFormat)
 	w("log_file", q(c.LogFile))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -59,9 +60,20 @@ type DeclaredReference struct {
 type ProbeOptions struct {
 	Disabled bool
 	URL      string
-	Accept   []int
-	Timeout  time.Duration
+	// Accept are the HTTP statuses that prove the endpoint was reached, counted only when they came
+	// over a TLS session with the endpoint (Probe.TLS).
+	Accept  []int
+	Timeout time.Duration
+	// ExpectedIssuers are substrings (case-insensitive) of which one must occur in the issuer of the
+	// certificate the endpoint presents; any other issuer is TLS interception, which the sensor does
+	// not support. nil means DefaultExpectedIssuers; an empty non-nil slice disables the issuer check.
+	ExpectedIssuers []string
 }
+
+// DefaultExpectedIssuers are the issuers of the certificates of Microsoft's sensor endpoints:
+// Microsoft's own public CAs ("Microsoft Azure RSA TLS Issuing CA 04", "Microsoft Azure TLS
+// Issuing CA 01", ...) and DigiCert, which issued the earlier ones and roots Microsoft's.
+var DefaultExpectedIssuers = []string{"Microsoft", "DigiCert"}
 
 // Options configure an audit. Dialer and Target are required.
 type Options struct {
@@ -79,6 +91,10 @@ type Options struct {
 	// Target builds the connection settings of a host (credentials included).
 	Target func(inventory.Host) (remote.Target, error)
 	Logger *slog.Logger
+	// AuthFailureLimit: until a logon with an account has succeeded, at most this many hosts try it
+	// at once, and after this many refusals no more hosts are tried with it (lockout protection).
+	// 0 means DefaultAuthFailureLimit; negative disables the protection.
+	AuthFailureLimit int
 	// Progress, when set, is called after each host finishes (from the host's goroutine).
 	Progress func(done int, r HostResult)
 	Now      func() time.Time
@@ -100,11 +116,17 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.AuthFailureLimit == 0 {
+		o.AuthFailureLimit = DefaultAuthFailureLimit
+	}
 	if o.Probe.URL == "" {
 		o.Probe.URL = DefaultProbeURL
 	}
 	if len(o.Probe.Accept) == 0 {
 		o.Probe.Accept = []int{503, 200}
+	}
+	if o.Probe.ExpectedIssuers == nil {
+		o.Probe.ExpectedIssuers = DefaultExpectedIssuers
 	}
 	if o.Probe.Timeout <= 0 {
 		o.Probe.Timeout = 15 * time.Second
@@ -119,9 +141,11 @@ const DefaultProbeURL = "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.co
 func Audit(ctx context.Context, hosts []inventory.Host, opt Options) *Report {
 	opt.setDefaults()
 	rep := &Report{Schema: Schema, Command: "audit", StartedAt: opt.Now().UTC()}
-	rep.Hosts = fanOut(ctx, hosts, opt, func(ctx context.Context, h inventory.Host) HostResult {
-		return auditHost(ctx, h, opt)
-	})
+	var gate *logonGate
+	if opt.AuthFailureLimit > 0 {
+		gate = newLogonGate(opt.AuthFailureLimit)
+	}
+	rep.Hosts = fanOut(ctx, hosts, opt, gate, auditHost)
 	rep.FinishedAt = opt.Now().UTC()
 	rep.Interrupted = ctx.Err() != nil
 	rep.summarize()
@@ -130,7 +154,10 @@ func Audit(ctx context.Context, hosts []inventory.Host, opt Options) *Report {
 
 // fanOut runs fn for every host with at most opt.Concurrency in flight, each under its own deadline,
 // each writing only its own slot. A panic in fn becomes that host's error.
-func fanOut(ctx context.Context, hosts []inventory.Host, opt Options, fn func(context.Context, inventory.Host) HostResult) []HostResult {
+// With a gate, a host first waits (on the run's context, not its own deadline) for leave to try a
+// logon; fn must pass the outcome of its dial to the release function it is given.
+func fanOut(ctx context.Context, hosts []inventory.Host, opt Options, gate *logonGate,
+	fn func(context.Context, inventory.Host, Options, func(error)) HostResult) []HostResult {
 	results := make([]HostResult, len(hosts))
 	var g errgroup.Group // not WithContext: no host returns an error, none cancels another
 	g.SetLimit(opt.Concurrency)
@@ -142,6 +169,21 @@ func fanOut(ctx context.Context, hosts []inventory.Host, opt Options, fn func(co
 		}
 		g.Go(func() error {
 			start := opt.Now()
+			release := func(error) {}
+			if gate != nil {
+				if t, err := opt.Target(h); err == nil {
+					rel, err := gate.acquire(ctx, t.User, h.Name)
+					if err != nil {
+						results[i] = errorResult(h, hostErr(err))
+						if opt.Progress != nil {
+							opt.Progress(done.inc(), results[i])
+						}
+						return nil
+					}
+					release = rel
+					defer release(errNotDialed) // a panic or early return must not hold the slot
+				}
+			}
 			hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
 			defer cancel()
 			func() {
@@ -151,7 +193,7 @@ func fanOut(ctx context.Context, hosts []inventory.Host, opt Options, fn func(co
 						results[i] = errorResult(h, &HostError{Kind: "error", Message: fmt.Sprintf("internal error: %v", p)})
 					}
 				}()
-				results[i] = fn(hctx, h)
+				results[i] = fn(hctx, h, opt, release)
 			}()
 			results[i].DurationMS = opt.Now().Sub(start).Milliseconds()
 			if opt.Progress != nil {
@@ -354,10 +396,11 @@ func savedLegacyOf(vals Values) map[string]*Settings {
 	return out
 }
 
-func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResult) {
+func auditHost(ctx context.Context, h inventory.Host, opt Options, dialed func(error)) (res HostResult) {
 	res = baseResult(h)
 	log := opt.Logger.With("host", h.Name)
 	s, err := dial(ctx, h, opt)
+	dialed(err)
 	if s != nil {
 		defer func() { s.close(ctx); res.Stats = s.stats() }()
 	}
@@ -537,52 +580,55 @@ func winHTTPCheck(raw []byte) Check {
 	return c
 }
 
-// probeRoutes derives the probe route of each account: the connecting account uses its own settings
-// (system), a service account its decoded manual proxy, direct when it has none; PAC and
-// auto-detect are approximated by the system route.
-func probeRoutes(decoded map[string]*wininet.Settings) ([]probe.Route, map[string]bool) {
-	routes := []probe.Route{{ID: AccountCurrentUser, Mode: "system"}}
-	approx := map[string]bool{}
+// probeRoutes derives the probe route of each account for a request to host: the connecting account
+// uses its own settings (system), a service account its decoded manual proxy, direct when it has
+// none or when its bypass list matches host; PAC and auto-detect are approximated by the system route.
+//
+// The bypass decision is made here, with WinINet's rules (wininet.Bypassed: "<local>" matches a name
+// without a dot, other entries are wildcards), so no bypass list travels in the probe's command line.
+// bypassed names the accounts sent direct because of their list.
+func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []probe.Route, approx, bypassed map[string]bool) {
+	routes = []probe.Route{{ID: AccountCurrentUser, Mode: probe.ModeSystem}}
+	approx, bypassed = map[string]bool{}, map[string]bool{}
 	for _, acct := range ServiceAccounts {
 		s := decoded[acct]
 		switch {
 		case s == nil:
-			routes = append(routes, probe.Route{ID: acct, Mode: "direct"})
+			routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 		case s.Flags&(wininet.FlagAutoConfig|wininet.FlagAutoDetect) != 0:
-			routes = append(routes, probe.Route{ID: acct, Mode: "system"})
+			routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeSystem})
 			approx[acct] = true
 		case s.Flags&wininet.FlagProxy != 0:
 			hp, ok := wininet.ProxyFor(*s, "https")
-			if !ok {
-				routes = append(routes, probe.Route{ID: acct, Mode: "direct"})
-				continue
+			switch {
+			case !ok:
+				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
+			case wininet.Bypassed(*s, host):
+				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
+				bypassed[acct] = true
+			default:
+				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeProxy, Proxy: hp})
 			}
-			routes = append(routes, probe.Route{ID: acct, Mode: "proxy", Proxy: hp, Bypass: splitBypass(s.Bypass)})
 		default:
-			routes = append(routes, probe.Route{ID: acct, Mode: "direct"})
+			routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 		}
 	}
-	return routes, approx
-}
-
-func splitBypass(s string) []string {
-	var out []string
-	for _, e := range strings.Split(s, ";") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
+	return routes, approx, bypassed
 }
 
 func probeChecks(ctx context.Context, r remote.Runner, po ProbeOptions, decoded map[string]*wininet.Settings) []Check {
-	routes, approx := probeRoutes(decoded)
+	host := ""
+	if u, err := url.Parse(po.URL); err == nil {
+		host = u.Hostname()
+	}
+	routes, approx, bypassed := probeRoutes(decoded, host)
 	cfg := probe.Config{URL: po.URL, Timeout: po.Timeout, Routes: routes}
+	expected := &Probe{URL: po.URL, Accepted: po.Accept, ExpectedIssuers: po.ExpectedIssuers}
 	fail := func(msg string) []Check {
 		var cs []Check
 		for _, rt := range routes {
 			cs = append(cs, Check{ID: "endpoint." + strings.ToLower(rt.ID), Kind: KindEndpoint, Account: rt.ID, Status: CheckError,
-				Expected: &Probe{URL: po.URL, Accepted: po.Accept}, Message: msg})
+				Expected: expected, Message: msg})
 		}
 		return cs
 	}
@@ -604,23 +650,15 @@ func probeChecks(ctx context.Context, r remote.Runner, po ProbeOptions, decoded 
 	}
 	var cs []Check
 	for _, pr := range results {
+		tls := pr.TLS
 		c := Check{ID: "endpoint." + strings.ToLower(pr.ID), Kind: KindEndpoint, Account: pr.ID,
-			Expected:    &Probe{URL: po.URL, Accepted: po.Accept},
-			Actual:      &Probe{URL: po.URL, Route: pr.Route, Status: pr.Status, Error: pr.Error, Millis: pr.Millis},
+			Expected: expected,
+			Actual: &Probe{URL: po.URL, Route: pr.Route, Status: pr.Status, Error: pr.Error, Millis: pr.Millis,
+				TLS: &tls, Subject: pr.Subject, Issuer: pr.Issuer},
 			Approximate: approx[pr.ID]}
-		switch {
-		case accepted(pr.Status, po.Accept):
-			c.Status = CheckPass
-			c.Message = fmt.Sprintf("endpoint answered %d via %s", pr.Status, pr.Route)
-		case pr.Status != 0:
-			c.Status = CheckFail
-			c.Message = fmt.Sprintf("endpoint answered %d via %s", pr.Status, pr.Route)
-			if pr.Status == 407 {
-				c.Message = fmt.Sprintf("proxy authentication required (407) via %s", pr.Route)
-			}
-		default:
-			c.Status = CheckFail
-			c.Message = fmt.Sprintf("endpoint not reached via %s: %s", pr.Route, strings.TrimSpace(pr.Error+" "+pr.Message))
+		c.Status, c.Message = judgeProbe(pr, po)
+		if bypassed[pr.ID] {
+			c.Message += fmt.Sprintf(" (the account's bypass list matches %s)", host)
 		}
 		if c.Approximate {
 			c.Message += " (approximate: the account uses a PAC URL or auto-detection)"
@@ -636,9 +674,61 @@ func probeChecks(ctx context.Context, r remote.Runner, po ProbeOptions, decoded 
 	return cs
 }
 
+// judgeProbe turns one probe result into a check status and message. A status proves the endpoint
+// was reached only when it came over TLS with a certificate from an expected issuer: a status
+// without TLS is the proxy's own answer to the CONNECT (a blocking proxy's 503 looks exactly like the
+// endpoint's), and a certificate from another issuer is TLS inspection, which the sensor does not
+// support even when the host trusts the inspecting CA.
+func judgeProbe(pr probe.Result, po ProbeOptions) (status, msg string) {
+	switch {
+	case pr.TLS && !issuerExpected(pr.Issuer, po.ExpectedIssuers):
+		issuer := pr.Issuer
+		if issuer == "" {
+			issuer = "an unnamed issuer"
+		}
+		msg = fmt.Sprintf("TLS interception by %s via %s: the sensor does not support SSL inspection", issuer, pr.Route)
+		switch {
+		case pr.Status != 0:
+			msg += fmt.Sprintf(" (the inspecting proxy relayed %d)", pr.Status)
+		case pr.Error != "":
+			msg += " (" + pr.Error + ": the host does not trust the inspecting CA)"
+		}
+		return CheckFail, msg
+	case pr.TLS && accepted(pr.Status, po.Accept):
+		return CheckPass, fmt.Sprintf("endpoint answered %d via %s over TLS (certificate issued by %s)", pr.Status, pr.Route, pr.Issuer)
+	case pr.TLS && pr.Status != 0:
+		return CheckFail, fmt.Sprintf("endpoint answered %d via %s", pr.Status, pr.Route)
+	case pr.Status == 407:
+		return CheckFail, fmt.Sprintf("proxy authentication required (407) via %s", pr.Route)
+	case pr.Status != 0 && strings.HasPrefix(pr.Route, "proxy "):
+		return CheckFail, fmt.Sprintf("the proxy answered %d itself via %s (CONNECT failed: no TLS session with the endpoint)", pr.Status, pr.Route)
+	case pr.Status != 0:
+		return CheckFail, fmt.Sprintf("HTTP %d via %s without a TLS session with the endpoint", pr.Status, pr.Route)
+	default:
+		return CheckFail, fmt.Sprintf("endpoint not reached via %s: %s", pr.Route, strings.TrimSpace(pr.Error+" "+pr.Message))
+	}
+}
+
+// accepted reports whether status is one of ok. Callers count it only for a status received over
+// TLS (judgeProbe).
 func accepted(status int, ok []int) bool {
 	for _, s := range ok {
 		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+// issuerExpected reports whether issuer contains one of want (case-insensitive); an empty want
+// accepts every issuer.
+func issuerExpected(issuer string, want []string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	li := strings.ToLower(issuer)
+	for _, w := range want {
+		if w != "" && strings.Contains(li, strings.ToLower(w)) {
 			return true
 		}
 	}

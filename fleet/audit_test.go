@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/probe"
+	"github.com/dcproxy/dcproxy/remote/wininet"
 	"github.com/dcproxy/dcproxy/remote/winsim"
 	"github.com/dcproxy/dcproxy/remote/winsim/lab"
 )
@@ -112,6 +115,15 @@ hosts:
     network: {endpoint_status: 404}
   - name: tls-intercept
     network: {tls_intercept: true}
+  - name: proxy-answers-503-itself
+    network: {proxies: {'proxy.lab.test:8080': blocked_503}}
+  - name: tls-intercept-trusted
+    network: {tls_intercept: trusted, tls_intercept_issuer: 'CN=Zscaler Intermediate Root CA, O=Zscaler Inc.'}
+  - name: bypass-endpoint
+    registry:
+      current_user: {proxy: 'proxy.lab.test:8080', bypass: '*.cloudapp.azure.com;<local>', counter: 5}
+      local_system: {proxy: 'proxy.lab.test:8080', bypass: '*.cloudapp.azure.com;<local>', counter: 5}
+      local_service: {proxy: 'proxy.lab.test:8080', bypass: '*.cloudapp.azure.com;<local>', counter: 5}
 `
 
 func checkStatus(r HostResult, id string) string {
@@ -148,6 +160,9 @@ func TestAudit_verdicts(t *testing.T) {
 		{"endpoint-200", StatusCompliant, CheckPass, CheckPass, CheckPass, CheckPass, ""},
 		{"endpoint-404", StatusNoncompliant, CheckPass, CheckPass, CheckFail, CheckFail, ""},
 		{"tls-intercept", StatusNoncompliant, CheckPass, CheckPass, CheckFail, CheckFail, ""},
+		{"proxy-answers-503-itself", StatusNoncompliant, CheckPass, CheckPass, CheckFail, CheckFail, ""},
+		{"tls-intercept-trusted", StatusNoncompliant, CheckPass, CheckPass, CheckFail, CheckFail, ""},
+		{"bypass-endpoint", StatusNoncompliant, CheckPass, CheckPass, CheckFail, CheckFail, ""},
 	}
 	if len(rep.Hosts) != len(want) {
 		t.Fatalf("%d results", len(rep.Hosts))
@@ -167,7 +182,7 @@ func TestAudit_verdicts(t *testing.T) {
 			t.Errorf("%s: error %+v, want kind %s", w.host, r.Error, w.errKind)
 		}
 	}
-	if s := rep.Summary; s.Hosts != 13 || s.Compliant != 5 || s.Noncompliant != 7 || s.Error != 1 {
+	if s := rep.Summary; s.Hosts != 16 || s.Compliant != 5 || s.Noncompliant != 10 || s.Error != 1 {
 		t.Errorf("summary %+v", s)
 	}
 	// The counter-only host: byte comparison says different, the verdict passes.
@@ -182,6 +197,41 @@ func TestAudit_verdicts(t *testing.T) {
 	for _, c := range rep.Hosts[5].Checks {
 		if c.Kind == KindEndpoint && c.Account != AccountCurrentUser && !c.Approximate {
 			t.Errorf("pac probe %s not approximate", c.ID)
+		}
+	}
+	// Why the new endpoint failures fail, and what a pass shows.
+	for _, x := range []struct {
+		host, id, msg string
+		tls           bool
+		issuer        string
+	}{
+		{"healthy", "endpoint.local_system", "endpoint answered 503 via proxy proxy.lab.test:8080 over TLS (certificate issued by CN=Microsoft Azure", true, "CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"},
+		{"proxy-answers-503-itself", "endpoint.local_system", "the proxy answered 503 itself via proxy proxy.lab.test:8080 (CONNECT failed", false, ""},
+		{"tls-intercept-trusted", "endpoint.local_service", "TLS interception by CN=Zscaler Intermediate Root CA, O=Zscaler Inc. via proxy proxy.lab.test:8080", true, "CN=Zscaler Intermediate Root CA, O=Zscaler Inc."},
+		{"tls-intercept", "endpoint.local_system", "TLS interception by CN=Contoso TLS Inspection CA, O=Contoso Ltd via proxy proxy.lab.test:8080: the sensor does not support SSL inspection (TrustFailure", true, "CN=Contoso TLS Inspection CA, O=Contoso Ltd"},
+		{"bypass-endpoint", "endpoint.local_service", "endpoint not reached via direct: ConnectFailure", false, ""},
+	} {
+		var found bool
+		for _, r := range rep.Hosts {
+			if r.Host != x.host {
+				continue
+			}
+			for _, c := range r.Checks {
+				if c.ID != x.id {
+					continue
+				}
+				found = true
+				a := c.Actual.(*Probe)
+				if !strings.HasPrefix(c.Message, x.msg) || a.TLS == nil || *a.TLS != x.tls || a.Issuer != x.issuer {
+					t.Errorf("%s %s: message %q tls %v issuer %q; want prefix %q, tls %v, issuer %q", x.host, x.id, c.Message, a.TLS, a.Issuer, x.msg, x.tls, x.issuer)
+				}
+				if x.host == "bypass-endpoint" && !strings.Contains(c.Message, "bypass list matches triprd1wcuse1sensorapi.eastus.cloudapp.azure.com") {
+					t.Errorf("bypass-endpoint: message %q does not name the bypass", c.Message)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no check %s", x.host, x.id)
 		}
 	}
 	// The undecodable value is reported with its hex.
@@ -325,3 +375,101 @@ func TestAudit_oneShellTwoCommands(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestProbeRoutes_bypassOnClient: bypass lists are decided here and never sent, so a realistic
+// 40-entry list keeps the probe's command line far below cmd.exe's 8191 characters.
+func TestProbeRoutes_bypassOnClient(t *testing.T) {
+	var entries []string
+	for i := 0; i < 40; i++ {
+		entries = append(entries, fmt.Sprintf("*.internal-service-%02d.corp.contoso-example.com", i))
+	}
+	long := strings.Join(append(entries, "<local>"), ";")
+	tests := []struct {
+		name, bypass, host string
+		wantMode           string
+		wantBypassed       bool
+	}{
+		{"40 entries, no match", long, "triprd1wcuse1sensorapi.eastus.cloudapp.azure.com", "proxy", false},
+		{"wildcard match", long + ";*.azure.com", "triprd1wcuse1sensorapi.eastus.cloudapp.azure.com", "direct", true},
+		{"local matches a dotless name", "<local>", "sensorapi", "direct", true},
+		{"local does not match a dotted name", "<local>", "sensor.example.com", "proxy", false},
+		{"case-insensitive", "*.AZURE.com", "x.azure.COM", "direct", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := wininet.New("proxy.corp.example:8080", tt.bypass, "", false, 1)
+			routes, approx, bypassed := probeRoutes(map[string]*wininet.Settings{AccountLocalSystem: &s, AccountLocalService: &s}, tt.host)
+			if len(routes) != 3 || len(approx) != 0 {
+				t.Fatalf("routes %+v approx %v", routes, approx)
+			}
+			for _, r := range routes[1:] {
+				if r.Mode != tt.wantMode || bypassed[r.ID] != tt.wantBypassed {
+					t.Errorf("%s: mode %s bypassed %v, want %s %v", r.ID, r.Mode, bypassed[r.ID], tt.wantMode, tt.wantBypassed)
+				}
+				if r.Mode == "proxy" && r.Proxy != "proxy.corp.example:8080" {
+					t.Errorf("%s: proxy %q", r.ID, r.Proxy)
+				}
+			}
+			cfg := probe.Config{URL: "https://" + tt.host + "/", Timeout: 15 * time.Second, Routes: routes}
+			line, err := probe.Command(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(line) > 6000 {
+				t.Fatalf("command line of %d characters, want at most 6000", len(line))
+			}
+			if script, _ := probe.Script(cfg); strings.Contains(script, "internal-service") || strings.Contains(script, "<local>") {
+				t.Fatal("the script carries the bypass list")
+			}
+		})
+	}
+}
+
+func TestJudgeProbe(t *testing.T) {
+	const ms = "CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"
+	po := ProbeOptions{Accept: []int{503, 200}, ExpectedIssuers: DefaultExpectedIssuers}
+	anyIssuer := ProbeOptions{Accept: []int{503, 200}, ExpectedIssuers: []string{}}
+	pxy := "proxy p.example:8080"
+	tests := []struct {
+		name   string
+		r      probe.Result
+		po     ProbeOptions
+		status string
+		msg    string
+	}{
+		{"503 over TLS from Microsoft", probe.Result{Status: 503, Error: "ProtocolError", Route: pxy, TLS: true, Issuer: ms}, po, CheckPass, "endpoint answered 503 via " + pxy + " over TLS"},
+		{"200 over TLS from DigiCert", probe.Result{Status: 200, Route: "direct", TLS: true, Issuer: "CN=DigiCert SHA2 Secure Server CA, O=DigiCert Inc, C=US"}, po, CheckPass, "endpoint answered 200"},
+		{"503 from the proxy itself", probe.Result{Status: 503, Error: "ProtocolError", Route: pxy}, po, CheckFail, "the proxy answered 503 itself via " + pxy},
+		{"200 from the proxy itself", probe.Result{Status: 200, Route: pxy}, po, CheckFail, "the proxy answered 200 itself"},
+		{"status direct without TLS", probe.Result{Status: 503, Route: "direct"}, po, CheckFail, "HTTP 503 via direct without a TLS session"},
+		{"407", probe.Result{Status: 407, Error: "ProtocolError", Route: pxy}, po, CheckFail, "proxy authentication required (407)"},
+		{"trusted interception", probe.Result{Status: 200, Route: pxy, TLS: true, Issuer: "CN=Zscaler Intermediate Root CA"}, po, CheckFail, "TLS interception by CN=Zscaler Intermediate Root CA via " + pxy},
+		{"untrusted interception", probe.Result{Error: "TrustFailure", Route: pxy, TLS: true, Issuer: "CN=Corp CA"}, po, CheckFail, "TLS interception by CN=Corp CA"},
+		{"issuer case-insensitive", probe.Result{Status: 503, Route: pxy, TLS: true, Issuer: "cn=MICROSOFT RSA TLS CA 02"}, po, CheckPass, "endpoint answered 503"},
+		{"issuer check disabled", probe.Result{Status: 200, Route: pxy, TLS: true, Issuer: "CN=Corp CA"}, anyIssuer, CheckPass, "endpoint answered 200"},
+		{"unaccepted status over TLS", probe.Result{Status: 404, Error: "ProtocolError", Route: pxy, TLS: true, Issuer: ms}, po, CheckFail, "endpoint answered 404"},
+		{"Microsoft cert not trusted", probe.Result{Error: "TrustFailure", Message: "m", Route: "direct", TLS: true, Issuer: ms}, po, CheckFail, "endpoint not reached via direct: TrustFailure m"},
+		{"connect failure", probe.Result{Error: "ConnectFailure", Message: "m", Route: "direct"}, po, CheckFail, "endpoint not reached via direct"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, msg := judgeProbe(tt.r, tt.po)
+			if st != tt.status || !strings.HasPrefix(msg, tt.msg) {
+				t.Fatalf("got %s %q, want %s %q...", st, msg, tt.status, tt.msg)
+			}
+		})
+	}
+}
+
+func TestProbeOptions_issuerDefaults(t *testing.T) {
+	var o Options
+	o.setDefaults()
+	if fmt.Sprint(o.Probe.ExpectedIssuers) != fmt.Sprint(DefaultExpectedIssuers) {
+		t.Fatalf("nil issuers: %v", o.Probe.ExpectedIssuers)
+	}
+	o = Options{Probe: ProbeOptions{ExpectedIssuers: []string{}}}
+	o.setDefaults()
+	if o.Probe.ExpectedIssuers == nil || len(o.Probe.ExpectedIssuers) != 0 {
+		t.Fatalf("an empty list must stay empty (no issuer check): %v", o.Probe.ExpectedIssuers)
+	}
+}

@@ -184,6 +184,13 @@ type Probe struct {
 	Accepted []int  `json:"accepted,omitempty"`
 	Error    string `json:"error,omitempty"`
 	Millis   int    `json:"ms,omitempty"`
+	// TLS (actual only): whether the request reached a TLS handshake in which a server certificate
+	// was presented; a status without it is the proxy's own answer. Always set in an actual result.
+	TLS     *bool  `json:"tls,omitempty"`
+	Subject string `json:"subject,omitempty"` // actual: subject of the presented certificate
+	Issuer  string `json:"issuer,omitempty"`  // actual: issuer of the presented certificate
+	// ExpectedIssuers (expected only): substrings of which the issuer must contain one; empty = any.
+	ExpectedIssuers []string `json:"expected_issuers,omitempty"`
 }
 
 // Remediation is what a fix or restore did (or would do) to one account's value on a host.

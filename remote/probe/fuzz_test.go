@@ -7,7 +7,7 @@ import (
 )
 
 func FuzzParse(f *testing.F) {
-	f.Add([]byte(`[{"id":"CURRENT_USER","status":503,"error":"ProtocolError","message":"x","route":"direct","ms":1},{"id":"LOCAL_SYSTEM","status":200,"error":"","message":"","route":"proxy p:8080","ms":2},{"id":"LOCAL_SERVICE","status":0,"error":"Timeout","message":"The operation has timed out","route":"direct","ms":10000}]` + "\r\n"))
+	f.Add([]byte(`[{"id":"CURRENT_USER","status":503,"error":"ProtocolError","message":"x","route":"direct","tls":true,"subject":"CN=a","issuer":"CN=b \u0026 c","ms":1},{"id":"LOCAL_SYSTEM","status":200,"error":"","message":"","route":"proxy p:8080","tls":false,"subject":"","issuer":"","ms":2},{"id":"LOCAL_SERVICE","status":0,"error":"Timeout","message":"The operation has timed out","route":"direct","tls":false,"subject":"","issuer":"","ms":10000}]` + "\r\n"))
 	f.Add([]byte(`[]`))
 	f.Add([]byte("\xef\xbb\xbf[{}]"))
 	f.Add([]byte(`#< CLIXML`))

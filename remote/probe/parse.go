@@ -15,17 +15,25 @@ type wireResult struct {
 	Error   *string `json:"error"`
 	Message *string `json:"message"`
 	Route   *string `json:"route"`
+	TLS     *bool   `json:"tls"`
+	Subject *string `json:"subject"`
+	Issuer  *string `json:"issuer"`
 	Millis  *int    `json:"ms"`
 }
 
 var (
 	errNameRE = regexp.MustCompile(`^[A-Za-z]{0,64}$`)
 	routeRE   = regexp.MustCompile(`^(direct|proxy \S{1,300}:[0-9]{1,5})$`)
+	// certRE: what the script's -replace '[^ -~]','?' leaves of a certificate name.
+	certRE = regexp.MustCompile(`^[ -~]*$`)
 )
+
+// maxCertName bounds a certificate subject or issuer in the output.
+const maxCertName = 4096
 
 // Parse reads the script's stdout for c strictly: exactly one JSON array on one line (surrounding
 // whitespace and line ends allowed), each element carrying exactly the keys id, status, error, message,
-// route and ms, and exactly one result per route ID of c. Results are returned in the order of
+// route, tls, subject, issuer and ms, and exactly one result per route ID of c. Results are returned in the order of
 // c.Routes. Errors wrap ErrBadOutput (or ErrInvalidConfig for a bad c) and say what was wrong.
 func Parse(stdout []byte, c Config) ([]Result, error) {
 	if err := c.Validate(); err != nil {
@@ -57,8 +65,9 @@ func Parse(stdout []byte, c Config) ([]Result, error) {
 	out := make([]Result, len(c.Routes))
 	got := make([]bool, len(c.Routes))
 	for i, it := range items {
-		if it.ID == nil || it.Status == nil || it.Error == nil || it.Message == nil || it.Route == nil || it.Millis == nil {
-			return nil, fmt.Errorf("%w: element %d: missing key (want id, status, error, message, route, ms)", ErrBadOutput, i)
+		if it.ID == nil || it.Status == nil || it.Error == nil || it.Message == nil || it.Route == nil ||
+			it.TLS == nil || it.Subject == nil || it.Issuer == nil || it.Millis == nil {
+			return nil, fmt.Errorf("%w: element %d: missing key (want id, status, error, message, route, tls, subject, issuer, ms)", ErrBadOutput, i)
 		}
 		idx, ok := want[*it.ID]
 		if !ok {
@@ -77,13 +86,20 @@ func Parse(stdout []byte, c Config) ([]Result, error) {
 		if !routeRE.MatchString(*it.Route) {
 			return nil, fmt.Errorf("%w: route %s: route %q: want \"direct\" or \"proxy host:port\"", ErrBadOutput, *it.ID, clip([]byte(*it.Route)))
 		}
+		if len(*it.Subject) > maxCertName || len(*it.Issuer) > maxCertName || !certRE.MatchString(*it.Subject) || !certRE.MatchString(*it.Issuer) {
+			return nil, fmt.Errorf("%w: route %s: certificate subject or issuer is not printable ASCII (at most 4096)", ErrBadOutput, *it.ID)
+		}
+		if !*it.TLS && (*it.Subject != "" || *it.Issuer != "") {
+			return nil, fmt.Errorf("%w: route %s: certificate names without tls", ErrBadOutput, *it.ID)
+		}
 		if *it.Millis < 0 {
 			return nil, fmt.Errorf("%w: route %s: negative duration %d", ErrBadOutput, *it.ID, *it.Millis)
 		}
 		if *it.Status == 0 && *it.Error == "" {
 			return nil, fmt.Errorf("%w: route %s: neither status nor error", ErrBadOutput, *it.ID)
 		}
-		out[idx] = Result{ID: *it.ID, Status: *it.Status, Error: *it.Error, Message: *it.Message, Route: *it.Route, Millis: *it.Millis}
+		out[idx] = Result{ID: *it.ID, Status: *it.Status, Error: *it.Error, Message: *it.Message, Route: *it.Route,
+			TLS: *it.TLS, Subject: *it.Subject, Issuer: *it.Issuer, Millis: *it.Millis}
 	}
 	var missing []string
 	for i, ok := range got {

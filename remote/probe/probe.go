@@ -16,9 +16,17 @@
 //   - system: the connecting account's own WinINet settings, [System.Net.WebRequest]::GetSystemWebProxy()
 //     with default credentials (PAC and auto-detect are evaluated by .NET; callers flag such accounts
 //     as approximate).
-//   - proxy: an explicit http://host:port WebProxy with the account's bypass list; "<local>" becomes
-//     BypassProxyOnLocal, other entries are WinINet wildcards turned into anchored regular expressions.
+//   - proxy: an explicit http://host:port WebProxy, without a bypass list.
 //   - direct: no proxy at all ($req.Proxy = $null).
+//
+// Bypass lists never travel to the host: the caller knows the one URL and decides with
+// wininet.Bypassed whether an account's list matches its host (WinINet's "<local>" = a name without
+// a dot), sending such an account as a direct route. That keeps the command line short whatever the
+// length of the lists (cmd.exe's 8191-character limit).
+//
+// Every result says whether the request got as far as a TLS handshake with a server certificate
+// (Result.TLS) and that certificate's subject and issuer: a status code without TLS was answered by
+// the proxy itself (a failed CONNECT), not by the endpoint.
 //
 // All functions are pure and safe for concurrent use.
 package probe
@@ -71,10 +79,9 @@ var (
 
 // Route is one way of reaching the URL, named by the account whose settings it reproduces.
 type Route struct {
-	ID     string   // account, [A-Z_]+: CURRENT_USER, LOCAL_SYSTEM, LOCAL_SERVICE
-	Mode   string   // ModeSystem, ModeProxy or ModeDirect
-	Proxy  string   // host:port, only for ModeProxy
-	Bypass []string // WinINet bypass entries ("<local>", "*.corp.example"), only for ModeProxy
+	ID    string // account, [A-Z_]+: CURRENT_USER, LOCAL_SYSTEM, LOCAL_SERVICE
+	Mode  string // ModeSystem, ModeProxy or ModeDirect
+	Proxy string // host:port, only for ModeProxy
 }
 
 // Config is everything one probe script does.
@@ -91,13 +98,18 @@ type Result struct {
 	Error   string // WebExceptionStatus name (ConnectFailure, NameResolutionFailure, TrustFailure, Timeout, ProtocolError, ...) or "" on success
 	Message string // the exception message in the host's language, "" on success
 	Route   string // what was used: "direct" or "proxy host:port"
+	// TLS is true when a TLS handshake reached the point where the server presented a certificate
+	// (the validation callback ran), whether or not the certificate was trusted. A status with TLS
+	// false came from the proxy itself.
+	TLS     bool
+	Subject string // the presented certificate's subject ("CN=..., O=..."), printable ASCII; "" without TLS
+	Issuer  string // the presented certificate's issuer, printable ASCII; "" without TLS
 	Millis  int    // duration of the request in milliseconds
 }
 
 var (
-	idRE     = regexp.MustCompile(`^[A-Z_]+$`)
-	hostRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
-	bypassRE = regexp.MustCompile(`^[A-Za-z0-9<>*._:\-\[\]/]+$`)
+	idRE   = regexp.MustCompile(`^[A-Z_]+$`)
+	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
 )
 
 // wireConfig is the JSON carried on the script's data line. Field order is the encoding order.
@@ -108,10 +120,9 @@ type wireConfig struct {
 }
 
 type wireRoute struct {
-	ID     string   `json:"id"`
-	Mode   string   `json:"mode"`
-	Proxy  string   `json:"proxy"`
-	Bypass []string `json:"bypass"`
+	ID    string `json:"id"`
+	Mode  string `json:"mode"`
+	Proxy string `json:"proxy"`
 }
 
 // Validate reports whether c can be turned into a script. Errors wrap ErrInvalidConfig and name the
@@ -137,17 +148,12 @@ func (c Config) Validate() error {
 		seen[r.ID] = true
 		switch r.Mode {
 		case ModeSystem, ModeDirect:
-			if r.Proxy != "" || len(r.Bypass) != 0 {
-				return fmt.Errorf("%w: route %s: mode %s takes no proxy or bypass list", ErrInvalidConfig, r.ID, r.Mode)
+			if r.Proxy != "" {
+				return fmt.Errorf("%w: route %s: mode %s takes no proxy", ErrInvalidConfig, r.ID, r.Mode)
 			}
 		case ModeProxy:
 			if err := validateHostPort(r.Proxy); err != nil {
 				return fmt.Errorf("%w: route %s: proxy %q: %v", ErrInvalidConfig, r.ID, r.Proxy, err)
-			}
-			for j, b := range r.Bypass {
-				if len(b) > 255 || !bypassRE.MatchString(b) {
-					return fmt.Errorf("%w: route %s: bypass entry %d %q: want a WinINet host pattern", ErrInvalidConfig, r.ID, j, b)
-				}
 			}
 		default:
 			return fmt.Errorf("%w: route %s: mode %q: want system, proxy or direct", ErrInvalidConfig, r.ID, r.Mode)
@@ -211,11 +217,7 @@ func Script(c Config) (string, error) {
 	}
 	w := wireConfig{URL: c.URL, TimeoutMs: c.Timeout.Milliseconds(), Routes: make([]wireRoute, len(c.Routes))}
 	for i, r := range c.Routes {
-		b := r.Bypass
-		if b == nil {
-			b = []string{}
-		}
-		w.Routes[i] = wireRoute{ID: r.ID, Mode: r.Mode, Proxy: r.Proxy, Bypass: b}
+		w.Routes[i] = wireRoute{ID: r.ID, Mode: r.Mode, Proxy: r.Proxy}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -237,7 +239,7 @@ func Command(c Config) (string, error) {
 	}
 	line := CommandPrefix + EncodeCommand(s)
 	if len(line) > MaxCommandLen {
-		return "", fmt.Errorf("%w: %d characters, limit %d (fewer routes or shorter bypass lists)", ErrTooLong, len(line), MaxCommandLen)
+		return "", fmt.Errorf("%w: %d characters, limit %d (fewer routes or shorter names)", ErrTooLong, len(line), MaxCommandLen)
 	}
 	return line, nil
 }
@@ -282,11 +284,7 @@ func Extract(script string) (Config, error) {
 	}
 	c := Config{URL: w.URL, Timeout: time.Duration(w.TimeoutMs) * time.Millisecond}
 	for _, r := range w.Routes {
-		var b []string
-		if len(r.Bypass) > 0 {
-			b = append(b, r.Bypass...)
-		}
-		c.Routes = append(c.Routes, Route{ID: r.ID, Mode: r.Mode, Proxy: r.Proxy, Bypass: b})
+		c.Routes = append(c.Routes, Route{ID: r.ID, Mode: r.Mode, Proxy: r.Proxy})
 	}
 	again, err := Script(c)
 	if err != nil {

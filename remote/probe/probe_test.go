@@ -26,7 +26,7 @@ var configs = map[string]Config{
 		URL: sensorURL, Timeout: 10 * time.Second,
 		Routes: []Route{
 			{ID: "CURRENT_USER", Mode: ModeSystem},
-			{ID: "LOCAL_SYSTEM", Mode: ModeProxy, Proxy: "proxy.corp.example:8080", Bypass: []string{"<local>", "*.corp.example", "10.*"}},
+			{ID: "LOCAL_SYSTEM", Mode: ModeProxy, Proxy: "proxy.corp.example:8080"},
 			{ID: "LOCAL_SERVICE", Mode: ModeDirect},
 		},
 	},
@@ -102,13 +102,18 @@ func TestScriptProperties(t *testing.T) {
 			"InnerException",
 			"ConvertTo-Json -InputObject",
 			"-Compress",
+			"$q.ServerCertificateValidationCallback=$cb",
+			"return ($e -eq [Net.Security.SslPolicyErrors]::None)",
+			"tls=[bool]$t.tls",
 		} {
 			if !strings.Contains(s, want) {
 				t.Errorf("%s: script lacks %q", name, want)
 			}
 		}
 		// No aliases or the IE engine.
-		for _, bad := range []string{"Invoke-WebRequest", " % ", " ? ", "| where", "| select", "iwr ", "curl ", "`"} {
+		// No aliases or the IE engine; no shared, stale ServicePoint certificate; no bypass lists.
+		for _, bad := range []string{"Invoke-WebRequest", " % ", " ? ", "| where", "| select", "iwr ", "curl ", "`",
+			"ServicePoint.Certificate", ".Certificate", "BypassList", "bypass", "ServicePointManager]::ServerCertificateValidationCallback"} {
 			if strings.Contains(s, bad) {
 				t.Errorf("%s: script contains %q", name, bad)
 			}
@@ -151,18 +156,34 @@ func TestCommandDecodes(t *testing.T) {
 
 func TestCommandTooLong(t *testing.T) {
 	c := Config{URL: sensorURL, Timeout: time.Second}
-	for _, id := range []string{"A", "B", "C", "D", "E", "F", "G", "H"} {
-		r := Route{ID: id, Mode: ModeProxy, Proxy: "proxy.example.com:8080"}
-		for i := 0; i < 8; i++ {
-			r.Bypass = append(r.Bypass, "*.some-long-internal-domain-name-"+id+strings.Repeat("x", i)+".example")
-		}
-		c.Routes = append(c.Routes, r)
+	for i := 0; i < MaxRoutes; i++ {
+		id := strings.Repeat(string(rune('A'+i)), 64)
+		host := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60) + ".example"
+		c.Routes = append(c.Routes, Route{ID: id, Mode: ModeProxy, Proxy: host + ":8080"})
 	}
 	if _, err := Script(c); err != nil {
 		t.Fatalf("script itself is fine: %v", err)
 	}
 	if _, err := Command(c); !errors.Is(err, ErrTooLong) {
 		t.Fatalf("got %v, want ErrTooLong", err)
+	}
+}
+
+// TestCommandLengthRealistic: the three routes dcproxy sends, with the longest proxy host names DNS
+// allows, stay below cmd.exe's limit now that bypass lists are decided on the client.
+func TestCommandLengthRealistic(t *testing.T) {
+	long := strings.Repeat("p", 63) + "." + strings.Repeat("q", 63) + "." + strings.Repeat("r", 63) + "." + strings.Repeat("s", 61)
+	c := Config{URL: sensorURL, Timeout: MaxTimeout, Routes: []Route{
+		{ID: "CURRENT_USER", Mode: ModeSystem},
+		{ID: "LOCAL_SYSTEM", Mode: ModeProxy, Proxy: long + ":65535"},
+		{ID: "LOCAL_SERVICE", Mode: ModeProxy, Proxy: long + ":65535"},
+	}}
+	line, err := Command(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(line) > 7500 {
+		t.Fatalf("command is %d characters, want at most 7500 (cmd.exe limit 8191)", len(line))
 	}
 }
 
@@ -188,11 +209,8 @@ func TestValidate(t *testing.T) {
 		{"proxy port 0", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeProxy, Proxy: "proxy:0"}}}},
 		{"proxy with scheme", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeProxy, Proxy: "http://proxy:80"}}}},
 		{"proxy injection", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeProxy, Proxy: "a';calc;'b:80"}}}},
-		{"bypass with quote", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeProxy, Proxy: "p:80", Bypass: []string{"a'b"}}}}},
-		{"bypass with space", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeProxy, Proxy: "p:80", Bypass: []string{"a b"}}}}},
-		{"empty bypass entry", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeProxy, Proxy: "p:80", Bypass: []string{""}}}}},
 		{"direct with proxy", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeDirect, Proxy: "p:80"}}}},
-		{"system with bypass", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeSystem, Bypass: []string{"<local>"}}}}},
+		{"system with proxy", Config{URL: sensorURL, Timeout: time.Second, Routes: []Route{{ID: "X", Mode: ModeSystem, Proxy: "p:80"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +250,7 @@ func TestExtractRejects(t *testing.T) {
 		"trailing space": s + " ",
 		"body edited":    strings.Replace(s, "$q.KeepAlive=$false", "$q.KeepAlive=$true", 1),
 		"extra json key": strings.Replace(s, `"routes":`, `"x":1,"routes":`, 1),
+		"old bypass key": strings.Replace(s, `"proxy":""}`, `"proxy":"","bypass":[]}`, 1),
 		"spaced json":    strings.Replace(s, `{"url":`, `{ "url":`, 1),
 		"unbalanced":     strings.Replace(s, `"url":"`, `"url":"'`, 1),
 		"lower id":       strings.Replace(s, `"LOCAL_SYSTEM"`, `"local_system"`, 1),
@@ -246,23 +265,24 @@ func TestExtractRejects(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	c := configs["three_accounts"]
-	good := `[{"id":"CURRENT_USER","status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable.","route":"proxy proxy.corp.example:8080","ms":212},` +
-		`{"id":"LOCAL_SYSTEM","status":0,"error":"ConnectFailure","message":"Unable to connect to the remote server","route":"proxy proxy.corp.example:8080","ms":1003},` +
-		`{"id":"LOCAL_SERVICE","status":0,"error":"NameResolutionFailure","message":"The remote name could not be resolved: \u0027contososensorapi.atp.azure.com\u0027","route":"direct","ms":15}]` + "\r\n"
+	good := `[{"id":"CURRENT_USER","status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable.","route":"proxy proxy.corp.example:8080","tls":true,"subject":"CN=*.atp.azure.com, O=Microsoft Corporation","issuer":"CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US","ms":212},` +
+		`{"id":"LOCAL_SYSTEM","status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable.","route":"proxy proxy.corp.example:8080","tls":false,"subject":"","issuer":"","ms":1003},` +
+		`{"id":"LOCAL_SERVICE","status":0,"error":"NameResolutionFailure","message":"The remote name could not be resolved: \u0027contososensorapi.atp.azure.com\u0027","route":"direct","tls":false,"subject":"","issuer":"","ms":15}]` + "\r\n"
 	res, err := Parse([]byte(good), c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Result{
-		{ID: "CURRENT_USER", Status: 503, Error: "ProtocolError", Message: "The remote server returned an error: (503) Server Unavailable.", Route: "proxy proxy.corp.example:8080", Millis: 212},
-		{ID: "LOCAL_SYSTEM", Error: "ConnectFailure", Message: "Unable to connect to the remote server", Route: "proxy proxy.corp.example:8080", Millis: 1003},
+		{ID: "CURRENT_USER", Status: 503, Error: "ProtocolError", Message: "The remote server returned an error: (503) Server Unavailable.", Route: "proxy proxy.corp.example:8080",
+			TLS: true, Subject: "CN=*.atp.azure.com, O=Microsoft Corporation", Issuer: "CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US", Millis: 212},
+		{ID: "LOCAL_SYSTEM", Status: 503, Error: "ProtocolError", Message: "The remote server returned an error: (503) Server Unavailable.", Route: "proxy proxy.corp.example:8080", Millis: 1003},
 		{ID: "LOCAL_SERVICE", Error: "NameResolutionFailure", Message: "The remote name could not be resolved: 'contososensorapi.atp.azure.com'", Route: "direct", Millis: 15},
 	}
 	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("got %+v\nwant %+v", res, want)
 	}
 	// Order in the output does not matter; the result follows the config.
-	swapped := `[{"id":"LOCAL_SERVICE","status":200,"error":"","message":"","route":"direct","ms":1},{"id":"CURRENT_USER","status":200,"error":"","message":"","route":"direct","ms":1},{"id":"LOCAL_SYSTEM","status":200,"error":"","message":"","route":"direct","ms":1}]`
+	swapped := `[{"id":"LOCAL_SERVICE","status":200,"error":"","message":"","route":"direct","tls":true,"subject":"CN=a","issuer":"CN=b","ms":1},{"id":"CURRENT_USER","status":200,"error":"","message":"","route":"direct","tls":true,"subject":"CN=a","issuer":"CN=b","ms":1},{"id":"LOCAL_SYSTEM","status":200,"error":"","message":"","route":"direct","tls":true,"subject":"CN=a","issuer":"CN=b","ms":1}]`
 	res, err = Parse([]byte(swapped), c)
 	if err != nil {
 		t.Fatal(err)
@@ -271,25 +291,31 @@ func TestParse(t *testing.T) {
 		t.Fatalf("order: %+v", res)
 	}
 
-	one := `{"id":"LOCAL_SERVICE","status":200,"error":"","message":"","route":"direct","ms":1}`
+	one := `{"id":"LOCAL_SERVICE","status":200,"error":"","message":"","route":"direct","tls":true,"subject":"CN=a","issuer":"CN=b","ms":1}`
 	bad := map[string]string{
-		"empty":          "",
-		"not json":       "Get-Date : error",
-		"object":         one,
-		"two lines":      "[" + one + "]\r\n[" + one + "]",
-		"trailing":       "[" + one + "] x",
-		"missing routes": "[" + one + "]",
-		"unknown id":     strings.Replace(swapped, "LOCAL_SERVICE", "OTHER", 1),
-		"duplicate id":   strings.Replace(swapped, "CURRENT_USER", "LOCAL_SERVICE", 1),
-		"extra key":      strings.Replace(swapped, `"ms":1}`, `"ms":1,"x":2}`, 1),
-		"missing key":    strings.Replace(swapped, `"error":"",`, ``, 1),
-		"string status":  strings.Replace(swapped, `"status":200`, `"status":"200"`, 1),
-		"bad status":     strings.Replace(swapped, `"status":200`, `"status":1000`, 1),
-		"bad error":      strings.Replace(swapped, `"error":""`, `"error":"x y"`, 1),
-		"bad route":      strings.Replace(swapped, `"route":"direct"`, `"route":"via proxy"`, 1),
-		"negative ms":    strings.Replace(swapped, `"ms":1}`, `"ms":-1}`, 1),
-		"nothing":        strings.Replace(strings.Replace(swapped, `"status":200`, `"status":0`, 1), `"error":""`, `"error":""`, 1),
-		"null id":        strings.Replace(swapped, `"id":"LOCAL_SERVICE"`, `"id":null`, 1),
+		"empty":           "",
+		"not json":        "Get-Date : error",
+		"object":          one,
+		"two lines":       "[" + one + "]\r\n[" + one + "]",
+		"trailing":        "[" + one + "] x",
+		"missing routes":  "[" + one + "]",
+		"unknown id":      strings.Replace(swapped, "LOCAL_SERVICE", "OTHER", 1),
+		"duplicate id":    strings.Replace(swapped, "CURRENT_USER", "LOCAL_SERVICE", 1),
+		"extra key":       strings.Replace(swapped, `"ms":1}`, `"ms":1,"x":2}`, 1),
+		"missing key":     strings.Replace(swapped, `"error":"",`, ``, 1),
+		"missing tls":     strings.Replace(swapped, `"tls":true,`, ``, 1),
+		"missing issuer":  strings.Replace(swapped, `"issuer":"CN=b",`, ``, 1),
+		"string tls":      strings.Replace(swapped, `"tls":true`, `"tls":"true"`, 1),
+		"names no tls":    strings.Replace(swapped, `"tls":true`, `"tls":false`, 1),
+		"non-ascii name":  strings.Replace(swapped, `"subject":"CN=a"`, `"subject":"CN=\u00e4"`, 1),
+		"control in name": strings.Replace(swapped, `"issuer":"CN=b"`, `"issuer":"CN=\n"`, 1),
+		"string status":   strings.Replace(swapped, `"status":200`, `"status":"200"`, 1),
+		"bad status":      strings.Replace(swapped, `"status":200`, `"status":1000`, 1),
+		"bad error":       strings.Replace(swapped, `"error":""`, `"error":"x y"`, 1),
+		"bad route":       strings.Replace(swapped, `"route":"direct"`, `"route":"via proxy"`, 1),
+		"negative ms":     strings.Replace(swapped, `"ms":1}`, `"ms":-1}`, 1),
+		"nothing":         strings.Replace(strings.Replace(swapped, `"status":200`, `"status":0`, 1), `"error":""`, `"error":""`, 1),
+		"null id":         strings.Replace(swapped, `"id":"LOCAL_SERVICE"`, `"id":null`, 1),
 	}
 	for name, out := range bad {
 		if _, err := Parse([]byte(out), c); !errors.Is(err, ErrBadOutput) {
@@ -340,7 +366,7 @@ func TestTreeSitterGenerated(t *testing.T) {
 	gen := []Config{
 		{URL: "https://a.example", Timeout: time.Millisecond, Routes: []Route{{ID: "A", Mode: ModeSystem}}},
 		{URL: "https://a.example:444/x?y=z&w=%22", Timeout: MaxTimeout, Routes: []Route{
-			{ID: "A", Mode: ModeProxy, Proxy: "p.example:1", Bypass: []string{"<local>", "*", "[::1]", "http://x.example", "a-b.*.example"}},
+			{ID: "A", Mode: ModeProxy, Proxy: "p.example:1"},
 			{ID: "B_", Mode: ModeDirect},
 			{ID: "C", Mode: ModeProxy, Proxy: "1.2.3.4:65535"},
 		}},

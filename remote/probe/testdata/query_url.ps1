@@ -1,21 +1,22 @@
 $ProgressPreference='SilentlyContinue'
 $ErrorActionPreference='Stop'
-$cfg='{"url":"https://sensor.example.com:8443/ping?a=1&b=%27x%27","timeoutMs":1500,"routes":[{"id":"CURRENT_USER","mode":"system","proxy":"","bypass":[]},{"id":"LOCAL_SYSTEM","mode":"proxy","proxy":"10.0.0.5:3128","bypass":[]}]}'|ConvertFrom-Json
+$cfg='{"url":"https://sensor.example.com:8443/ping?a=1&b=%27x%27","timeoutMs":1500,"routes":[{"id":"CURRENT_USER","mode":"system","proxy":""},{"id":"LOCAL_SYSTEM","mode":"proxy","proxy":"10.0.0.5:3128"}]}'|ConvertFrom-Json
 [Net.ServicePointManager]::SecurityProtocol=[Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 $out=New-Object -TypeName 'System.Collections.Generic.List[object]'
+$cb={param($s,$c,$ch,$e)
+$t.tls=$true
+if($null -ne $c){$t.subject=([string]$c.Subject) -replace '[^ -~]','?';$t.issuer=([string]$c.Issuer) -replace '[^ -~]','?'}
+return ($e -eq [Net.Security.SslPolicyErrors]::None)
+}
 foreach($r in $cfg.routes){
-$st=0;$er='';$msg='';$via='direct'
+$st=0;$er='';$msg='';$via='direct';$t=@{tls=$false;subject='';issuer=''}
 $sw=[Diagnostics.Stopwatch]::StartNew()
 try{
 $q=[Net.WebRequest]::Create($cfg.url)
 $q.Timeout=$cfg.timeoutMs;$q.ReadWriteTimeout=$cfg.timeoutMs;$q.AllowAutoRedirect=$false;$q.KeepAlive=$false
+$q.ServerCertificateValidationCallback=$cb
 if($r.mode -eq 'direct'){$q.Proxy=$null}else{
-if($r.mode -eq 'proxy'){
-$p=New-Object -TypeName Net.WebProxy -ArgumentList ('http://'+$r.proxy)
-$bl=New-Object -TypeName 'System.Collections.Generic.List[string]'
-foreach($b in $r.bypass){if($b -eq '<local>'){$p.BypassProxyOnLocal=$true}else{$bl.Add('^[a-z]+://'+([regex]::Escape($b) -replace '\\\*','.*')+'(:[0-9]+)?$')}}
-$p.BypassList=$bl.ToArray()
-}else{$p=[Net.WebRequest]::GetSystemWebProxy()}
+if($r.mode -eq 'proxy'){$p=New-Object -TypeName Net.WebProxy -ArgumentList ('http://'+$r.proxy)}else{$p=[Net.WebRequest]::GetSystemWebProxy()}
 $p.Credentials=[Net.CredentialCache]::DefaultCredentials
 $q.Proxy=$p
 if(-not $p.IsBypassed($q.RequestUri)){$u=$p.GetProxy($q.RequestUri);$via='proxy '+$u.Host+':'+$u.Port}
@@ -27,6 +28,6 @@ while($x -isnot [Net.WebException] -and $null -ne $x.InnerException){$x=$x.Inner
 if($x -is [Net.WebException]){$er=[string]$x.Status;if($null -ne $x.Response){$st=[int]$x.Response.StatusCode;$x.Response.Close()}}else{$er=$x.GetType().Name}
 $msg=[string]$x.Message
 }
-$out.Add([pscustomobject]@{id=[string]$r.id;status=$st;error=$er;message=$msg;route=$via;ms=[int]$sw.ElapsedMilliseconds})
+$out.Add([pscustomobject]@{id=[string]$r.id;status=$st;error=$er;message=$msg;route=$via;tls=[bool]$t.tls;subject=[string]$t.subject;issuer=[string]$t.issuer;ms=[int]$sw.ElapsedMilliseconds})
 }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $out.ToArray() -Compress))

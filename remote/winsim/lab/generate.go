@@ -67,12 +67,13 @@ func Generate(n int, seed uint64) (*Spec, []string) { return generate(n, seed, f
 func generate(n int, seed uint64, healthyOnly bool) (*Spec, []string) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	t, f := true, false
+	noIntercept := InterceptNone
 	ok := map[string]string{GenProxy: "ok", "proxy-old.lab.test:3128": "down"}
 	good := &Hive{Proxy: GenProxy, Bypass: GenBypass, Counter: 7}
 	s := &Spec{Defaults: HostSpec{
 		User: GenUser, Password: GenPassword, Locale: "en-US", HTTPS: &f,
 		Registry: RegistrySpec{CurrentUser: good, LocalSystem: good, LocalService: good, WinHTTP: &Hive{Absent: true}},
-		Network:  NetworkSpec{Direct: &f, Proxies: ok, EndpointStatus: 503, TLSIntercept: &f},
+		Network:  NetworkSpec{Direct: &f, Proxies: ok, EndpointStatus: 503, TLSIntercept: &noIntercept},
 	}}
 	width := len(fmt.Sprint(n))
 	if width < 2 {

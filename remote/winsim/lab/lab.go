@@ -161,8 +161,14 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		nw.Direct = *hs.Network.Direct
 	}
 	if hs.Network.TLSIntercept != nil {
-		nw.TLSIntercept = *hs.Network.TLSIntercept
+		switch *hs.Network.TLSIntercept {
+		case InterceptUntrusted:
+			nw.TLSIntercept = pwsh.InterceptUntrusted
+		case InterceptTrusted:
+			nw.TLSIntercept = pwsh.InterceptTrusted
+		}
 	}
+	nw.InterceptIssuer = hs.Network.TLSInterceptIssuer
 	if hs.Network.PACProxy != nil {
 		nw.PACProxy = *hs.Network.PACProxy
 	}

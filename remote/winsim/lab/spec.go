@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dcproxy/dcproxy/remote/wininet"
+	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
 )
 
 // Fault models of a host's network behaviour.
@@ -127,11 +128,42 @@ type RegistrySpec struct {
 
 // NetworkSpec is what the host can reach.
 type NetworkSpec struct {
-	Direct         *bool             `yaml:"direct"`
+	Direct *bool `yaml:"direct"`
+	// Proxies: "host:port" -> ok | down | auth_required | blocked_NNN (the proxy answers the
+	// CONNECT itself with HTTP status NNN, 400-599).
 	Proxies        map[string]string `yaml:"proxies"`
 	EndpointStatus int               `yaml:"endpoint_status"`
-	TLSIntercept   *bool             `yaml:"tls_intercept"`
-	PACProxy       *string           `yaml:"pac_proxy"`
+	TLSIntercept   *Intercept        `yaml:"tls_intercept"`
+	// TLSInterceptIssuer names the inspection CA (printable ASCII or not: the probe folds it);
+	// "" = the simulator's default.
+	TLSInterceptIssuer string  `yaml:"tls_intercept_issuer"`
+	PACProxy           *string `yaml:"pac_proxy"`
+}
+
+// Intercept is the TLS inspection of a host's proxies (tls_intercept): none, untrusted or
+// trusted. YAML false means none and true means untrusted (the meaning before the flavours existed).
+type Intercept string
+
+// Interception flavours.
+const (
+	InterceptNone      Intercept = "none"      // proxies tunnel TLS untouched
+	InterceptUntrusted Intercept = "untrusted" // the inspection CA is not trusted: TrustFailure
+	InterceptTrusted   Intercept = "trusted"   // the inspection CA is trusted: requests succeed with its certificate
+)
+
+// UnmarshalYAML accepts a boolean or one of the flavour names.
+func (x *Intercept) UnmarshalYAML(n *yaml.Node) error {
+	switch strings.ToLower(n.Value) {
+	case "false", "none":
+		*x = InterceptNone
+	case "true", "untrusted":
+		*x = InterceptUntrusted
+	case "trusted":
+		*x = InterceptTrusted
+	default:
+		return fmt.Errorf("line %d: tls_intercept %q: want none, untrusted, trusted, true (= untrusted) or false", n.Line, n.Value)
+	}
+	return nil
 }
 
 // HostSpec is one host; in Spec.Defaults every field is optional.
@@ -295,9 +327,12 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("%s: fault %q: want none, refuse, blackhole, slow, http500, drop or authfail", where, h.Fault)
 		}
 		for p, st := range h.Network.Proxies {
-			if st != "ok" && st != "down" && st != "auth_required" {
-				return fmt.Errorf("%s: proxy %s: state %q: want ok, down or auth_required", where, p, st)
+			if _, blocked := pwsh.BlockedStatus(st); !blocked && st != pwsh.ProxyOK && st != pwsh.ProxyDown && st != pwsh.ProxyAuthRequired {
+				return fmt.Errorf("%s: proxy %s: state %q: want ok, down, auth_required or blocked_NNN (400-599)", where, p, st)
 			}
+		}
+		if len(h.Network.TLSInterceptIssuer) > 512 {
+			return fmt.Errorf("%s: tls_intercept_issuer longer than 512 bytes", where)
 		}
 		if st := h.Network.EndpointStatus; st != 0 && (st < 100 || st > 599) {
 			return fmt.Errorf("%s: endpoint_status %d is not an HTTP status", where, st)
@@ -355,6 +390,9 @@ func (s *Spec) Resolve(i int) HostSpec {
 	}
 	if h.Network.TLSIntercept == nil {
 		h.Network.TLSIntercept = d.Network.TLSIntercept
+	}
+	if h.Network.TLSInterceptIssuer == "" {
+		h.Network.TLSInterceptIssuer = d.Network.TLSInterceptIssuer
 	}
 	if h.Network.PACProxy == nil {
 		h.Network.PACProxy = d.Network.PACProxy

@@ -18,7 +18,7 @@ var escaped = regexp.MustCompile(`_x[0-9A-F]{4}_|&amp;|&lt;|&gt;`)
 // FuzzScript runs arbitrary script text as -EncodedCommand: no panics, only the documented exit
 // codes, and wrapped error lines never exceed the console width.
 func FuzzScript(f *testing.F) {
-	cfg := probe.Config{URL: sensorURL, Timeout: time.Second, Routes: []probe.Route{{ID: "A", Mode: probe.ModeSystem}, {ID: "B", Mode: probe.ModeProxy, Proxy: "p.example:8080", Bypass: []string{"<local>"}}}}
+	cfg := probe.Config{URL: sensorURL, Timeout: time.Second, Routes: []probe.Route{{ID: "A", Mode: probe.ModeSystem}, {ID: "B", Mode: probe.ModeProxy, Proxy: "p.example:8080"}}}
 	s, _ := probe.Script(cfg)
 	f.Add(s)
 	f.Add("$ProgressPreference='SilentlyContinue';Bogus")

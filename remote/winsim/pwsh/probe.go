@@ -19,6 +19,8 @@ import (
 type outcome struct {
 	id, errName, message, route string
 	status, millis              int
+	tls                         bool   // the validation callback ran
+	subject, issuer             string // the presented certificate, before ASCII folding
 }
 
 // runProbe answers the probe script for c from the network model: one route after the other, each
@@ -39,6 +41,8 @@ func (h *Host) runProbe(ctx context.Context, c probe.Config, stdout io.Writer) i
 			// have been.
 			d = c.Timeout
 			o.status, o.errName, o.message = 0, "Timeout", h.text("timeout")
+			// design: the model does not know how far the request got; it reports no handshake.
+			o.tls, o.subject, o.issuer = false, "", ""
 		}
 		if !sleep(ctx, d) {
 			return cmdexe.ExitCanceled
@@ -56,10 +60,8 @@ func (h *Host) route(r probe.Route, host string) outcome {
 	case probe.ModeDirect:
 		return h.viaDirect(host)
 	case probe.ModeProxy:
-		s := wininet.Settings{Flags: wininet.FlagDirect | wininet.FlagProxy, Proxy: r.Proxy, Bypass: strings.Join(r.Bypass, ";")}
-		if wininet.Bypassed(s, host) {
-			return h.viaDirect(host)
-		}
+		// A WebProxy without bypass list: only loopback hosts are bypassed (.NET always bypasses
+		// them); the probe URL is never one.
 		return h.viaProxy(r.Proxy, host)
 	default: // probe.ModeSystem
 		raw, ok := []byte(nil), false
@@ -97,7 +99,7 @@ func (h *Host) viaDirect(host string) outcome {
 		o.errName, o.message = "ConnectFailure", h.text("connect")
 		return o
 	}
-	return h.endpoint(o)
+	return h.endpoint(o, host)
 }
 
 // viaProxy sends the request through proxy "host[:port]" (port 80 when missing, as .NET's WebProxy
@@ -110,25 +112,59 @@ func (h *Host) viaProxy(proxy, host string) outcome {
 	key := net.JoinHostPort(ph, port)
 	o := outcome{route: "proxy " + key}
 	state, known := h.Network.Proxies[key]
+	blocked, isBlocked := BlockedStatus(state)
 	switch {
 	case !known && net.ParseIP(ph) == nil:
 		o.errName, o.message = "ProxyNameResolutionFailure", fmt.Sprintf(h.text("proxyname"), ph)
+	case isBlocked:
+		// The proxy answers the CONNECT itself: .NET Framework turns the failed CONNECT into a
+		// WebException (ProtocolError) carrying the proxy's response; no TLS handshake happened.
+		o.status, o.errName, o.message = blocked, "ProtocolError", h.statusText(blocked)
 	case !known, state != ProxyOK && state != ProxyAuthRequired:
 		// Unknown states count as a proxy that refuses connections.
 		o.errName, o.message = "ConnectFailure", h.text("connect")
 	case state == ProxyAuthRequired:
 		o.status, o.errName, o.message = 407, "ProtocolError", h.statusText(407)
-	case h.Network.TLSIntercept:
-		o.errName, o.message = "TrustFailure", h.text("trust")
+	case h.Network.TLSIntercept != InterceptNone:
+		// The inspection proxy presents a certificate for the host signed by its own CA.
+		o.tls, o.subject, o.issuer = true, "CN="+certName(host), h.interceptIssuer()
+		if h.Network.TLSIntercept != InterceptTrusted {
+			o.errName, o.message = "TrustFailure", h.text("trust")
+			return o
+		}
+		// Trusted: the proxy relays the endpoint's answer over its own TLS session.
+		o = h.answer(o)
 	default:
-		o = h.endpoint(o)
+		o = h.endpoint(o, host)
 	}
 	return o
 }
 
-// endpoint is the answer of the endpoint once reached: 200 succeeds, anything else is a
-// WebException with Status ProtocolError.
-func (h *Host) endpoint(o outcome) outcome {
+func (h *Host) interceptIssuer() string {
+	if h.Network.InterceptIssuer != "" {
+		return h.Network.InterceptIssuer
+	}
+	return DefaultInterceptIssuer
+}
+
+// certName is the CN of a certificate for host: a wildcard of its parent domain ("*.atp.azure.com"
+// for "x.atp.azure.com"), the host itself when it has fewer than three labels.
+func certName(host string) string {
+	if strings.Count(host, ".") < 2 || net.ParseIP(host) != nil {
+		return host
+	}
+	return "*" + host[strings.Index(host, "."):]
+}
+
+// endpoint is the endpoint reached over TLS: its own certificate, then its answer.
+func (h *Host) endpoint(o outcome, host string) outcome {
+	o.tls, o.subject, o.issuer = true, "CN="+certName(host)+EndpointSubjectTail, EndpointIssuer
+	return h.answer(o)
+}
+
+// answer is the endpoint's HTTP answer: 200 succeeds, anything else is a WebException with Status
+// ProtocolError.
+func (h *Host) answer(o outcome) outcome {
 	st := h.Network.EndpointStatus
 	if st == 0 {
 		st = 503
@@ -208,9 +244,29 @@ func encodeResults(res []outcome) string {
 		b.WriteString(`,"error":` + jsString(o.errName))
 		b.WriteString(`,"message":` + jsString(o.message))
 		b.WriteString(`,"route":` + jsString(o.route))
+		b.WriteString(`,"tls":` + strconv.FormatBool(o.tls))
+		b.WriteString(`,"subject":` + jsString(printable(o.subject)))
+		b.WriteString(`,"issuer":` + jsString(printable(o.issuer)))
 		b.WriteString(`,"ms":` + strconv.Itoa(o.millis) + "}")
 	}
 	b.WriteByte(']')
+	return b.String()
+}
+
+// printable is the script's `-replace '[^ -~]','?'`: every UTF-16 code unit outside printable ASCII
+// becomes '?' (a character outside the BMP, two code units, becomes "??").
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= ' ' && r <= '~':
+			b.WriteRune(r)
+		case r > 0xffff:
+			b.WriteString("??")
+		default:
+			b.WriteByte('?')
+		}
+	}
 	return b.String()
 }
 

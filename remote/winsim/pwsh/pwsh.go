@@ -20,19 +20,63 @@ import (
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
 )
 
-// Proxy states in Network.Proxies.
+// Proxy states in Network.Proxies. Besides these, "blocked_NNN" (NNN an HTTP status from 400 to
+// 599, e.g. ProxyBlocked503) is a proxy that answers the CONNECT itself with that status, as
+// Squid, Zscaler or Bluecoat do when they block or cannot reach the destination: the probe sees the
+// status without any TLS handshake. See BlockedStatus.
 const (
 	ProxyOK           = "ok"            // forwards requests (CONNECT) to the endpoint
 	ProxyDown         = "down"          // refuses connections
 	ProxyAuthRequired = "auth_required" // answers 407 to the probe's default credentials
+	ProxyBlocked503   = "blocked_503"   // answers the CONNECT with 503 itself
+)
+
+// BlockedStatus reports the HTTP status of a "blocked_NNN" proxy state (NNN from 400 to 599).
+func BlockedStatus(state string) (int, bool) {
+	rest, ok := strings.CutPrefix(state, "blocked_")
+	if !ok || len(rest) != 3 || rest[0] < '4' || rest[0] > '5' {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < 3; i++ {
+		if rest[i] < '0' || rest[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(rest[i]-'0')
+	}
+	return n, true
+}
+
+// TLS interception flavours in Network.TLSIntercept.
+const (
+	InterceptNone      = ""          // proxies tunnel TLS to the endpoint untouched
+	InterceptUntrusted = "untrusted" // proxied requests see the inspection CA's certificate, which the host does not trust: TrustFailure
+	InterceptTrusted   = "trusted"   // the inspection CA is trusted: proxied requests succeed with its certificate
+)
+
+// Certificates the model presents. The endpoint's subject is "CN=*.<parent domain of the URL host>"
+// followed by EndpointSubjectTail.
+const (
+	// EndpointIssuer issues the endpoint's certificate (Microsoft's public CA for Azure services).
+	EndpointIssuer = "CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"
+	// EndpointSubjectTail follows the endpoint certificate's CN.
+	EndpointSubjectTail = ", O=Microsoft Corporation, L=Redmond, S=WA, C=US"
+	// DefaultInterceptIssuer is the inspection CA when Network.InterceptIssuer is empty.
+	DefaultInterceptIssuer = "CN=Contoso TLS Inspection CA, O=Contoso Ltd"
 )
 
 // Network is what the host can reach.
 type Network struct {
 	Direct         bool              // can the host reach the endpoint without a proxy
-	Proxies        map[string]string // "host:port" -> ProxyOK | ProxyDown | ProxyAuthRequired
+	Proxies        map[string]string // "host:port" -> ProxyOK | ProxyDown | ProxyAuthRequired | "blocked_NNN"
 	EndpointStatus int               // what the endpoint answers when reached (503 or 200); 0 means 503
-	TLSIntercept   bool              // a TLS-inspecting proxy: every proxied HTTPS request fails with TrustFailure
+	// TLSIntercept is the TLS inspection of every proxy: InterceptNone, InterceptUntrusted or
+	// InterceptTrusted (other values count as InterceptUntrusted). Direct requests are never
+	// intercepted.
+	TLSIntercept string
+	// InterceptIssuer is the inspection CA's name, issuer of the certificates it presents;
+	// "" means DefaultInterceptIssuer.
+	InterceptIssuer string
 	// PACProxy is what a PAC script or WPAD resolves the URL to for an account with auto-config or
 	// auto-detect set: "host:port", or "" for DIRECT.
 	PACProxy string

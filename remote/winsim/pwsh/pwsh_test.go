@@ -31,7 +31,7 @@ func settings(proxy, bypass, pac string, autodetect bool) func() ([]byte, bool) 
 func TestProbeNetworkMatrix(t *testing.T) {
 	cfg := probe.Config{URL: sensorURL, Timeout: 10 * time.Second, Routes: []probe.Route{
 		{ID: "CURRENT_USER", Mode: probe.ModeSystem},
-		{ID: "LOCAL_SYSTEM", Mode: probe.ModeProxy, Proxy: "proxy.corp.example:8080", Bypass: []string{"<local>", "*.corp.example"}},
+		{ID: "LOCAL_SYSTEM", Mode: probe.ModeProxy, Proxy: "proxy.corp.example:8080"},
 		{ID: "LOCAL_SERVICE", Mode: probe.ModeDirect},
 	}}
 	line, err := probe.Command(cfg)
@@ -43,13 +43,19 @@ func TestProbeNetworkMatrix(t *testing.T) {
 		r200   = `"status":200,"error":"","message":""`
 		refuse = `"status":0,"error":"ConnectFailure","message":"Unable to connect to the remote server"`
 		r407   = `"status":407,"error":"ProtocolError","message":"The remote server returned an error: (407) Proxy Authentication Required."`
+		r403   = `"status":403,"error":"ProtocolError","message":"The remote server returned an error: (403) Forbidden."`
 		trust  = `"status":0,"error":"TrustFailure","message":"The underlying connection was closed: Could not establish trust relationship for the SSL/TLS secure channel."`
 		pxy    = `"route":"proxy proxy.corp.example:8080"`
 		dir    = `"route":"direct"`
+		// certificates: the endpoint's, none, the inspection proxy's
+		ep   = `"tls":true,"subject":"CN=*.atp.azure.com, O=Microsoft Corporation, L=Redmond, S=WA, C=US","issuer":"CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"`
+		no   = `"tls":false,"subject":"","issuer":""`
+		icpt = `"tls":true,"subject":"CN=*.atp.azure.com","issuer":"CN=Contoso TLS Inspection CA, O=Contoso Ltd"`
 	)
-	row := func(id, result, route string, ms int) string {
-		return `{"id":"` + id + `",` + result + `,` + route + `,"ms":` + itoa(ms) + `}`
+	row := func(id, result, route, cert string, ms int) string {
+		return `{"id":"` + id + `",` + result + `,` + route + `,` + cert + `,"ms":` + itoa(ms) + `}`
 	}
+	proxyOK := map[string]string{"proxy.corp.example:8080": ProxyOK}
 	tests := []struct {
 		name   string
 		net    Network
@@ -57,34 +63,48 @@ func TestProbeNetworkMatrix(t *testing.T) {
 		locale string
 		want   string
 	}{
-		{"proxy ok, direct blocked, user on proxy", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyOK}, EndpointStatus: 503},
+		{"proxy ok, direct blocked, user on proxy", Network{Proxies: proxyOK, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "<local>", "", false), "",
-			row("CURRENT_USER", r503, pxy, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, 7) + "," + row("LOCAL_SERVICE", refuse, dir, 7)},
+			row("CURRENT_USER", r503, pxy, ep, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, ep, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
 		{"direct ok 200, user without settings", Network{Direct: true, EndpointStatus: 200}, nil, "",
-			row("CURRENT_USER", r200, dir, 7) + "," + row("LOCAL_SYSTEM", `"status":0,"error":"ProxyNameResolutionFailure","message":"The proxy name could not be resolved: \u0027proxy.corp.example\u0027"`, pxy, 7) + "," + row("LOCAL_SERVICE", r200, dir, 7)},
+			row("CURRENT_USER", r200, dir, ep, 7) + "," + row("LOCAL_SYSTEM", `"status":0,"error":"ProxyNameResolutionFailure","message":"The proxy name could not be resolved: \u0027proxy.corp.example\u0027"`, pxy, no, 7) + "," + row("LOCAL_SERVICE", r200, dir, ep, 7)},
 		{"proxy down", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyDown}, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", refuse, pxy, 7) + "," + row("LOCAL_SYSTEM", refuse, pxy, 7) + "," + row("LOCAL_SERVICE", refuse, dir, 7)},
+			row("CURRENT_USER", refuse, pxy, no, 7) + "," + row("LOCAL_SYSTEM", refuse, pxy, no, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
 		{"proxy 407", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyAuthRequired}, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", r407, pxy, 7) + "," + row("LOCAL_SYSTEM", r407, pxy, 7) + "," + row("LOCAL_SERVICE", refuse, dir, 7)},
-		{"tls intercept", Network{Direct: true, Proxies: map[string]string{"proxy.corp.example:8080": ProxyOK}, EndpointStatus: 503, TLSIntercept: true},
+			row("CURRENT_USER", r407, pxy, no, 7) + "," + row("LOCAL_SYSTEM", r407, pxy, no, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+		{"proxy answers the CONNECT with 503 itself", Network{Direct: true, Proxies: map[string]string{"proxy.corp.example:8080": ProxyBlocked503}, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", trust, pxy, 7) + "," + row("LOCAL_SYSTEM", trust, pxy, 7) + "," + row("LOCAL_SERVICE", r503, dir, 7)},
+			row("CURRENT_USER", r503, pxy, no, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, no, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
+		{"proxy answers the CONNECT with 403 itself", Network{Proxies: map[string]string{"proxy.corp.example:8080": "blocked_403"}, EndpointStatus: 200},
+			nil, "",
+			row("CURRENT_USER", refuse, dir, no, 7) + "," + row("LOCAL_SYSTEM", r403, pxy, no, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+		{"tls intercept untrusted", Network{Direct: true, Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptUntrusted},
+			settings("proxy.corp.example:8080", "", "", false), "",
+			row("CURRENT_USER", trust, pxy, icpt, 7) + "," + row("LOCAL_SYSTEM", trust, pxy, icpt, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
+		{"tls intercept trusted", Network{Direct: true, Proxies: proxyOK, EndpointStatus: 200, TLSIntercept: InterceptTrusted},
+			settings("proxy.corp.example:8080", "", "", false), "",
+			row("CURRENT_USER", r200, pxy, icpt, 7) + "," + row("LOCAL_SYSTEM", r200, pxy, icpt, 7) + "," + row("LOCAL_SERVICE", r200, dir, ep, 7)},
+		{"tls intercept trusted, non-ASCII issuer", Network{Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptTrusted, InterceptIssuer: "CN=Z\u00fcrich <Inspection> & Co's \U0001F512"},
+			nil, "",
+			row("CURRENT_USER", refuse, dir, no, 7) + "," +
+				row("LOCAL_SYSTEM", r503, pxy, `"tls":true,"subject":"CN=*.atp.azure.com","issuer":"CN=Z?rich \u003cInspection\u003e \u0026 Co\u0027s ??"`, 7) + "," +
+				row("LOCAL_SERVICE", refuse, dir, no, 7)},
 		{"pac to other proxy", Network{Proxies: map[string]string{"pac-proxy.corp.example:3128": ProxyOK, "proxy.corp.example:8080": ProxyOK}, EndpointStatus: 200, PACProxy: "pac-proxy.corp.example:3128"},
 			settings("", "", "http://wpad.corp.example/wpad.dat", false), "",
-			row("CURRENT_USER", r200, `"route":"proxy pac-proxy.corp.example:3128"`, 7) + "," + row("LOCAL_SYSTEM", r200, pxy, 7) + "," + row("LOCAL_SERVICE", refuse, dir, 7)},
-		{"autodetect resolves DIRECT", Network{Direct: true, EndpointStatus: 503, Proxies: map[string]string{"proxy.corp.example:8080": ProxyOK}},
+			row("CURRENT_USER", r200, `"route":"proxy pac-proxy.corp.example:3128"`, ep, 7) + "," + row("LOCAL_SYSTEM", r200, pxy, ep, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+		{"autodetect resolves DIRECT", Network{Direct: true, EndpointStatus: 503, Proxies: proxyOK},
 			settings("proxy.corp.example:8080", "", "", true), "",
-			row("CURRENT_USER", r503, dir, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, 7) + "," + row("LOCAL_SERVICE", r503, dir, 7)},
+			row("CURRENT_USER", r503, dir, ep, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, ep, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
 		{"user bypasses the endpoint", Network{Direct: true, EndpointStatus: 503, Proxies: map[string]string{"proxy.corp.example:8080": ProxyDown}},
 			settings("proxy.corp.example:8080", "*.azure.com;<local>", "", false), "",
-			row("CURRENT_USER", r503, dir, 7) + "," + row("LOCAL_SYSTEM", refuse, pxy, 7) + "," + row("LOCAL_SERVICE", r503, dir, 7)},
-		{"german texts", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyOK}, EndpointStatus: 503, TLSIntercept: true},
+			row("CURRENT_USER", r503, dir, ep, 7) + "," + row("LOCAL_SYSTEM", refuse, pxy, no, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
+		{"german texts", Network{Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptUntrusted},
 			settings("proxy.corp.example:8080", "", "", false), "de-DE",
-			row("CURRENT_USER", `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: Für den geschützten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, 7) + "," +
-				row("LOCAL_SYSTEM", `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: Für den geschützten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, 7) + "," +
-				row("LOCAL_SERVICE", `"status":0,"error":"ConnectFailure","message":"Es kann keine Verbindung mit dem Remoteserver hergestellt werden."`, dir, 7)},
+			row("CURRENT_USER", `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: Für den geschützten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, icpt, 7) + "," +
+				row("LOCAL_SYSTEM", `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: Für den geschützten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, icpt, 7) + "," +
+				row("LOCAL_SERVICE", `"status":0,"error":"ConnectFailure","message":"Es kann keine Verbindung mit dem Remoteserver hergestellt werden."`, dir, no, 7)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,7 +145,7 @@ func TestProbeTimeout(t *testing.T) {
 	line, _ := probe.Command(cfg)
 	h := &Host{Network: Network{Direct: true, EndpointStatus: 503}, ProbeTime: time.Second}
 	stdout, _, code := run(t, h, line)
-	want := `[{"id":"LOCAL_SYSTEM","status":0,"error":"Timeout","message":"The operation has timed out","route":"direct","ms":20}]` + "\r\n"
+	want := `[{"id":"LOCAL_SYSTEM","status":0,"error":"Timeout","message":"The operation has timed out","route":"direct","tls":false,"subject":"","issuer":"","ms":20}]` + "\r\n"
 	if code != 0 || stdout != want {
 		t.Fatalf("exit %d\n got %s\nwant %s", code, stdout, want)
 	}
@@ -328,5 +348,23 @@ func TestJSString(t *testing.T) {
 	want := `"a\u0027b\u003cc\u003ed\u0026e\"f\\g\r\n\t\u0001ü\u2028"`
 	if got != want {
 		t.Fatalf("got %s want %s", got, want)
+	}
+}
+
+func TestBlockedStatus(t *testing.T) {
+	tests := []struct {
+		state string
+		want  int
+		ok    bool
+	}{
+		{"blocked_503", 503, true}, {"blocked_403", 403, true}, {"blocked_599", 599, true}, {"blocked_400", 400, true},
+		{"blocked_200", 0, false}, {"blocked_600", 0, false}, {"blocked_5x3", 0, false}, {"blocked_5030", 0, false},
+		{"blocked_", 0, false}, {"ok", 0, false}, {"Blocked_503", 0, false}, {"blocked_-03", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := BlockedStatus(tt.state)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("BlockedStatus(%q) = %d, %v; want %d, %v", tt.state, got, ok, tt.want, tt.ok)
+		}
 	}
 }
