@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,7 @@ type fixOptions struct {
 	apply bool
 	yes   bool
 	run   string   // restore: the run whose records are put back
+	force bool     // restore: put back values changed since the run too
 	hosts []string // restore: only these hosts (glob patterns)
 }
 
@@ -50,7 +52,10 @@ With --apply, per host: reg export of each target key to %SystemRoot%\Temp\dcpro
 account appended and fsynced to the backup file, then reg add, read-back compared byte for byte and the
 endpoint probe; a failed verification (or a probe that passed before and fails after) restores the previous
 value. Refused: hosts the audit could not check, a missing reference, a direct-only reference (unless
---allow-direct), values that do not decode. Every write goes to the audit log. Undo with dcproxy restore.
+--allow-direct), values that do not decode, values too large for one reg add command line (cmd.exe's
+8191 characters: about 4 KB of data) to write or to put back. A host whose reference (HKCU) or
+target values changed since the audit is skipped. Every write goes to the audit log. Undo with
+dcproxy restore.
 
 With --saved-legacy-settings (fix.saved_legacy_settings) the reference's SavedLegacySettings is copied too,
 with the same reads, backups, verification and rollback; a reference without one leaves the accounts' alone.`,
@@ -87,6 +92,11 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 	if err != nil {
 		return err
 	}
+	for _, p := range []string{backupPath, auditPath} {
+		if err := fleet.CheckJournalFile(p); errors.Is(err, fleet.ErrJournalMode) {
+			return usageErr("%s: %v", command, err)
+		}
+	}
 	var recs []fleet.BackupRecord
 	var env *auditEnv
 	if command == "restore" {
@@ -116,7 +126,7 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 		plans = fleet.PlanFix(rep, fleet.PlanOptions{Reference: r.opt.Reference, AllowDirect: cfg.Fix.AllowDirect,
 			SavedLegacySettings: cfg.Fix.SavedLegacySettings})
 	} else {
-		plans = fleet.PlanRestore(rep, recs)
+		plans = fleet.PlanRestore(rep, recs, fleet.RestoreOptions{Force: o.force})
 	}
 	writes, hosts := 0, 0
 	for i, p := range plans {
@@ -157,11 +167,17 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 // apply opens the journals and writes; it reports failed verifications loudly on stderr.
 func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Report, plans []fleet.HostPlan, command, runID, backupPath, auditPath string) error {
 	backups, err := fleet.OpenJournal(backupPath)
+	if errors.Is(err, fleet.ErrJournalMode) {
+		return usageErr("backup file: %v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("backup file: %w", err)
 	}
 	defer backups.Close()
 	alog, err := fleet.OpenJournal(auditPath)
+	if errors.Is(err, fleet.ErrJournalMode) {
+		return usageErr("audit log: %v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
@@ -279,6 +295,9 @@ func writePlan(w io.Writer, command, runID string, rep *fleet.Report, plans []fl
 				fmt.Fprintf(&b, "  %s  %s  %s \"%s\" /v %s\n", p.Host, st.Account, strings.ToUpper(st.Action), st.Key, st.Value)
 				fmt.Fprintf(&b, "      current: %s\n      desired: %s\n", fleet.Describe(st.Current), desiredText(st))
 				fmt.Fprintf(&b, "      current hex: %s\n      desired hex: %s\n", hexOr(st.Current), hexOr(st.Desired))
+				if st.Forced {
+					fmt.Fprintf(&b, "      WARNING (--force): the value changed since the run; this overwrites the change\n")
+				}
 			}
 		}
 	}

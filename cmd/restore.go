@@ -21,7 +21,12 @@ func (a *app) newRestoreCmd() *cobra.Command {
 		Long: `restore reads the backup file, selects the records of one run (--run; default: the latest fix run) and
 of the hosts given (--host, glob patterns; default: all), audits those hosts and puts each recorded previous
 value back, deleting the value where it was absent. It backs up, confirms, writes, verifies, rolls back and
-logs exactly as fix does (its own backup records carry command "restore", so a restore can be restored).`,
+logs exactly as fix does (its own backup records carry command "restore", so a restore can be restored).
+
+A value that holds neither what the run wrote nor the recorded previous value was changed after the run
+(by an administrator or a later run): it is refused ("changed since run ...": audit again, or restore the
+later run first) unless --force, which puts the recorded value back over that change. Hosts the audit
+could not reach are refused; a host without a usable reference (HKCU) is restored all the same.`,
 		Example: `  dcproxy restore -i dcs.yaml                                  # plan for the latest fix run
   dcproxy restore -i dcs.yaml --run 20261127T020000Z-1a2b3c --host 'dc0*' --apply`,
 		Args: cobra.NoArgs,
@@ -37,6 +42,7 @@ logs exactly as fix does (its own backup records carry command "restore", so a r
 	addConnFlags(f, &o.auditOptions)
 	addFixFlags(f, o)
 	f.StringVar(&o.run, "run", "", "run id whose records are restored (default: the latest fix run in the backup file)")
+	f.BoolVar(&o.force, "force", false, "also put back values that changed since the run wrote them (overwrites those later changes)")
 	f.StringSliceVar(&o.hosts, "host", nil, "only these hosts (glob patterns on the recorded host name; repeatable, comma-separated)")
 	return c
 }

@@ -431,6 +431,10 @@ func evaluate(ctx context.Context, r remote.Runner, base HostResult, vals Values
 		Actual: refView, Message: referenceMessage(opt.Reference, refView)})
 	if herr != nil {
 		res.Status, res.Error = StatusError, herr
+		res.observed = Values{}
+		for _, acct := range ServiceAccounts {
+			res.observed[acct] = vals[acct]
+		}
 		return res
 	}
 	decoded := map[string]*wininet.Settings{}

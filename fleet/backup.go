@@ -30,7 +30,9 @@ type BackupRecord struct {
 	// Absent: the value did not exist (a restore deletes it); Previous is then empty.
 	Absent   bool   `json:"absent"`
 	Previous string `json:"previous,omitempty"` // the previous bytes in upper-case hex
-	New      string `json:"new,omitempty"`      // what the run is about to write ("" when it deletes)
+	// New is what the run is about to write, in upper-case hex; "" when it deletes (a restore of a
+	// value that was absent). See WrittenBytes.
+	New      string `json:"new,omitempty"`
 	HostFile string `json:"host_file,omitempty"`
 }
 
@@ -44,6 +46,21 @@ func (r BackupRecord) PreviousBytes() ([]byte, error) {
 		return nil, fmt.Errorf("%w: host %s account %s: previous: %w", ErrBackupFile, r.Host, r.Account, err)
 	}
 	return b, nil
+}
+
+// WrittenBytes returns what the run wrote (or was about to write): nil when it deleted the value.
+// known is false when the record cannot say: a fix record without new bytes (fix runs always record
+// them; such a record was not written by dcproxy). A restore record without new bytes deleted the
+// value. The error wraps ErrBackupFile when New is not hex.
+func (r BackupRecord) WrittenBytes() (b []byte, known bool, err error) {
+	if r.New == "" {
+		return nil, r.Command == "restore", nil
+	}
+	b, err = hex.DecodeString(r.New)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: host %s account %s: new: %w", ErrBackupFile, r.Host, r.Account, err)
+	}
+	return b, true, nil
 }
 
 // AuditEntry is one line of the audit log: one write (or rollback write) on one host and its outcome.
@@ -75,19 +92,91 @@ type Journal struct {
 	path string
 }
 
-// OpenJournal opens (creating it and its directory, mode 0700/0600) path for appending.
+// ErrJournalMode is wrapped by OpenJournal's error for an existing file that group or others can
+// read (unix only): its records hold the hosts' registry values and who changed them.
+var ErrJournalMode = errors.New("journal file is readable by others")
+
+// OpenJournal opens (creating it and its directory, mode 0700/0600) path for appending. A file or
+// directory it creates is made durable: the directory that holds it is fsynced, so the first record
+// survives a crash too. An existing file that group or others can read is refused (error wrapping
+// ErrJournalMode that names the file and the chmod to run; not checked on Windows, where the ACL
+// decides and os.FileInfo does not show it).
 func OpenJournal(path string) (*Journal, error) {
 	if path == "" {
 		return nil, errors.New("journal: no file name")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := mkdirDurable(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	created := false
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	switch {
+	case err == nil:
+		created = true
+	case errors.Is(err, os.ErrExist):
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
+	if !created {
+		st, err := f.Stat()
+		if err == nil {
+			err = checkJournalMode(path, st)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	} else if err := syncDirFunc(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
 	return &Journal{f: f, path: path}, nil
+}
+
+// CheckJournalFile returns an error wrapping ErrJournalMode when path exists and group or others can
+// read it (unix; nil on Windows), naming the file and the chmod that fixes it; nil when it does not
+// exist. Other stat errors are returned as they are.
+func CheckJournalFile(path string) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return checkJournalMode(path, st)
+}
+
+// syncDirFunc is syncDir; tests replace it to see which directories are fsynced.
+var syncDirFunc = syncDir
+
+// mkdirDurable creates dir and its missing parents (mode 0700) and fsyncs the parent of every
+// directory it created.
+func mkdirDurable(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := syncDirFunc(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Path returns the file name the journal was opened with.
@@ -161,6 +250,9 @@ func ParseBackups(r io.Reader) ([]BackupRecord, error) {
 			}
 			if _, perr := rec.PreviousBytes(); perr != nil {
 				return nil, fmt.Errorf("line %d: %w", n, perr)
+			}
+			if _, _, nerr := rec.WrittenBytes(); nerr != nil {
+				return nil, fmt.Errorf("line %d: %w", n, nerr)
 			}
 			out = append(out, rec)
 		}

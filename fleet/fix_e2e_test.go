@@ -146,7 +146,7 @@ func (e *fixEnv) run(t *testing.T, ctx context.Context, command string, recs []f
 	if command == "fix" {
 		plans = fleet.PlanFix(rep, e.plan)
 	} else {
-		plans = fleet.PlanRestore(rep, recs)
+		plans = fleet.PlanRestore(rep, recs, fleet.RestoreOptions{})
 	}
 	backups, err := fleet.OpenJournal(filepath.Join(e.dir, "backups.jsonl"))
 	if err != nil {

@@ -120,7 +120,7 @@ func TestPlanRestore(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			plans := PlanRestore(&Report{Hosts: []HostResult{tc.hr}}, tc.recs)
+			plans := PlanRestore(&Report{Hosts: []HostResult{tc.hr}}, tc.recs, RestoreOptions{})
 			var got []string
 			for _, s := range plans[0].Steps {
 				got = append(got, s.Action)

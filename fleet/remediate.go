@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +56,9 @@ type Step struct {
 	// Notice marks an ActionNone step the plan listing names with its Message: a value left alone
 	// on purpose (a SavedLegacySettings when the reference has none), not one that already matches.
 	Notice bool
+	// Forced marks a restore write or delete of a value that changed since the recorded run
+	// (RestoreOptions.Force): it overwrites that later change.
+	Forced bool
 }
 
 func (s Step) writes() bool { return s.Action == ActionWrite || s.Action == ActionDelete }
@@ -65,6 +70,10 @@ func (s Step) id() string { return valueID(s.Account, s.Value) }
 type HostPlan struct {
 	Host  string
 	Steps []Step
+	// Expect names other values (Values ids, e.g. AccountCurrentUser) the writes depend on, with the
+	// bytes the audit saw (nil = absent): a fix that copies the reference (HKCU) writes only while
+	// the host still holds the reference the plan copied, else the host is skipped ("audit again").
+	Expect map[string][]byte
 }
 
 // readsSaved reports whether the plan touches a SavedLegacySettings (its reads must include them).
@@ -222,10 +231,56 @@ func planFixHost(hr *HostResult, opt PlanOptions) HostPlan {
 		}
 		p.Steps = append(p.Steps, st)
 	}
+	for j := range p.Steps {
+		refuseLong(&p.Steps[j], "not fixed")
+	}
 	if opt.SavedLegacySettings {
-		p.Steps = append(p.Steps, planSavedLegacy(hr, p.Steps, ref, opt.Reference != nil)...)
+		saved := planSavedLegacy(hr, p.Steps, ref, opt.Reference != nil)
+		for j := range saved {
+			refuseLong(&saved[j], "not written")
+		}
+		p.Steps = append(p.Steps, saved...)
+	}
+	if opt.Reference == nil {
+		// The writes copy HKCU's bytes: they must still be the bytes the audit saw when the host is written.
+		for _, st := range p.Steps {
+			if st.Action != ActionWrite {
+				continue
+			}
+			if p.Expect == nil {
+				p.Expect = map[string][]byte{}
+			}
+			if st.Value == SavedLegacyValue {
+				p.Expect[SavedLegacyID(AccountCurrentUser)] = st.Desired
+			} else {
+				p.Expect[AccountCurrentUser] = st.Desired
+			}
+		}
 	}
 	return p
+}
+
+// refuseLong refuses a write or delete whose command line, or the command line that puts the
+// current value back (rollback, restore), cmd.exe would refuse as too long: "The command line is
+// too long." leaves the value as it was, so such a value can be neither written nor restored by
+// dcproxy. prefix starts the message ("not fixed", "not restored").
+func refuseLong(st *Step, prefix string) {
+	if !st.writes() {
+		return
+	}
+	if st.Action == ActionWrite {
+		if err := reg.CheckCommandLine(reg.AddBinaryCommand(st.Key, st.Value, st.Desired)); err != nil {
+			st.Action, st.Message = ActionRefused, fmt.Sprintf("%s: the value to write is %d bytes, too large to write with reg add (%v); set it by hand", prefix, len(st.Desired), err)
+			st.Desired = nil
+			return
+		}
+	}
+	if st.Current != nil {
+		if err := reg.CheckCommandLine(reg.AddBinaryCommand(st.Key, st.Value, st.Current)); err != nil {
+			st.Action, st.Message = ActionRefused, fmt.Sprintf("%s: the current value is %d bytes, too large to put back with reg add if the write had to be undone (%v); change it by hand", prefix, len(st.Current), err)
+			st.Desired = nil
+		}
+	}
 }
 
 // planSavedLegacy plans the SavedLegacySettings of the accounts whose DefaultConnectionSettings step
@@ -302,14 +357,28 @@ func planSavedLegacy(hr *HostResult, dcs []Step, ref wininet.Settings, declared 
 	return out
 }
 
+// RestoreOptions configure PlanRestore.
+type RestoreOptions struct {
+	// Force puts the recorded previous values back even where the value changed since the run
+	// wrote it (by an administrator or a later run), overwriting that change.
+	Force bool
+}
+
+// transportKinds are the HostError kinds that mean the audit could not read the host; a restore
+// refuses only those (a missing or undecodable reference does not matter to it).
+var transportKinds = map[string]bool{"auth": true, "tls": true, "unreachable": true, "timeout": true, "protocol": true, "canceled": true}
+
 // PlanRestore derives from an audit report and the backup records of one run what a restore
 // writes on each host, in report order (pure): every recorded (host, account) gets its previous
 // value back, or is deleted when it was absent; accounts already holding it are left alone. Hosts
-// that errored during the audit and records that name another key or value than the account's
-// DefaultConnectionSettings or SavedLegacySettings are refused; a SavedLegacySettings record needs
-// the report to hold the account's SavedLegacySettings (Options.SavedLegacySettings). When a host,
+// the audit could not read (transport errors: auth, tls, unreachable, timeout, protocol, canceled)
+// and records that name another key or value than the account's DefaultConnectionSettings or
+// SavedLegacySettings are refused; a SavedLegacySettings record needs the report to hold the
+// account's SavedLegacySettings (Options.SavedLegacySettings). A value that holds neither what the
+// run wrote nor the previous value was changed since (by hand or by a later run) and is refused
+// unless opt.Force; so is a value whose reg add line would be too long for cmd.exe. When a host,
 // account and value have several records, the first (the oldest) wins.
-func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
+func PlanRestore(rep *Report, recs []BackupRecord, opt RestoreOptions) []HostPlan {
 	plans := make([]HostPlan, len(rep.Hosts))
 	for i := range rep.Hosts {
 		hr := &rep.Hosts[i]
@@ -325,6 +394,9 @@ func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
 		for _, r := range mine {
 			st := Step{Account: r.Account, Key: r.Key, Value: r.Value}
 			act := settingsOf(findCheck(hr, "registry."+strings.ToLower(r.Account)))
+			if act == nil && r.Value == ValueName {
+				act = observedSettings(hr, r.Account) // the audit stopped at the reference
+			}
 			if ep := findCheck(hr, "endpoint."+strings.ToLower(r.Account)); ep != nil && r.Value == ValueName {
 				st.ProbeOK = ep.Status == CheckPass
 			}
@@ -333,10 +405,16 @@ func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
 				act, what = hr.SavedLegacy[r.Account], SavedLegacyValue+" (it was not read)"
 			}
 			prev, perr := r.PreviousBytes()
+			if perr == nil {
+				var werr error
+				if _, _, werr = r.WrittenBytes(); werr != nil {
+					perr = werr
+				}
+			}
 			switch {
 			case !isServiceAccount(r.Account) || !strings.EqualFold(r.Key, AccountKey(r.Account)) || (r.Value != ValueName && r.Value != SavedLegacyValue):
 				st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: the record names %s\\%s for %s, which dcproxy never writes", r.Key, r.Value, r.Account)
-			case hr.Status == StatusError && hr.Error != nil:
+			case hr.Status == StatusError && hr.Error != nil && transportKinds[hr.Error.Kind]:
 				st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: the audit could not check the host (%s): %s", hr.Error.Kind, hr.Error.Message)
 			case perr != nil:
 				st.Action, st.Message = ActionRefused, "not restored: "+perr.Error()
@@ -349,6 +427,10 @@ func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
 					st.Action, st.Message = ActionRefused, "not restored: "+err.Error()
 				case sameValue(cur, prev):
 					st.Action, st.Message = ActionNone, "already holds the recorded value of run "+r.RunID
+				case !opt.Force && changedSince(r, cur):
+					wrote, _, _ := r.WrittenBytes()
+					st.Action, st.Message = ActionRefused, fmt.Sprintf("not restored: %s %s changed since run %s (it wrote %s, it now holds %s): audit again, or restore the later run first; --force puts the recorded value back anyway",
+						r.Account, r.Value, r.RunID, Describe(wrote), Describe(cur))
 				case prev == nil:
 					st.Action, st.Current = ActionDelete, cur
 					st.Message = "delete: the value was absent before run " + r.RunID
@@ -356,12 +438,56 @@ func PlanRestore(rep *Report, recs []BackupRecord) []HostPlan {
 					st.Action, st.Current, st.Desired = ActionWrite, cur, prev
 					st.Message = "put back the value recorded by run " + r.RunID
 				}
+				if opt.Force && st.writes() && changedSince(r, cur) {
+					st.Forced = true
+					st.Message += " (--force: the value changed since that run; this overwrites the change)"
+				}
 			}
+			refuseLong(&st, "not restored")
 			p.Steps = append(p.Steps, st)
 		}
 		plans[i] = p
 	}
 	return plans
+}
+
+// changedSince reports whether cur is neither what run r wrote (byte for byte, or the same decoded
+// settings: WinINet may bump the change counter) nor r's previous value, i.e. someone or something
+// changed the value after the run. A record that does not say what it wrote cannot tell: false.
+func changedSince(r BackupRecord, cur []byte) bool {
+	prev, _ := r.PreviousBytes()
+	wrote, known, err := r.WrittenBytes()
+	if !known || err != nil {
+		return false
+	}
+	return !equivalentValue(cur, wrote) && !equivalentValue(cur, prev)
+}
+
+// equivalentValue: both absent, the same bytes, or both decode to equivalent settings.
+func equivalentValue(a, b []byte) bool {
+	if sameValue(a, b) {
+		return true
+	}
+	if a == nil || b == nil {
+		return false
+	}
+	sa, err1 := wininet.Decode(a)
+	sb, err2 := wininet.Decode(b)
+	return err1 == nil && err2 == nil && sa.Equivalent(sb)
+}
+
+// observedSettings is an account's DefaultConnectionSettings as the audit read it when the audit
+// could not compare it (no usable reference), in the form of a registry finding; nil when the
+// audit did not read it.
+func observedSettings(hr *HostResult, account string) *Settings {
+	raw, ok := hr.observed[account]
+	if !ok {
+		return nil
+	}
+	if raw == nil {
+		return &Settings{Present: false, Source: AccountKey(account)}
+	}
+	return &Settings{Present: true, Source: AccountKey(account), Raw: hexUpper(raw)}
 }
 
 func isServiceAccount(a string) bool {
@@ -576,6 +702,15 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 		}
 		steps = append(steps, j)
 	}
+	for _, id := range slices.Sorted(maps.Keys(p.Expect)) {
+		if cur, ok := now[id]; !ok || !sameValue(cur, p.Expect[id]) {
+			what := "the reference (HKCU) " + ValueName
+			if id != AccountCurrentUser {
+				what = "the reference (HKCU) " + SavedLegacyValue
+			}
+			return skip(fmt.Sprintf("%s changed since it was audited (now %s): audit again", what, Describe(cur)))
+		}
+	}
 	files, err := x.hostBackup(hctx, steps)
 	if err != nil {
 		return skip("the on-host backup failed: " + err.Error())
@@ -653,7 +788,8 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	x.log.Error("verification failed: rolling back", "reason", failure)
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), opt.WriteTimeout)
 	defer rcancel()
-	if rbErr := x.rollback(rctx, attempted); rbErr != nil {
+	intact, rbErr := x.rollback(rctx, attempted)
+	if rbErr != nil {
 		msg := fmt.Sprintf("VERIFICATION FAILED: %s; ROLLBACK FAILED: %v; the previous values are in %s (run %s): check the host and run dcproxy restore", failure, rbErr, opt.Backups.Path(), opt.RunID)
 		markWrites(&res, p, OutcomeFailed, msg)
 		res.Status, res.Error = StatusError, &HostError{Kind: "error", Message: msg}
@@ -663,6 +799,9 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	for _, j := range attempted {
 		res.Remediation[j].Outcome = OutcomeRolledBack
 		res.Remediation[j].Message = "VERIFICATION FAILED: " + failure + "; the previous value was written back and verified"
+		if note, ok := intact[p.Steps[j].id()]; ok {
+			res.Remediation[j].Message = "VERIFICATION FAILED: " + failure + "; the previous value reads back intact (" + note + ")"
+		}
 	}
 	return res // the host is as the audit found it
 }
@@ -690,9 +829,12 @@ func (x *hostRun) write(ctx context.Context, steps []int) (string, []int) {
 }
 
 // rollback puts the previous value of every attempted step back (deleting values that were absent)
-// and verifies them by reading back.
-func (x *hostRun) rollback(ctx context.Context, attempted []int) error {
-	var errs []string
+// and verifies them by reading back. The read-back decides: a value that reads back as its previous
+// value is rolled back whatever its command's exit status (a write refused by cmd.exe or reg.exe
+// left it untouched; a delete of a value that is already gone fails too); intact names those steps
+// (Step.id) with what their command said. The error lists the values that are not verified.
+func (x *hostRun) rollback(ctx context.Context, attempted []int) (intact map[string]string, _ error) {
+	cmdErr := map[string]string{}
 	for _, j := range attempted {
 		st := x.plan.Steps[j]
 		line := reg.AddBinaryCommand(st.Key, st.Value, st.Current)
@@ -702,22 +844,33 @@ func (x *hostRun) rollback(ctx context.Context, attempted []int) error {
 		out, err := x.mutate(ctx, st.id(), line)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Sprintf("%s %s: %v", st.Account, st.Value, err))
-		case out.ExitCode != 0 && st.Current != nil:
-			// (a delete of a value that is already gone fails too; the read-back decides)
-			errs = append(errs, fmt.Sprintf("%s %s: reg.exe exited %d: %s", st.Account, st.Value, out.ExitCode, firstLine(out.Stderr)))
+			cmdErr[st.id()] = fmt.Sprintf("%s %s: %v", st.Account, st.Value, err)
+		case out.ExitCode != 0:
+			cmdErr[st.id()] = fmt.Sprintf("%s %s: reg.exe exited %d: %s", st.Account, st.Value, out.ExitCode, firstLine(out.Stderr))
 		}
 	}
 	after, err := readValues(ctx, x.runner, x.saved)
+	var errs []string
+	intact = map[string]string{}
 	for _, j := range attempted {
 		st := x.plan.Steps[j]
+		ce, failed := cmdErr[st.id()]
 		outcome, msg := OutcomeVerified, "previous value restored"
 		switch {
 		case err != nil:
 			outcome, msg = "unknown", "read back failed: "+err.Error()
+			if failed {
+				errs = append(errs, ce)
+			}
 		case !sameValue(after[st.id()], st.Current):
 			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.id()])
+			if failed {
+				errs = append(errs, ce)
+			}
 			errs = append(errs, fmt.Sprintf("%s %s reads back %s, not its previous value", st.Account, st.Value, Describe(after[st.id()])))
+		case failed && st.Current != nil:
+			msg = "the rollback command failed (" + ce + ") but the value reads back as its previous value: verified"
+			intact[st.id()] = "the rollback command failed, the read-back shows the previous value: " + ce
 		}
 		x.audit(st, "rollback", st.Desired, st.Current, outcome, msg)
 	}
@@ -725,9 +878,9 @@ func (x *hostRun) rollback(ctx context.Context, attempted []int) error {
 		errs = append(errs, "read back: "+err.Error())
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
+		return intact, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
-	return nil
+	return intact, nil
 }
 
 func (x *hostRun) audit(st Step, action string, old, new []byte, outcome, msg string) {

@@ -122,6 +122,9 @@ type HostResult struct {
 	// Drift is the host's roll-up against a baseline: new when any of its findings is new,
 	// persisting when it has findings and all persist, empty without findings or baseline.
 	Drift string `json:"drift,omitempty"`
+	// observed holds the values the audit read when it could not compare them (no usable
+	// reference): a restore does not need the reference and plans from these. In-process only.
+	observed Values
 }
 
 // HostError says why a host could not be checked. Kind is one of auth, unreachable, timeout,

@@ -168,7 +168,7 @@ func TestPlanRestoreSavedLegacy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := PlanRestore(&Report{Hosts: []HostResult{tc.hr}}, tc.recs)[0]
+			p := PlanRestore(&Report{Hosts: []HostResult{tc.hr}}, tc.recs, RestoreOptions{})[0]
 			var got []string
 			for _, s := range p.Steps {
 				got = append(got, s.Action)

@@ -174,7 +174,8 @@ func checkReason(c *fleet.Check) string {
 	case fleet.KindEndpoint:
 		r := label + " endpoint: "
 		if p, ok := probeOf(c.Actual); ok && (p.Status != 0 || p.Error != "") {
-			r += probeOutcome(p)
+			exp, _ := probeOf(c.Expected)
+			r += probeOutcome(p, exp)
 		} else {
 			r += orDefault(oneLine(c.Message), c.Status)
 		}
@@ -193,8 +194,10 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// probeOutcome is e.g. "HTTP 407 via proxy:8080" or "ConnectFailure via direct".
-func probeOutcome(p *fleet.Probe) string {
+// probeOutcome is e.g. "HTTP 407 via proxy:8080" or "ConnectFailure via direct", with a note when
+// the status did not come from the endpoint: "(no TLS)" (the proxy's own answer) or "(issuer X
+// unexpected)" (TLS interception; exp gives the expected issuers, nil when unknown).
+func probeOutcome(p, exp *fleet.Probe) string {
 	var parts []string
 	if p.Error != "" {
 		parts = append(parts, oneLine(p.Error))
@@ -206,7 +209,23 @@ func probeOutcome(p *fleet.Probe) string {
 	if p.Route != "" {
 		s += " via " + strings.TrimPrefix(oneLine(p.Route), "proxy ")
 	}
+	switch {
+	case p.Status == 0:
+	case p.TLS != nil && !*p.TLS:
+		s += " (no TLS)"
+	case p.Issuer != "" && exp != nil && len(exp.ExpectedIssuers) > 0 && !containsAnyFold(p.Issuer, exp.ExpectedIssuers):
+		s += " (issuer " + oneLine(p.Issuer) + " unexpected)"
+	}
 	return s
+}
+
+func containsAnyFold(s string, subs []string) bool {
+	for _, x := range subs {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(x)) {
+			return true
+		}
+	}
+	return false
 }
 
 // settingsDiff says how act differs from exp in the fewest words, e.g. "proxy-old:3128 != proxy:8080".
@@ -314,7 +333,7 @@ func describeProbe(p *fleet.Probe) string {
 		}
 		return s
 	}
-	out := probeOutcome(p)
+	out := probeOutcome(p, nil)
 	if p.Status == 0 && p.Error == "" {
 		out = "no response" + out
 	}

@@ -136,7 +136,9 @@ const refuse = "exit /b 87"
 // AddBinaryCommand returns `reg add "KEY" /v "NAME" /t REG_BINARY /d HEX /f` (upper-case hex, no
 // separators; for empty data /d is omitted, which stores an empty binary value). value "" targets the default value (/ve).
 // Callers should check ValidateKey and ValidateValueName first: for a key or name that fails them the
-// returned line is "exit /b 87", which fails without touching the registry.
+// returned line is "exit /b 87", which fails without touching the registry. The line is not limited
+// in length: data longer than about 4 KB gives a line cmd.exe refuses ("The command line is too
+// long."); check it with CheckCommandLine.
 func AddBinaryCommand(key, value string, data []byte) string {
 	k, err := cleanKey(key)
 	if err != nil || ValidateValueName(value) != nil {
@@ -242,6 +244,20 @@ func BatchQueryCommand(qs []Query) (string, error) {
 		return "", fmt.Errorf("%w: %d queries need %d characters, cmd.exe allows %d; split the batch", ErrTooLong, len(qs), n, MaxCommandLine)
 	}
 	return line, nil
+}
+
+// CommandLength returns the length of a command line as cmd.exe counts it: UTF-16 code units (invalid
+// UTF-8 counts one unit per byte sequence replaced by U+FFFD).
+func CommandLength(line string) int { return utf16Len(line) }
+
+// CheckCommandLine returns nil when cmd.exe accepts line, else an error wrapping ErrTooLong that names
+// its length. Windows refuses a longer line with "The command line is too long." without running any
+// of it, so a caller must check a line it builds from data (AddBinaryCommand) before relying on it.
+func CheckCommandLine(line string) error {
+	if n := utf16Len(line); n > MaxCommandLine {
+		return fmt.Errorf("%w: the command line would be %d characters, cmd.exe allows %d", ErrTooLong, n, MaxCommandLine)
+	}
+	return nil
 }
 
 func utf16Len(s string) int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -276,5 +277,22 @@ func TestBuilders(t *testing.T) {
 	}
 	if k, err := LongKey(`HKU`); err != nil || k != `HKEY_USERS` {
 		t.Errorf("LongKey = %q, %v", k, err)
+	}
+}
+
+func TestCheckCommandLine(t *testing.T) {
+	key := `HKU\S-1-5-18\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{100, true}, {4000, true}, {4100, false}, {5800, false}} {
+		line := AddBinaryCommand(key, "DefaultConnectionSettings", make([]byte, tc.size))
+		err := CheckCommandLine(line)
+		if (err == nil) != tc.ok || (err != nil && (!errors.Is(err, ErrTooLong) || !strings.Contains(err.Error(), strconv.Itoa(CommandLength(line))))) {
+			t.Errorf("%d bytes (%d characters): %v", tc.size, CommandLength(line), err)
+		}
+	}
+	if n := CommandLength("é€𝄞"); n != 4 {
+		t.Errorf("CommandLength counts %d UTF-16 units, want 4", n)
 	}
 }
