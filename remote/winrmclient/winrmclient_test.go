@@ -463,10 +463,10 @@ func TestDefaultParametersUnchanged(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	after := winrm.DefaultParameters
+	after := *winrm.DefaultParameters
 	if after.Timeout != before.Timeout || after.Locale != before.Locale || after.EnvelopeSize != before.EnvelopeSize ||
 		after.TransportDecorator != nil || after.Dial != nil {
-		t.Errorf("DefaultParameters changed: before %+v, after %+v", before, *after)
+		t.Errorf("DefaultParameters changed: before %+v, after %+v", before, after)
 	}
 }
 
