@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote/winsim/lab"
 )
@@ -136,5 +135,3 @@ func labHosts(l *lab.Lab) []inventory.Host {
 	}
 	return hs
 }
-
-var _ = fleet.Schema

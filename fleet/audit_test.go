@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -373,8 +372,6 @@ func TestAudit_oneShellTwoCommands(t *testing.T) {
 		t.Errorf("dials %d, runs %d; want one shell and two commands (registry batch, probe)", dials.Load(), runs.Load())
 	}
 }
-
-var _ = errors.New
 
 // TestProbeRoutes_bypassOnClient: bypass lists are decided here and never sent, so a realistic
 // 40-entry list keeps the probe's command line far below cmd.exe's 8191 characters.
