@@ -232,7 +232,12 @@ type session struct {
 }
 
 // dial opens a Runner with retries for transient failures only, within ctx.
-func dial(ctx context.Context, h inventory.Host, opt Options) (*session, error) {
+// dialed, when not nil, learns the outcome of the first attempt (nil, an ErrAuth refusal, or
+// errNotDialed when it failed before authentication); see logonGate.
+func dial(ctx context.Context, h inventory.Host, opt Options, dialed func(error)) (*session, error) {
+	if dialed == nil {
+		dialed = func(error) {}
+	}
 	t, err := opt.Target(h)
 	if err != nil {
 		return nil, err
@@ -241,8 +246,14 @@ func dial(ctx context.Context, h inventory.Host, opt Options) (*session, error) 
 	delay := opt.Backoff
 	for attempt := 1; ; attempt++ {
 		r, err := opt.Dialer.Dial(ctx, t)
-		if err == nil {
+		switch {
+		case err == nil:
+			dialed(nil)
 			return &session{runner: r, attempts: attempt}, nil
+		case errors.Is(err, remote.ErrAuth):
+			dialed(err)
+		default:
+			dialed(errNotDialed)
 		}
 		if !remote.Transient(err) || attempt > opt.Retries || ctx.Err() != nil {
 			return &session{attempts: attempt}, err
@@ -399,8 +410,7 @@ func savedLegacyOf(vals Values) map[string]*Settings {
 func auditHost(ctx context.Context, h inventory.Host, opt Options, dialed func(error)) (res HostResult) {
 	res = baseResult(h)
 	log := opt.Logger.With("host", h.Name)
-	s, err := dial(ctx, h, opt)
-	dialed(err)
+	s, err := dial(ctx, h, opt, dialed)
 	if s != nil {
 		defer func() { s.close(ctx); res.Stats = s.stats() }()
 	}

@@ -15,10 +15,13 @@ import (
 const DefaultAuthFailureLimit = 3
 
 // logonGate keeps a wrong password from locking the account out across the domain: until a logon
-// with an account has succeeded somewhere, at most limit hosts try it at once, and once limit hosts
-// have refused it, the remaining hosts are not tried with it. After one success the account is
-// known good and the gate no longer holds anything back (a refusal then is about that host).
-// A logonGate is safe for concurrent use.
+// with an account has succeeded somewhere, at most limit hosts try it at once (fewer as refusals
+// accumulate, so that no more than limit hosts ever refuse it), and once limit hosts have refused
+// it, the remaining hosts are not tried with it. After one success the account is known good and
+// the gate no longer holds anything back (a refusal then is about that host). A host whose first
+// attempt fails before authentication (unreachable, TLS, protocol) gives its slot back at once; a
+// host that accepts TCP and never answers holds it until its deadline. A logonGate is safe for
+// concurrent use.
 type logonGate struct {
 	limit int
 	mu    sync.Mutex
@@ -60,7 +63,7 @@ func (g *logonGate) acquire(ctx context.Context, user, host string) (func(error)
 			g.mu.Unlock()
 			return nil, fmt.Errorf("%w: not attempted: %s was refused by %s before any logon with it succeeded; no more hosts are tried with it, so the account is not locked out (check its password)",
 				remote.ErrAuth, user, refused)
-		case st.inflight < g.limit:
+		case len(st.refused)+st.inflight < g.limit: // so refusals can never exceed limit
 			st.inflight++
 			g.mu.Unlock()
 			var once sync.Once

@@ -680,7 +680,7 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	}
 	hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
 	defer cancel()
-	s, err := dial(hctx, h, opt.Options)
+	s, err := dial(hctx, h, opt.Options, nil)
 	if s != nil {
 		defer s.close(ctx)
 	}
