@@ -234,30 +234,6 @@ func (a *app) writeReport(r report.Renderer, rep *fleet.Report, out string) erro
 	return err
 }
 
-func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(name)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(data); err == nil {
-		if err = tmp.Chmod(mode); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
-}
-
 func loadInventory(p string) ([]inventory.Host, error) {
 	if p == "" {
 		return nil, usageErr("no inventory: give -i FILE (YAML, CSV or text)")

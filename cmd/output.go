@@ -169,13 +169,9 @@ func (a *app) deliver(ctx context.Context, p *outputPlan, main report.Renderer, 
 		errs = append(errs, err)
 	}
 	for _, t := range p.extra {
-		var buf bytes.Buffer
-		if err := t.r.Render(&buf, rep); err != nil {
-			errs = append(errs, fmt.Errorf("render %s report: %w", t.format, err))
-			continue
-		}
-		if err := writeFileAtomic(expandPath(t.path, rep.StartedAt), buf.Bytes(), 0o644); err != nil {
-			errs = append(errs, err)
+		r := t.r
+		if err := renderFileAtomic(expandPath(t.path, rep.StartedAt), 0o644, func(w io.Writer) error { return r.Render(w, rep) }); err != nil {
+			errs = append(errs, fmt.Errorf("%s report: %w", t.format, err))
 		}
 	}
 	if p.post != nil {

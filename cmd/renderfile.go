@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 )
 
-// renderFileAtomic is writeFileAtomic for a renderer: render writes straight into a temporary file
+// renderFileAtomic writes a report atomically: render writes straight into a temporary file
 // in name's directory (through a buffered writer), which is synced and renamed over name only when
 // render and every write succeeded. Unlike rendering into memory first, it holds no copy of the
 // report: a 10,000-host JSON report is ~60 MB (see BENCHMARKS.md). On error name is untouched.

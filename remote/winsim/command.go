@@ -125,7 +125,8 @@ func (c *command) wait(ctx context.Context, timeout time.Duration, room int) (ch
 			return ch, true
 		}
 		if c.done && c.sentEnd {
-			// Windows keeps answering Receive after Done with the final state (exit code kept).
+			// Receive after Done: answered with the final state, exit code kept. unverified: Windows has been
+			// seen to report exit code 0 on later polls (winrm-reg-reference.md 1.8); no client polls again.
 			c.mu.Unlock()
 			return chunk{done: true, exit: c.exitVal}, true
 		}
