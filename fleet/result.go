@@ -9,7 +9,11 @@ package fleet
 import "time"
 
 // Schema is the version tag of the JSON report. Bump it on any incompatible change of Report.
-const Schema = "dcproxy.report/v1"
+const Schema = "dcproxy.report/v2"
+
+// SchemaV1 is the schema of reports written before the sensor-aware audit (no sensor, route or
+// actor); readers refuse it with a clear error.
+const SchemaV1 = "dcproxy.report/v1"
 
 // Host statuses.
 const (
@@ -24,10 +28,42 @@ const (
 	CheckFail  = "fail"
 	CheckError = "error"
 	CheckInfo  = "info"
+	// CheckWarn is a finding that does not stop the sensor (for example WinINet values that differ
+	// while the sensor uses its own proxy): reported, never a reason for noncompliance.
+	CheckWarn = "warn"
 
 	KindRegCompare = "regcompare"
 	KindEndpoint   = "endpoint"
 	KindInfo       = "info"
+	KindSensor     = "sensor" // the sensor's kind, configuration and route decision
+	KindTLS        = "tls"    // TLS prerequisites: .NET registry values, trusted roots
+)
+
+// Who acts on a finding (issue "decisions"): the same words in every format.
+const (
+	ActorFix         = "fix"            // dcproxy fix can repair it
+	ActorProxy       = "proxy/firewall" // the route is blocked, intercepted or wants credentials
+	ActorSensor      = "sensor"         // sensor-side configuration (its proxy, TLS prerequisites, roots)
+	ActorHost        = "host"           // unreachable, timeout, WinRM not answering
+	ActorCredentials = "credentials"    // logon refused, lacking rights
+)
+
+// Sensor kinds.
+const (
+	SensorNone     = "none"     // no Defender for Identity sensor (readiness check)
+	SensorV2       = "v2"       // classic sensor: AATPSensor and AATPSensorUpdater services
+	SensorV3       = "v3"       // unified sensor: Defender for Endpoint onboarded
+	SensorMigrated = "migrated" // v3 with v2 leftovers (disabled services, old configuration)
+)
+
+// Route sources: where the proxy the sensor really uses comes from.
+const (
+	RouteSensorJSON     = "sensor-json"     // v2: SensorProxyConfiguration in SensorConfiguration.json
+	RouteWinINet        = "wininet"         // v2 without a JSON proxy (and none): the seed's per-account WinINet rule
+	RouteWinINetMachine = "wininet-machine" // ProxySettingsPerUser=0: HKLM DefaultConnectionSettings for every account
+	RouteMDEStatic      = "mde-static"      // v3: TelemetryProxyServer policy
+	RouteWinHTTP        = "winhttp"         // v3 without a static proxy: netsh winhttp
+	RouteDirect         = "direct"          // v3 with neither: direct (or a transparent proxy / WPAD)
 )
 
 // Accounts whose settings are checked.
@@ -119,6 +155,11 @@ type HostResult struct {
 	// account, when the run read them (Options.SavedLegacySettings); nil otherwise. Information for
 	// the fix and restore plans only: no check or verdict depends on it.
 	SavedLegacy map[string]*Settings `json:"saved_legacy_settings,omitempty"`
+	// Sensor is what the host runs of Defender for Identity; nil when the host could not be read.
+	Sensor *Sensor `json:"sensor,omitempty"`
+	// Route is the decision of which proxy the sensor really uses, the one the verdict follows; nil
+	// when the host could not be read.
+	Route *Route `json:"route,omitempty"`
 	// Drift is the host's roll-up against a baseline: new when any of its findings is new,
 	// persisting when it has findings and all persist, empty without findings or baseline.
 	Drift string `json:"drift,omitempty"`
@@ -132,6 +173,8 @@ type HostResult struct {
 type HostError struct {
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
+	// Actor is who acts on it (ActorHost, ActorCredentials, ActorSensor ...).
+	Actor string `json:"actor,omitempty"`
 	// Drift is new or persisting when the run was compared with a baseline.
 	Drift string `json:"drift,omitempty"`
 }
@@ -156,6 +199,9 @@ type Check struct {
 	// Approximate marks an endpoint probe of an account that uses a PAC URL or auto-detection: the
 	// probe used the connecting account's resolution, not the account's own.
 	Approximate bool `json:"approximate,omitempty"`
+	// Actor is who acts on a failing, erroring or warning check (ActorFix, ActorProxy, ...); empty
+	// for passing and informational checks.
+	Actor string `json:"actor,omitempty"`
 	// Drift is new or persisting for a failing or erroring check when the run was compared with a
 	// baseline; empty otherwise.
 	Drift string `json:"drift,omitempty"`
@@ -194,6 +240,55 @@ type Probe struct {
 	Issuer  string `json:"issuer,omitempty"`  // actual: issuer of the presented certificate
 	// ExpectedIssuers (expected only): substrings of which the issuer must contain one; empty = any.
 	ExpectedIssuers []string `json:"expected_issuers,omitempty"`
+}
+
+// Sensor is the Defender for Identity sensor found on a host.
+type Sensor struct {
+	Kind    string `json:"kind"`              // SensorNone, SensorV2, SensorV3, SensorMigrated
+	Version string `json:"version,omitempty"` // v2: from the sensor's folder name
+	// Service and Updater are the v2 services (nil when absent).
+	Service *Service `json:"service,omitempty"`
+	Updater *Service `json:"updater,omitempty"`
+	// MDEOnboarded: Defender for Endpoint is onboarded and its Sense service is not disabled.
+	MDEOnboarded bool `json:"mde_onboarded,omitempty"`
+	// Config is the v2 SensorConfiguration.json as read on the host (never its encrypted bytes).
+	Config *SensorConfig `json:"config,omitempty"`
+	// Leftovers are what a migration from v2 left behind, in plain words.
+	Leftovers []string `json:"leftovers,omitempty"`
+}
+
+// Service is one Windows service entry as the registry holds it.
+type Service struct {
+	Name      string `json:"name"`
+	ImagePath string `json:"image_path,omitempty"`
+	Account   string `json:"account,omitempty"` // ObjectName
+	Start     string `json:"start,omitempty"`   // auto, manual, disabled, boot, system, or the number
+}
+
+// SensorConfig is the part of SensorConfiguration.json dcproxy reports. The proxy password is never
+// read into it: only whether one is configured.
+type SensorConfig struct {
+	Path        string `json:"path"`
+	Found       bool   `json:"found"`
+	Error       string `json:"error,omitempty"`
+	ProxyURL    string `json:"proxy_url,omitempty"`
+	ProxyUser   string `json:"proxy_user,omitempty"`
+	Credentials bool   `json:"credentials,omitempty"`
+	Endpoint    string `json:"endpoint,omitempty"` // the workspace's sensor API host[:port]
+}
+
+// Route is the decision of which route the sensor uses to reach its workspace.
+type Route struct {
+	Source string `json:"source"`          // RouteSensorJSON, RouteWinINet, ...
+	Proxy  string `json:"proxy,omitempty"` // host:port, empty for direct or per-account routes
+	// Decision says in plain words why this route, and what the verdict therefore rests on.
+	Decision string `json:"decision"`
+	// Unverified marks a decision where Microsoft documents no precedence.
+	Unverified bool `json:"unverified,omitempty"`
+	// Instead is what an admin would run instead of dcproxy fix when the route is not WinINet's.
+	Instead string `json:"instead,omitempty"`
+	// URL is the workspace URL probed.
+	URL string `json:"url,omitempty"`
 }
 
 // Remediation is what a fix or restore did (or would do) to one account's value on a host.
