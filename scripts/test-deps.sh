@@ -13,6 +13,12 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# --- Kerberos (remote/krb, remote/krb/krbtest): a real MIT KDC, kinit/klist, and python3-winrm's Kerberos path.
+command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ] || need_apt+=(krb5-kdc krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || need_apt+=(krb5-user)
+/usr/bin/python3 -c 'import kerberos' 2>/dev/null || need_apt+=(python3-kerberos)
+/usr/bin/python3 -c 'import requests_kerberos' 2>/dev/null || need_apt+=(python3-requests-kerberos)
+# --- end Kerberos
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test-deps: apt-get install ${need_apt[*]}"
