@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -15,24 +14,29 @@ import (
 	"syscall"
 
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/redact"
 )
 
-// Bounds on a reply body kept in an HTTPError (for fault parsing) and quoted in its message.
+// Bounds on a reply body kept in an HTTPError (for fault parsing) and on server text quoted in its
+// message (characters).
 const (
 	maxErrorBody  = 64 << 10
-	maxQuotedBody = 512
+	maxQuotedBody = redact.DefaultExcerpt
 )
 
 // HTTPError is a reply from the host that is not a successful WinRM answer: a non-200 status, or a
-// 200 whose content type is not SOAP. A non-SOAP reply says "invalid content type" (masterzen's
-// wording); a WS-Man fault is summarised by its codes and reason, and a timed-out operation always
-// says "OperationTimeout", because masterzen's Receive loop polls again on exactly that word (also
-// when the host localised the fault text).
+// 200 whose content type is not SOAP. A non-SOAP reply says "invalid content type"; a WS-Man fault
+// is summarised by its codes and reason, and a timed-out operation always says "OperationTimeout"
+// (also when the host localised the fault text). Server text in the message is redacted (see
+// remote/redact) and capped.
 type HTTPError struct {
 	StatusCode  int
 	ContentType string
-	// Body is the (decrypted) reply body, truncated to 64 KiB; empty unless it was SOAP.
+	// Body is the (decrypted) reply body, truncated to 64 KiB; empty unless it was SOAP. It may
+	// quote credentials: never print it, use Error.
 	Body string
+
+	red *redact.Redactor // nil: header values are still stripped
 }
 
 // Error implements error.
@@ -45,11 +49,11 @@ func (e *HTTPError) Error() string {
 		if ct == "" {
 			ct = "none"
 		}
-		return fmt.Sprintf("http %d: invalid content type %q", e.StatusCode, ct)
+		return e.red.String(fmt.Sprintf("http %d: invalid content type %q", e.StatusCode, redact.Excerpt(ct, 80)))
 	}
-	f, ok := parseFault(e.Body)
-	if !ok {
-		return fmt.Sprintf("http error %d: %s", e.StatusCode, e.Body[:min(len(e.Body), maxQuotedBody)])
+	f := e.fault()
+	if f == nil {
+		return fmt.Sprintf("http error %d: %s", e.StatusCode, e.red.Excerpt(e.Body, maxQuotedBody))
 	}
 	msg := fmt.Sprintf("http error %d: wsman fault", e.StatusCode)
 	if f.WSManCode != "" {
@@ -61,57 +65,30 @@ func (e *HTTPError) Error() string {
 	if f.timedOut() {
 		msg += " OperationTimeout"
 	}
-	if f.Reason != "" {
-		msg += ": " + f.Reason
+	text := f.Reason
+	if text == "" {
+		text = f.Message
 	}
-	return msg
+	if text != "" {
+		msg += ": " + text
+	}
+	if f.Provider != "" {
+		msg += " [provider " + f.Provider + "]"
+	}
+	return e.red.Excerpt(msg, maxQuotedBody)
 }
 
-// soapFault is the interesting part of a SOAP 1.2 fault with a WSManFault detail.
-type soapFault struct {
-	Code, Subcode, Reason, WSManCode string
-}
-
-func (f soapFault) timedOut() bool {
-	return f.WSManCode == "2150858793" || strings.HasSuffix(f.Subcode, ":TimedOut") || f.Subcode == "TimedOut"
-}
-
-// parseFault extracts the codes and reason of a SOAP fault; ok is false when body is not one.
-// Namespace prefixes are ignored (only local names are matched), as Windows' prefixes vary.
-func parseFault(body string) (soapFault, bool) {
-	var env struct {
-		Body struct {
-			Fault *struct {
-				Code struct {
-					Value   string `xml:"Value"`
-					Subcode struct {
-						Value string `xml:"Value"`
-					} `xml:"Subcode"`
-				} `xml:"Code"`
-				Reason struct {
-					Text []string `xml:"Text"`
-				} `xml:"Reason"`
-				Detail struct {
-					WSManFault struct {
-						Code string `xml:"Code,attr"`
-					} `xml:"WSManFault"`
-				} `xml:"Detail"`
-			} `xml:"Fault"`
-		} `xml:"Body"`
+// fault parses Body as a SOAP fault; nil when it is not one. Body is at most 64 KiB and the parser
+// bounds depth, so this is cheap even for a hostile body.
+func (e *HTTPError) fault() *wsFault {
+	if e.Body == "" {
+		return nil
 	}
-	if err := xml.Unmarshal([]byte(body), &env); err != nil || env.Body.Fault == nil {
-		return soapFault{}, false
+	rep, err := parseReply(context.Background(), []byte(e.Body))
+	if err != nil {
+		return nil
 	}
-	flt := env.Body.Fault
-	f := soapFault{
-		Code:      strings.TrimSpace(flt.Code.Value),
-		Subcode:   strings.TrimSpace(flt.Code.Subcode.Value),
-		WSManCode: strings.TrimSpace(flt.Detail.WSManFault.Code),
-	}
-	if len(flt.Reason.Text) > 0 {
-		f.Reason = strings.Join(strings.Fields(flt.Reason.Text[0]), " ")
-	}
-	return f, true
+	return rep.Fault
 }
 
 // connectError marks a failure before any HTTP connection to the host was established (TCP dial or
@@ -168,9 +145,9 @@ func sentinelFor(err error) error {
 		switch {
 		case he.StatusCode == http.StatusUnauthorized, he.StatusCode == http.StatusForbidden:
 			return remote.ErrAuth
-		case isAccessDenied(he.Body):
+		case isSOAP(he.ContentType) && he.fault().accessDenied():
 			return remote.ErrAuth
-		case isSOAP(he.ContentType) && isTimedOutFault(he.Body):
+		case isSOAP(he.ContentType) && he.fault().timedOut():
 			return remote.ErrTimeout
 		default:
 			return remote.ErrProtocol
@@ -253,36 +230,3 @@ func isTLSFailure(err error) bool {
 		strings.Contains(err.Error(), "tls: ")
 }
 
-func isTimedOutFault(body string) bool {
-	f, ok := parseFault(body)
-	return ok && f.timedOut()
-}
-
-// isAccessDenied recognises the WSManFault Windows sends to an authenticated but unauthorised user:
-// WSManFault Code="5", message "Access is denied.".
-// unverified: the exact XML of Windows' access-denied fault (reference 1.7); matched loosely.
-func isAccessDenied(body string) bool {
-	f, ok := parseFault(body)
-	if !ok {
-		return false
-	}
-	return f.WSManCode == "5" || strings.HasSuffix(f.Subcode, ":AccessDenied") ||
-		strings.Contains(strings.ToLower(f.Reason), "access is denied")
-}
-
-// redactedError hides a secret in an error's message while keeping the chain for errors.Is/As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redact returns err with every occurrence of secret in its message replaced by "***".
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), secret, "***"), err: err}
-}

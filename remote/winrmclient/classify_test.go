@@ -3,6 +3,7 @@ package winrmclient
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
@@ -132,14 +134,38 @@ func TestHTTPErrorMessages(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	base := fmt.Errorf("%w: user admin password hunter2 rejected", remote.ErrAuth)
-	got := redact(base, "hunter2")
-	if strings.Contains(got.Error(), "hunter2") || !errors.Is(got, remote.ErrAuth) {
-		t.Errorf("redact = %v", got)
+// TestWrapRedactsEchoedCredentials: a WinRM endpoint quoting the request headers (and the password)
+// in a fault must not put them into the error message.
+func TestWrapRedactsEchoedCredentials(t *testing.T) {
+	const user, pw = `LAB\admin`, "hunter2"
+	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + pw))
+	body := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value></s:Code>` +
+		`<s:Reason><s:Text>Bad request. Authorization: Basic ` + basic + ` password=hunter2 ` + basic + `</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>`
+	tr := newTransport(modeBasic, user, pw, time.Second)
+	r := &runner{target: remote.Target{Host: "dc01", Port: 5985, User: user, Password: pw}, tr: tr}
+	he := &HTTPError{StatusCode: 500, ContentType: soapCT, Body: body, red: tr.red}
+	err := r.wrap(context.Background(), "command", he)
+	msg := err.Error()
+	for _, leak := range []string{pw, basic} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("message leaks %q: %s", leak, msg)
+		}
 	}
-	if redact(base, "") != base || redact(nil, "x") != nil {
-		t.Error("redact changed an error it had nothing to hide in")
+	if !strings.Contains(msg, "Bad request") || !errors.Is(err, remote.ErrProtocol) {
+		t.Errorf("message or class lost: %v", err)
+	}
+	// Not a fault: the body excerpt is redacted too, and capped.
+	he = &HTTPError{StatusCode: 500, ContentType: soapCT, Body: "<html>Authorization: Negotiate TlRMTVNTUAADAAAAGAAYAEgAAAA " + strings.Repeat("x", 5000), red: tr.red}
+	msg = r.wrap(context.Background(), "command", he).Error()
+	if strings.Contains(msg, "TlRMTVNT") || len(msg) > 600 {
+		t.Errorf("excerpt not redacted or capped (%d bytes): %s", len(msg), msg)
+	}
+	// A weak password that is an ordinary word leaves prose alone.
+	tr = newTransport(modeBasic, user, "verify", time.Second)
+	r.tr = tr
+	he = &HTTPError{StatusCode: 500, ContentType: soapCT, Body: "<x>failed to verify certificate</x>", red: tr.red}
+	if msg := r.wrap(context.Background(), "command", he).Error(); !strings.Contains(msg, "failed to verify certificate") {
+		t.Errorf("prose mangled: %s", msg)
 	}
 }
 
@@ -148,12 +174,17 @@ func FuzzParseFault(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		fl, ok := parseFault(body)
-		if !ok && fl != (soapFault{}) {
-			t.Errorf("not a fault but fields set: %+v", fl)
+		rep, err := parseReply(context.Background(), []byte(body))
+		if err != nil && !errors.Is(err, remote.ErrProtocol) {
+			t.Errorf("error without ErrProtocol: %v", err)
+		}
+		if err != nil && rep != nil {
+			t.Errorf("reply and error")
 		}
 		e := &HTTPError{StatusCode: 500, ContentType: soapCT, Body: body}
-		_ = e.Error()
+		if msg := e.Error(); len(msg) > 1024 {
+			t.Errorf("message of %d bytes", len(msg))
+		}
 		_ = classify(e)
 	})
 }

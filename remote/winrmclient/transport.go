@@ -26,6 +26,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
+	"github.com/dcproxy/dcproxy/remote/redact"
 )
 
 // authMode selects how a transport authenticates and protects SOAP messages.
@@ -63,6 +64,7 @@ type transport struct {
 	mode     authMode
 	user     string // as given: DOMAIN\user, user@domain or user
 	password string
+	red      *redact.Redactor // for every server text that goes into an error
 	url      string
 	timeout  time.Duration // per HTTP exchange
 
@@ -85,7 +87,8 @@ type ctxBox struct{ ctx context.Context }
 var _ winrm.Transporter = (*transport)(nil)
 
 func newTransport(mode authMode, user, password string, timeout time.Duration) *transport {
-	t := &transport{mode: mode, user: user, password: password, timeout: timeout}
+	t := &transport{mode: mode, user: user, password: password, timeout: timeout,
+		red: redact.New(password, redact.Basic(user, password))}
 	t.setContext(context.Background())
 	return t
 }
@@ -159,10 +162,16 @@ func (t *transport) closeIdle() {
 	}
 }
 
-// Post sends one SOAP message and returns the SOAP reply. Errors keep masterzen's wording
-// ("OperationTimeout" in faults, *url.Error for HTTP timeouts) because masterzen's Receive loop
-// branches on it; classification into remote sentinels happens in the Runner.
+// Post implements winrm.Transporter with post.
 func (t *transport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, error) {
+	b, err := t.post(msg)
+	return string(b), err
+}
+
+// post sends one SOAP message and returns the SOAP reply body (UTF-8), at most maxBodySize
+// bytes. A reply that is not a 200 SOAP answer is an *HTTPError (a WS-Man fault among them);
+// classification into remote sentinels happens in the Runner.
+func (t *transport) post(msg *soap.SoapMessage) ([]byte, error) {
 	body := []byte(msg.String())
 	cleanup := bytes.Contains(body, []byte(actionSignal)) || bytes.Contains(body, []byte(actionDelete))
 	if bytes.Contains(body, []byte(actionSignal)) {
@@ -203,87 +212,119 @@ func (t *transport) newRequest(ctx context.Context, body []byte, contentType str
 	return req, nil
 }
 
+// maxBodySize bounds every reply body read from the wire: the SOAP bound (maxReplySize) plus the
+// multipart/encrypted framing and NTLM signature. A longer body is a protocol error; the
+// connection is then dropped rather than drained.
+const maxBodySize = maxReplySize + 4<<10
+
+// readBody reads a reply body of at most maxBodySize bytes. A longer one is not read further and
+// fails with a protocol error.
+func readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > maxBodySize {
+		return nil, fmt.Errorf("%w: reply of %d bytes (limit %d)", remote.ErrProtocol, resp.ContentLength, maxBodySize)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read reply: %w", err)
+	}
+	if len(raw) > maxBodySize {
+		return nil, fmt.Errorf("%w: reply longer than %d bytes", remote.ErrProtocol, maxBodySize)
+	}
+	return raw, nil
+}
+
 // postPlain sends an unsealed SOAP body (Basic, or NTLM inside TLS).
-func (t *transport) postPlain(ctx context.Context, body []byte) (string, error) {
+func (t *transport) postPlain(ctx context.Context, body []byte) ([]byte, error) {
 	req, err := t.newRequest(ctx, body, soapContentType)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	// Basic: sent on every request. NTLM over TLS: the Azure Negotiator turns these credentials
 	// into an NTLM handshake and strips them; countingRoundTripper refuses to let them out as Basic.
 	req.SetBasicAuth(t.user, t.password)
 	resp, err := t.hc.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer drain(resp)
-	raw, err := io.ReadAll(resp.Body)
+	raw, err := readBody(resp)
 	if err != nil {
-		return "", fmt.Errorf("read reply: %w", err)
+		_ = resp.Body.Close() // not drained: the connection is dropped
+		return nil, err
 	}
-	return soapReply(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	drain(resp)
+	return t.soapReply(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 }
 
-// soapReply applies masterzen's rules to a (decrypted) reply: SOAP content type required, 200 required.
-func soapReply(status int, contentType string, body []byte) (string, error) {
+// soapReply applies WinRM's rules to a (decrypted) reply: SOAP content type required, 200
+// required; anything else is an *HTTPError that keeps a SOAP body (a fault) for classification.
+// A UTF-16 body (by BOM or charset) is converted to UTF-8.
+func (t *transport) soapReply(status int, contentType string, body []byte) ([]byte, error) {
+	if isSOAP(contentType) {
+		var err error
+		if body, err = utf8Reply(contentType, body); err != nil {
+			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
+		}
+	}
 	if !isSOAP(contentType) || status != http.StatusOK {
-		he := &HTTPError{StatusCode: status, ContentType: contentType}
+		he := &HTTPError{StatusCode: status, ContentType: contentType, red: t.red}
 		if isSOAP(contentType) {
 			he.Body = string(body[:min(len(body), maxErrorBody)])
 		}
-		return "", he
+		return nil, he
 	}
-	return string(body), nil
+	return body, nil
 }
 
 // postSealed sends one sealed SOAP message, performing the NTLM handshake first if the connection
 // is not authenticated yet, and once more if the host answers 401 to a sealed message (the
 // connection was dropped and re-opened, or the host forgot the context).
-func (t *transport) postSealed(ctx context.Context, body []byte) (string, error) {
+func (t *transport) postSealed(ctx context.Context, body []byte) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		if t.session == nil {
 			if err := t.handshake(ctx); err != nil {
-				return "", err
+				return nil, err
 			}
 		}
 		sealed, err := sealBody(t.session, body)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		req, err := t.newRequest(ctx, sealed, ntlm.EncryptedContentType)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		resp, err := t.hc.Do(req)
 		if err != nil {
 			t.session = nil // the RC4 state may have advanced past what the host saw
-			return "", err
+			return nil, err
 		}
-		raw, err := io.ReadAll(resp.Body)
-		drain(resp)
+		raw, err := readBody(resp)
 		if err != nil {
+			_ = resp.Body.Close()
 			t.session = nil
-			return "", fmt.Errorf("read reply: %w", err)
+			return nil, err
 		}
+		drain(resp)
 		if resp.StatusCode == http.StatusUnauthorized {
 			t.session = nil
 			if attempt == 0 {
 				continue
 			}
-			return "", &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+			return nil, &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), red: t.red}
 		}
 		ct := resp.Header.Get("Content-Type")
 		if !ntlm.IsEncrypted(ct) {
 			// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
-			return soapReply(resp.StatusCode, ct, raw)
+			return t.soapReply(resp.StatusCode, ct, raw)
 		}
 		plain, err := openBody(t.session, raw)
 		if err != nil {
 			t.session = nil
-			return "", fmt.Errorf("%w: %w", remote.ErrProtocol, err)
+			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
 		}
-		// The sealed part is SOAP by MS-WSMV 2.2.9.1.1 (masterzen and pywinrm ignore its OriginalContent type).
-		return soapReply(resp.StatusCode, soapContentType, plain)
+		// The sealed part is SOAP by MS-WSMV 2.2.9.1.1; its OriginalContent names the charset
+		// (UTF-8 or UTF-16).
+		return t.soapReply(resp.StatusCode, soapContentType+originalCharset(raw), plain)
 	}
 }
 

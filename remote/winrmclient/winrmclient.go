@@ -1,7 +1,9 @@
-// Package winrmclient implements remote.Dialer and remote.Runner on top of github.com/masterzen/winrm.
+// Package winrmclient implements remote.Dialer and remote.Runner for WinRM.
 //
-// masterzen builds and parses the WS-Man/WinRS messages; this package owns the HTTP layer through its
-// own winrm.Transporter:
+// github.com/masterzen/winrm builds the WS-Man/WinRS requests (and nothing else: no package-level
+// state is touched). This package runs the WinRS exchanges itself (Create, Command, Receive until
+// Done, Signal, Delete), parses every reply with its own streaming parser (reply.go: depth, size and
+// context bounded, only the elements WinRS replies carry), and owns the HTTP layer:
 //
 //   - NTLM on HTTP (the default path to a domain controller, whose WinRM listener refuses unencrypted
 //     bodies): ONE TCP connection per host, ONE NTLM handshake (three empty-body POSTs, as masterzen's
@@ -16,24 +18,26 @@
 // A full audit of one host (Create, two commands with their Receives and Signals, Delete) over
 // sealed NTLM costs 11 HTTP requests and one handshake.
 //
+// Every reply body is read with a bound (maxBodySize: a few times MaxEnvelopeSize plus framing); a
+// longer one is a protocol error for that host.
+//
 // Every error returned by this package wraps exactly one sentinel of package remote (ErrAuth,
-// ErrUnreachable, ErrTimeout, ErrProtocol, ErrInvalidTarget) or is a context.Canceled error, and never
-// contains the password.
+// ErrUnreachable, ErrTimeout, ErrProtocol, ErrTLS, ErrInvalidTarget) or is a context.Canceled error.
+// Server-sent text in messages passes through remote/redact (authentication header values, the
+// password and their base64 forms removed, excerpts capped), so no message contains the password.
 package winrmclient
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
 
 	"github.com/dcproxy/dcproxy/remote"
 )
@@ -94,23 +98,20 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 		locale = "en-US"
 	}
 	params := winrm.NewParameters(isoDuration(operationTimeout(httpTimeout)), locale, envelopeSize)
-	params.TransportDecorator = func() winrm.Transporter { return tr }
 
 	host := t.Host
 	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]" // IPv6 literal: masterzen formats the URL with %s:%d
+		host = "[" + host + "]" // IPv6 literal: the URL is formatted with %s:%d
 	}
 	ep := winrm.NewEndpoint(host, t.Port, t.HTTPS, t.InsecureSkipVerify, caPEM, nil, nil, httpTimeout)
 	ep.TLSServerName = t.TLSServerName
-
-	client, err := winrm.NewClientWithParameters(ep, t.User, t.Password, params)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t, redact(err, t.Password))
+	if err := tr.Transport(ep); err != nil {
+		return nil, fmt.Errorf("%s: %w", t, tr.red.Error(err))
 	}
 
-	r := &runner{target: t, client: client, tr: tr}
+	r := &runner{target: t, params: params, tr: tr}
 	tr.setContext(ctx)
-	if err := r.createShell(); err != nil {
+	if err := r.createShell(ctx); err != nil {
 		tr.closeIdle()
 		return nil, r.wrap(ctx, "create shell", err)
 	}
@@ -151,15 +152,19 @@ func isoDuration(d time.Duration) string {
 	return fmt.Sprintf("PT%.3fS", d.Seconds())
 }
 
+// maxOutput bounds what one command may print (stdout and stderr together, over all its Receives):
+// dcproxy's commands print a few KiB; a host streaming without end is a protocol error.
+const maxOutput = 16 << 20
+
 // runner is one WinRM shell on one host.
 type runner struct {
 	target remote.Target
-	client *winrm.Client
+	params *winrm.Parameters
 	tr     *transport
 
-	mu     sync.Mutex // one operation at a time; guards shell
-	shell  *winrm.Shell
-	closed bool
+	mu      sync.Mutex // one operation at a time; guards shellID
+	shellID string
+	closed  bool
 }
 
 var (
@@ -170,73 +175,97 @@ var (
 // errClosed is returned by Run after Close.
 var errClosed = errors.New("runner is closed")
 
-// createShell is client.CreateShell plus a check masterzen lacks: a reply without a ShellId
-// selector is a protocol error, not a shell named "".
-func (r *runner) createShell() error {
-	req := winrm.NewOpenShellRequest(r.tr.url, &r.client.Parameters)
-	defer req.Free()
-	resp, err := r.tr.Post(r.client, req)
+// exchange sends one WinRS request (built by masterzen) and parses the reply. Transport errors and
+// faults come back as the transport reports them (an *HTTPError for a fault); a reply that does not
+// parse wraps remote.ErrProtocol.
+func (r *runner) exchange(ctx context.Context, msg *soap.SoapMessage) (*wsReply, error) {
+	defer msg.Free()
+	raw, err := r.tr.post(msg)
+	if err != nil {
+		return nil, err
+	}
+	return parseReply(ctx, raw)
+}
+
+// createShell sends Create; a reply without a ShellId is a protocol error, not a shell named "".
+func (r *runner) createShell(ctx context.Context) error {
+	rep, err := r.exchange(ctx, winrm.NewOpenShellRequest(r.tr.url, r.params))
 	if err != nil {
 		return err
 	}
-	id, err := winrm.ParseOpenShellResponse(resp)
-	if err != nil {
-		return fmt.Errorf("%w: create shell reply: %w", remote.ErrProtocol, err)
+	if rep.ShellID == "" {
+		return fmt.Errorf("%w: create shell reply has no ShellId", remote.ErrProtocol)
 	}
-	if id == "" {
-		return fmt.Errorf("%w: create shell reply has no ShellId selector", remote.ErrProtocol)
-	}
-	r.shell = r.client.NewShell(id)
+	r.shellID = rep.ShellID
 	return nil
 }
 
 // Run executes commandLine through cmd.exe in the shell and returns its raw output (code page
-// 65001) and exit code. No stdin is sent. If ctx ends first, the command is terminated (Signal) and
-// the context's error is returned (wrapping remote.ErrTimeout for a deadline).
+// 65001) and exit code. No stdin is sent. Receive is repeated until the command is Done (an
+// OperationTimeout fault just means "no output yet"); then the command is terminated (Signal). If
+// ctx ends first, the command is terminated and the context's error is returned (wrapping
+// remote.ErrTimeout for a deadline).
 func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.shell == nil {
+	if r.closed || r.shellID == "" {
 		return remote.Output{}, fmt.Errorf("%s: run: %w", r.target, errClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return remote.Output{}, ctxError(r.target, "run", err)
 	}
 	r.tr.setContext(ctx)
-	cmd, err := r.shell.ExecuteWithContext(ctx, commandLine)
+	rep, err := r.exchange(ctx, winrm.NewExecuteCommandRequest(r.tr.url, r.shellID, commandLine, nil, r.params))
 	if err != nil {
-		var ece *winrm.ExecuteCommandError
-		if errors.As(err, &ece) {
-			err = fmt.Errorf("%w: command reply: %w", remote.ErrProtocol, ece.Inner)
-		}
 		return remote.Output{}, r.wrap(ctx, "command", err)
 	}
-	signalsBefore := r.tr.signals.Load()
+	if rep.CommandID == "" {
+		return remote.Output{}, r.wrap(ctx, "command", fmt.Errorf("%w: command reply has no CommandId", remote.ErrProtocol))
+	}
+	cmdID := rep.CommandID
 
-	var stdout, stderr bytes.Buffer
-	var outErr, errErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _, outErr = io.Copy(&stdout, cmd.Stdout) }()
-	go func() { defer wg.Done(); _, errErr = io.Copy(&stderr, cmd.Stderr) }()
-	cmd.Wait()
-	wg.Wait()
-
-	out := remote.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: cmd.ExitCode()}
-	if ctx.Err() != nil {
-		// masterzen signals on cancellation only when it noticed it before the Receive failed.
-		if r.tr.signals.Load() == signalsBefore {
-			_ = cmd.Close()
+	var out remote.Output
+	for {
+		if ctx.Err() != nil {
+			r.signal(cmdID)
+			return out, ctxError(r.target, "run", ctx.Err())
 		}
-		return out, ctxError(r.target, "run", ctx.Err())
+		rep, err := r.exchange(ctx, winrm.NewGetOutputRequest(r.tr.url, r.shellID, cmdID, "stdout stderr", r.params))
+		if err != nil {
+			if ctx.Err() == nil && isOperationTimeout(err) {
+				continue // no output within w:OperationTimeout: poll again
+			}
+			r.signal(cmdID)
+			return out, r.wrap(ctx, "receive", err)
+		}
+		out.Stdout = append(out.Stdout, rep.Stdout...)
+		out.Stderr = append(out.Stderr, rep.Stderr...)
+		if len(out.Stdout)+len(out.Stderr) > maxOutput {
+			r.signal(cmdID)
+			return out, r.wrap(ctx, "receive", fmt.Errorf("%w: command output exceeds %d bytes", remote.ErrProtocol, maxOutput))
+		}
+		if rep.Done {
+			out.ExitCode = rep.ExitCode
+			break
+		}
 	}
-	if err := cmp.Or(outErr, errErr); err != nil {
-		return out, r.wrap(ctx, "receive", err)
-	}
-	// Terminate the finished command, as masterzen's Run* helpers do; the output is complete, so a
-	// failure here is not the command's failure.
-	_ = cmd.Close()
+	// Terminate the finished command, as WinRS clients do; the output is complete, so a failure
+	// here is not the command's failure.
+	r.signal(cmdID)
 	return out, nil
+}
+
+// signal terminates a command. It is sent even after the operation context ended (the transport
+// gives cleanup messages a short budget of their own); its outcome does not matter to the caller.
+func (r *runner) signal(cmdID string) {
+	r.tr.signals.Add(1)
+	_, _ = r.exchange(context.Background(), winrm.NewSignalRequest(r.tr.url, r.shellID, cmdID, r.params))
+}
+
+// isOperationTimeout reports the TimedOut fault with which a Receive long-poll ends without output.
+func isOperationTimeout(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && isSOAP(he.ContentType) && he.fault().timedOut()
 }
 
 // Close deletes the shell and drops the connection. It is safe to call more than once; only the
@@ -249,12 +278,12 @@ func (r *runner) Close(ctx context.Context) error {
 	}
 	r.closed = true
 	defer r.tr.closeIdle()
-	if r.shell == nil {
+	if r.shellID == "" {
 		return nil
 	}
 	r.tr.setContext(ctx)
-	err := r.shell.Close()
-	r.shell = nil
+	_, err := r.exchange(context.WithoutCancel(ctx), winrm.NewDeleteShellRequest(r.tr.url, r.shellID, r.params))
+	r.shellID = ""
 	if err != nil {
 		return r.wrap(ctx, "delete shell", err)
 	}
@@ -265,12 +294,13 @@ func (r *runner) Close(ctx context.Context) error {
 // to call concurrently with Run.
 func (r *runner) Stats() remote.Stats { return r.tr.stats() }
 
-// wrap classifies err, prefixes the target and operation, and removes the password.
+// wrap classifies err, prefixes the target and operation, and redacts the message (server-sent
+// text may quote credentials).
 func (r *runner) wrap(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, remote.ErrAuth) {
 		return ctxError(r.target, op, ctxErr)
 	}
-	return redact(fmt.Errorf("%s: %s: %w", r.target, op, classify(err)), r.target.Password)
+	return r.tr.red.Error(fmt.Errorf("%s: %s: %w", r.target, op, classify(err)))
 }
 
 // ctxError reports that the caller's context ended: remote.ErrTimeout for a deadline, the bare
