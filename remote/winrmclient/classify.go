@@ -229,4 +229,3 @@ func isTLSFailure(err error) bool {
 		errors.As(err, &unkAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid) ||
 		strings.Contains(err.Error(), "tls: ")
 }
-
