@@ -6,26 +6,39 @@ import (
 	"time"
 )
 
+// FuzzParse feeds Parse arbitrary output for the sensor configuration (the richest one). The seed
+// corpus is in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
-	f.Add([]byte(`[{"id":"CURRENT_USER","status":503,"error":"ProtocolError","message":"x","route":"direct","tls":true,"subject":"CN=a","issuer":"CN=b \u0026 c","ms":1},{"id":"LOCAL_SYSTEM","status":200,"error":"","message":"","route":"proxy p:8080","tls":false,"subject":"","issuer":"","ms":2},{"id":"LOCAL_SERVICE","status":0,"error":"Timeout","message":"The operation has timed out","route":"direct","tls":false,"subject":"","issuer":"","ms":10000}]` + "\r\n"))
-	f.Add([]byte(`[]`))
+	f.Add([]byte(outputJSON(sensorURL, "given", `{"found":false,"error":"NotFound","proxyUrl":"","proxyUser":"","credentials":false,"address":"","port":0}`,
+		`{"`+rootG2+`":true,"`+rootCA+`":false}`,
+		res("SENSOR", 0, rNoSensor), res("CURRENT_USER", 1, r200dir), res("LOCAL_SYSTEM", 2, r407), res("LOCAL_SERVICE", 2, r407), res("DIRECT", 1, r200dir))))
+	f.Add([]byte(`{}`))
 	f.Add([]byte("\xef\xbb\xbf[{}]"))
 	f.Add([]byte(`#< CLIXML`))
-	c := configs["three_accounts"]
+	c := configs["sensor_v2"]
 	f.Fuzz(func(t *testing.T, b []byte) {
-		res, err := Parse(b, c)
+		out, err := Parse(b, c)
 		if err != nil {
 			if !errors.Is(err, ErrBadOutput) {
 				t.Fatalf("error does not wrap ErrBadOutput: %v", err)
 			}
 			return
 		}
-		if len(res) != len(c.Routes) {
-			t.Fatalf("%d results for %d routes", len(res), len(c.Routes))
+		if len(out.Results) != len(c.Routes) || out.Sensor == nil || len(out.Roots) != len(c.Roots) {
+			t.Fatalf("%d results for %d routes, sensor %v, %d roots", len(out.Results), len(c.Routes), out.Sensor, len(out.Roots))
 		}
-		for i, r := range res {
+		if out.Requests > len(c.Routes) {
+			t.Fatalf("%d requests for %d routes", out.Requests, len(c.Routes))
+		}
+		for i, r := range out.Results {
 			if r.ID != c.Routes[i].ID {
 				t.Fatalf("result %d is %s, want %s", i, r.ID, c.Routes[i].ID)
+			}
+			if r.Body != "" && r.Status != 200 {
+				t.Fatalf("body with status %d", r.Status)
+			}
+			if r.SharedWith == r.ID {
+				t.Fatalf("%s shares with itself", r.ID)
 			}
 		}
 	})
@@ -35,9 +48,10 @@ func FuzzExtract(f *testing.F) {
 	for _, c := range configs {
 		s, _ := Script(c)
 		f.Add(s)
+		f.Add(Inline(s))
 	}
 	f.Add("Get-Date")
-	f.Add(scriptHead + dataPrefix + `{"url":"https://a","timeoutMs":1,"routes":[]}` + dataSuffix + scriptBody)
+	f.Add(scriptHead + dataPrefix + `url='https://a';urlSource='';timeoutMs=1;sensorConfig='';roots=@();routes=@()}` + "\n" + scriptBody)
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Extract(s)
 		if err != nil {
@@ -47,7 +61,7 @@ func FuzzExtract(f *testing.F) {
 			return
 		}
 		again, err := Script(c)
-		if err != nil || again != s {
+		if err != nil || (again != s && Inline(again) != s) {
 			t.Fatalf("Extract accepted a text Script does not reproduce: %v", err)
 		}
 		if c.Timeout <= 0 || c.Timeout%time.Millisecond != 0 {

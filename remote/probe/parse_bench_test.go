@@ -2,12 +2,12 @@ package probe
 
 import "testing"
 
-// BenchmarkParse parses a three-route probe result line, as every audited host answers it.
+// BenchmarkParse parses the output of a five-route sensor probe, as an audited v2 host answers it.
 func BenchmarkParse(b *testing.B) {
-	c := configs["three_accounts"]
-	out := []byte(`[{"id":"CURRENT_USER","status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable.","route":"proxy proxy.corp.example:8080","ms":212},` +
-		`{"id":"LOCAL_SYSTEM","status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable.","route":"proxy proxy.corp.example:8080","ms":230},` +
-		`{"id":"LOCAL_SERVICE","status":0,"error":"ConnectFailure","message":"Unable to connect to the remote server","route":"direct","ms":15}]` + "\r\n")
+	c := configs["sensor_v2"]
+	out := []byte(outputJSON(sensorURL, "given", `{"found":true,"error":"","proxyUrl":"http://proxy.lab.test:8080","proxyUser":"","credentials":false,"address":"contososensorapi.atp.azure.com","port":443}`,
+		`{"`+rootG2+`":true,"`+rootCA+`":false}`,
+		res("SENSOR", 1, r200), res("CURRENT_USER", 2, r200dir), res("LOCAL_SYSTEM", 1, r200), res("LOCAL_SERVICE", 1, r200), res("DIRECT", 2, r200dir)))
 	if _, err := Parse(out, c); err != nil {
 		b.Fatal(err)
 	}

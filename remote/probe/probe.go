@@ -1,23 +1,35 @@
-// Package probe builds the PowerShell endpoint probe that dcproxy runs on each domain controller and
-// parses what it prints.
+// Package probe builds the PowerShell probe that dcproxy runs on each domain controller and parses
+// what it prints.
 //
-// One script per host tries one HTTPS URL through several routes (PowerShell start-up is slow, so
-// never one process per probe) and prints one JSON line with one result per route. The script is
-// written for Windows PowerShell 5.1 on Server 2016: it enables TLS 1.2 explicitly, uses
-// System.Net.HttpWebRequest (no IE engine), reads HTTP errors such as 503 and 407 from the
+// One script per host (PowerShell start-up is slow, so never one process per probe) reads what the
+// sensor itself would use, requests one HTTPS URL through several routes and prints one JSON line:
+//   - SensorConfiguration.json of a v2 sensor (Config.SensorConfig): the proxy URL and user name,
+//     whether credentials are configured (never the encrypted bytes), the workspace endpoint;
+//   - the URL: given, built from the JSON's endpoint (URLSensor), or from MDE's OnboardingInfo
+//     (URLMDE);
+//   - root certificates by thumbprint in Cert:\LocalMachine\Root (Config.Roots);
+//   - one result per route. Routes are resolved on the host to "direct" or "proxy host:port";
+//     routes that resolve alike share one request, and the distinct requests run at the same time
+//     (a RunspacePool, each request synchronous so its certificate callback has a runspace).
+//
+// The script is written for Windows PowerShell 5.1 on Server 2016: it enables TLS 1.2 explicitly,
+// uses System.Net.HttpWebRequest (no IE engine), reads HTTP errors such as 503 and 407 from the
 // WebException's Response, sets a per-request timeout and disables the progress stream. The text is
-// ASCII only and uses no aliases.
+// ASCII only, uses no aliases, no double quotes and no percent signs (it travels through cmd.exe as
+// plain text, see Command).
 //
-// The script is two parts: one data line, $cfg = '<json>' | ConvertFrom-Json, that carries the whole
-// Config, and a fixed body. Extract therefore recovers the Config from a script exactly, which is
-// what the simulator (remote/winsim/pwsh) uses to answer the probe.
+// The script is a header, one data line, $cfg=@{...}, that carries the whole Config, and a fixed
+// body. Extract therefore recovers the Config from a script exactly, which is what the simulator
+// (remote/winsim/pwsh) uses to answer the probe.
 //
 // Routes:
 //   - system: the connecting account's own WinINet settings, [System.Net.WebRequest]::GetSystemWebProxy()
-//     with default credentials (PAC and auto-detect are evaluated by .NET; callers flag such accounts
-//     as approximate).
+//     (PAC and auto-detect are evaluated by .NET; callers flag such accounts as approximate).
 //   - proxy: an explicit http://host:port WebProxy, without a bypass list.
-//   - direct: no proxy at all ($req.Proxy = $null).
+//   - direct: no proxy at all.
+//   - sensor: the proxy URL of SensorConfiguration.json (no request when it has none).
+//
+// Every proxied request uses the connecting account's default credentials.
 //
 // Bypass lists never travel to the host: the caller knows the one URL and decides with
 // wininet.Bypassed whether an account's list matches its host (WinINet's "<local>" = a name without
@@ -32,10 +44,8 @@
 package probe
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -50,8 +60,39 @@ import (
 // Route modes.
 const (
 	ModeSystem = "system" // the account's WinINet settings via GetSystemWebProxy
-	ModeProxy  = "proxy"  // an explicit proxy with a bypass list
+	ModeProxy  = "proxy"  // an explicit proxy (host:port), without a bypass list
 	ModeDirect = "direct" // no proxy
+	// ModeSensor is the proxy of the v2 sensor's SensorConfiguration.json
+	// (SensorProxyConfiguration.Url, read from Config.SensorConfig on the host). When the file has
+	// none (or there is no file, or Config.SensorConfig is ""), no request is made and the result
+	// has Error ErrNoSensorProxy.
+	ModeSensor = "sensor"
+)
+
+// URL sources: where the requested URL comes from (Config.URLSource).
+const (
+	URLGiven = "" // Config.URL
+	// URLSensor is https://<Address>[:<Port>]/tri/sensor/api/ping from the JSON's
+	// WorkspaceApplicationSensorApiWebClientConfigurationServiceEndpoint (the port is left out when it
+	// is 0 or 443); Config.URL when the file or the address is missing.
+	URLSensor = "sensor"
+	// URLMDE is <geoLocationUrl>cnc/identity/api, geoLocationUrl from the body of
+	// HKLM\SOFTWARE\Microsoft\Windows Advanced Threat Protection OnboardingInfo (what Microsoft's own
+	// v3 connectivity test requests; it expects 500); Config.URL when the value is missing.
+	URLMDE = "mde"
+)
+
+// Output.URLFrom values.
+const (
+	FromGiven  = "given"
+	FromSensor = "sensor"
+	FromMDE    = "mde"
+)
+
+// Result.Error values the script sets itself (besides WebExceptionStatus and exception type names).
+const (
+	// ErrNoSensorProxy: a ModeSensor route and the JSON has no proxy (or there is no JSON).
+	ErrNoSensorProxy = "NoSensorProxy"
 )
 
 // Limits enforced by Script and Command.
@@ -63,6 +104,12 @@ const (
 	MaxTimeout = 10 * time.Minute
 	// MaxRoutes bounds the number of routes in one script.
 	MaxRoutes = 16
+	// MaxRoots bounds Config.Roots.
+	MaxRoots = 4
+	// MaxPath bounds Config.SensorConfig (Windows' MAX_PATH, 260, including the drive).
+	MaxPath = 260
+	// MaxBody bounds Result.Body.
+	MaxBody = 64
 )
 
 // Sentinel errors; every error of this package wraps exactly one of them.
@@ -73,29 +120,64 @@ var (
 	ErrTooLong = errors.New("probe command too long")
 	// ErrNotProbe: Extract was given a text that is not a script produced by Script.
 	ErrNotProbe = errors.New("not a probe script")
-	// ErrBadOutput: Parse was given output that is not exactly one result per route.
+	// ErrBadOutput: Parse was given output that is not exactly what the script prints for its Config.
 	ErrBadOutput = errors.New("bad probe output")
 )
 
-// Route is one way of reaching the URL, named by the account whose settings it reproduces.
+// Route is one way of reaching the URL, named by the account (or proxy source) it reproduces.
 type Route struct {
-	ID    string // account, [A-Z_]+: CURRENT_USER, LOCAL_SYSTEM, LOCAL_SERVICE
-	Mode  string // ModeSystem, ModeProxy or ModeDirect
+	ID    string // [A-Z_]+, e.g. CURRENT_USER, LOCAL_SYSTEM, LOCAL_SERVICE, SENSOR_JSON
+	Mode  string // ModeSystem, ModeProxy, ModeDirect or ModeSensor
 	Proxy string // host:port, only for ModeProxy
 }
 
 // Config is everything one probe script does.
 type Config struct {
-	URL     string        // https URL to request
-	Timeout time.Duration // per request; a positive whole number of milliseconds up to MaxTimeout
-	Routes  []Route       // tried in order; IDs unique
+	URL       string        // https URL to request; the fallback of URLSensor and URLMDE
+	URLSource string        // URLGiven, URLSensor or URLMDE
+	Timeout   time.Duration // per request; a positive whole number of milliseconds up to MaxTimeout
+	Routes    []Route       // IDs unique; identical resolutions are requested once, distinct ones at the same time
+	// SensorConfig is the Windows path of SensorConfiguration.json (the folder of the AATPSensor
+	// service's ImagePath); "" = read none (Output.Sensor is nil). An absolute drive path of printable
+	// ASCII without quotes, backticks, % or <>|?* and at most MaxPath characters: it travels in the
+	// script's data line.
+	SensorConfig string
+	// Roots are SHA-1 thumbprints (40 upper-case hex digits, unique, at most MaxRoots) looked up in
+	// Cert:\LocalMachine\Root.
+	Roots []string
+}
+
+// Output is what the script reports.
+type Output struct {
+	URL     string          // the URL requested (printable ASCII)
+	URLFrom string          // FromGiven, FromSensor or FromMDE
+	Sensor  *SensorConfig   // nil when Config.SensorConfig == ""
+	Roots   map[string]bool // every Config.Roots thumbprint -> present in LocalMachine\Root
+	Results []Result        // one per Config route, in route order
+	// Requests is the number of requests made: routes that resolved to the same proxy (or to direct)
+	// share one.
+	Requests int
+}
+
+// SensorConfig is what the script read from SensorConfiguration.json. The encrypted proxy password
+// (EncryptedUserPasswordData) never leaves the host: the script reports only whether it is set.
+type SensorConfig struct {
+	Found       bool   // the file exists and parsed
+	Error       string // why not, in plain words ("not found", "cannot be read", "not valid JSON"); "" when Found
+	ProxyURL    string // SensorProxyConfiguration.Url, "" = none; user info in the URL is replaced by "REDACTED"
+	ProxyUser   string // SensorProxyConfiguration.UserName
+	Credentials bool   // EncryptedUserPasswordData present and not null
+	Address     string // the workspace endpoint's Address (host name)
+	Port        int    // the endpoint's Port (0 = absent)
 }
 
 // Result is what the script reports for one route.
 type Result struct {
-	ID      string // the Route ID
+	ID string // the Route ID
+	// URL is the URL requested for this route (Output.URL), "" when no request was made for it.
+	URL     string
 	Status  int    // HTTP status, 0 if no HTTP response was received
-	Error   string // WebExceptionStatus name (ConnectFailure, NameResolutionFailure, TrustFailure, Timeout, ProtocolError, ...) or "" on success
+	Error   string // WebExceptionStatus name (ConnectFailure, NameResolutionFailure, TrustFailure, Timeout, ProtocolError, ...), an exception type name, ErrNoSensorProxy, or "" on success
 	Message string // the exception message in the host's language, "" on success
 	Route   string // what was used: "direct" or "proxy host:port"
 	// TLS is true when a TLS handshake reached the point where the server presented a certificate
@@ -104,19 +186,28 @@ type Result struct {
 	TLS     bool
 	Subject string // the presented certificate's subject ("CN=..., O=..."), printable ASCII; "" without TLS
 	Issuer  string // the presented certificate's issuer, printable ASCII; "" without TLS
-	Millis  int    // duration of the request in milliseconds
+	Body    string // for a 200: the first line of the body (printable ASCII, at most MaxBody): the sensor version
+	Millis  int    // duration of the request in milliseconds (0 when none was made)
+	// SharedWith is the ID of the earlier route whose request this result copies (both resolved to
+	// the same route), "" when this route made its own request or none.
+	SharedWith string
 }
 
 var (
-	idRE   = regexp.MustCompile(`^[A-Z_]+$`)
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+	idRE    = regexp.MustCompile(`^[A-Z_]+$`)
+	hostRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+	thumbRE = regexp.MustCompile(`^[0-9A-F]{40}$`)
+	pathRE  = regexp.MustCompile(`^[A-Za-z]:\\[^'"%` + "`" + `<>|?*]*$`)
 )
 
 // wireConfig is the JSON carried on the script's data line. Field order is the encoding order.
 type wireConfig struct {
-	URL       string      `json:"url"`
-	TimeoutMs int64       `json:"timeoutMs"`
-	Routes    []wireRoute `json:"routes"`
+	URL          string      `json:"url"`
+	URLSource    string      `json:"urlSource"`
+	TimeoutMs    int64       `json:"timeoutMs"`
+	SensorConfig string      `json:"sensorConfig"`
+	Roots        []string    `json:"roots"`
+	Routes       []wireRoute `json:"routes"`
 }
 
 type wireRoute struct {
@@ -131,8 +222,31 @@ func (c Config) Validate() error {
 	if err := validateURL(c.URL); err != nil {
 		return err
 	}
+	switch c.URLSource {
+	case URLGiven, URLSensor, URLMDE:
+	default:
+		return fmt.Errorf("%w: url source %q: want \"\", sensor or mde", ErrInvalidConfig, c.URLSource)
+	}
 	if c.Timeout <= 0 || c.Timeout > MaxTimeout || c.Timeout%time.Millisecond != 0 {
 		return fmt.Errorf("%w: timeout %v: want a whole number of milliseconds in (0, %v]", ErrInvalidConfig, c.Timeout, MaxTimeout)
+	}
+	if c.SensorConfig != "" {
+		if len(c.SensorConfig) > MaxPath || !pathRE.MatchString(c.SensorConfig) || !printableASCII(c.SensorConfig) {
+			return fmt.Errorf("%w: sensor config path %q: want an absolute drive path (C:\\...) of printable ASCII without quotes, backticks, %% or <>|?*, at most %d characters", ErrInvalidConfig, c.SensorConfig, MaxPath)
+		}
+	}
+	if len(c.Roots) > MaxRoots {
+		return fmt.Errorf("%w: %d roots: want at most %d", ErrInvalidConfig, len(c.Roots), MaxRoots)
+	}
+	seenRoot := make(map[string]bool, len(c.Roots))
+	for i, r := range c.Roots {
+		if !thumbRE.MatchString(r) {
+			return fmt.Errorf("%w: root %d %q: want a SHA-1 thumbprint of 40 upper-case hex digits", ErrInvalidConfig, i, r)
+		}
+		if seenRoot[r] {
+			return fmt.Errorf("%w: root %s given twice", ErrInvalidConfig, r)
+		}
+		seenRoot[r] = true
 	}
 	if len(c.Routes) == 0 || len(c.Routes) > MaxRoutes {
 		return fmt.Errorf("%w: %d routes: want 1 to %d", ErrInvalidConfig, len(c.Routes), MaxRoutes)
@@ -147,7 +261,7 @@ func (c Config) Validate() error {
 		}
 		seen[r.ID] = true
 		switch r.Mode {
-		case ModeSystem, ModeDirect:
+		case ModeSystem, ModeDirect, ModeSensor:
 			if r.Proxy != "" {
 				return fmt.Errorf("%w: route %s: mode %s takes no proxy", ErrInvalidConfig, r.ID, r.Mode)
 			}
@@ -156,10 +270,19 @@ func (c Config) Validate() error {
 				return fmt.Errorf("%w: route %s: proxy %q: %v", ErrInvalidConfig, r.ID, r.Proxy, err)
 			}
 		default:
-			return fmt.Errorf("%w: route %s: mode %q: want system, proxy or direct", ErrInvalidConfig, r.ID, r.Mode)
+			return fmt.Errorf("%w: route %s: mode %q: want system, proxy, direct or sensor", ErrInvalidConfig, r.ID, r.Mode)
 		}
 	}
 	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func validateURL(s string) error {
@@ -167,8 +290,8 @@ func validateURL(s string) error {
 		return fmt.Errorf("%w: url longer than 2048 bytes", ErrInvalidConfig)
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\' || s[i] == '\'' || s[i] == '`' {
-			return fmt.Errorf("%w: url %q: byte %d is not allowed (printable ASCII without quotes, backslash, backtick)", ErrInvalidConfig, s, i)
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\' || s[i] == '\'' || s[i] == '`' || s[i] == '%' {
+			return fmt.Errorf("%w: url %q: byte %d is not allowed (printable ASCII without quotes, backslash, backtick or %%: the URL travels through cmd.exe)", ErrInvalidConfig, s, i)
 		}
 	}
 	u, err := url.Parse(s)
@@ -209,43 +332,71 @@ func validateHostPort(s string) error {
 	return nil
 }
 
-// Script returns the probe script for c: deterministic ASCII text (LF line ends) whose second line
-// carries c as JSON. Errors wrap ErrInvalidConfig.
+// Script returns the probe script for c: deterministic ASCII text (LF line ends) whose third line,
+// $cfg=@{...}, carries c as a PowerShell hashtable literal of single-quoted strings. Every line end is
+// also a valid statement separator, so Inline(Script(c)) is the same script on one line. Errors wrap
+// ErrInvalidConfig.
 func Script(c Config) (string, error) {
 	if err := c.Validate(); err != nil {
 		return "", err
 	}
-	w := wireConfig{URL: c.URL, TimeoutMs: c.Timeout.Milliseconds(), Routes: make([]wireRoute, len(c.Routes))}
-	for i, r := range c.Routes {
-		w.Routes[i] = wireRoute{ID: r.ID, Mode: r.Mode, Proxy: r.Proxy}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
-	data := strings.TrimSuffix(buf.String(), "\n")
-	return scriptHead + dataPrefix + strings.ReplaceAll(data, "'", "''") + dataSuffix + scriptBody, nil
+	return scriptHead + dataLine(c) + "\n" + scriptBody, nil
 }
 
+// dataLine renders c as `$cfg=@{url='...';urlSource='...';timeoutMs=N;sensorConfig='...';
+// roots=@('...',...);routes=@(@{id='...';mode='...';proxy='...'},...)}`.
+func dataLine(c Config) string {
+	var b strings.Builder
+	b.WriteString(dataPrefix)
+	b.WriteString("url=" + psQuote(c.URL))
+	b.WriteString(";urlSource=" + psQuote(c.URLSource))
+	b.WriteString(";timeoutMs=" + strconv.FormatInt(c.Timeout.Milliseconds(), 10))
+	b.WriteString(";sensorConfig=" + psQuote(c.SensorConfig))
+	b.WriteString(";roots=@(")
+	for i, r := range c.Roots {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(psQuote(r))
+	}
+	b.WriteString(");routes=@(")
+	for i, r := range c.Routes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("@{id=" + psQuote(r.ID) + ";mode=" + psQuote(r.Mode) + ";proxy=" + psQuote(r.Proxy) + "}")
+	}
+	b.WriteString(")}")
+	return b.String()
+}
+
+// psQuote is a PowerShell single-quoted string literal of s.
+func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Inline returns script on one line: every line end becomes ';' (the probe script is written so that
+// this is the same script). It is the form Command sends.
+func Inline(script string) string { return strings.ReplaceAll(script, "\n", ";") }
+
 // Command returns the command line that runs Script(c):
-// `powershell.exe -NoProfile -NonInteractive -EncodedCommand <base64 of UTF-16LE>`. Errors wrap
-// ErrInvalidConfig, or ErrTooLong when the line would exceed MaxCommandLen.
+// `powershell.exe -NoProfile -NonInteractive -Command "<Inline(Script(c))>"`. The script holds no
+// double quote and no percent sign, so cmd.exe passes it on untouched (no %VAR% expansion) and
+// CommandLineToArgvW hands it to PowerShell as one argument. (Plain text, not -EncodedCommand: the
+// Base64 of UTF-16 costs 8/3 characters per script character, and the script would not fit cmd.exe's
+// 8191.) Errors wrap ErrInvalidConfig, or ErrTooLong when the line would exceed MaxCommandLen.
 func Command(c Config) (string, error) {
 	s, err := Script(c)
 	if err != nil {
 		return "", err
 	}
-	line := CommandPrefix + EncodeCommand(s)
+	line := CommandPrefix + `"` + Inline(s) + `"`
 	if len(line) > MaxCommandLen {
 		return "", fmt.Errorf("%w: %d characters, limit %d (fewer routes or shorter names)", ErrTooLong, len(line), MaxCommandLen)
 	}
 	return line, nil
 }
 
-// CommandPrefix is what Command puts before the encoded script.
-const CommandPrefix = "powershell.exe -NoProfile -NonInteractive -EncodedCommand "
+// CommandPrefix is what Command puts before the quoted script.
+const CommandPrefix = "powershell.exe -NoProfile -NonInteractive -Command "
 
 // EncodeCommand is powershell.exe's -EncodedCommand encoding: base64 of the UTF-16LE text.
 func EncodeCommand(script string) string {
@@ -257,41 +408,147 @@ func EncodeCommand(script string) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// Extract is the inverse of Script: it recovers the Config from a script text and fails (wrapping
-// ErrNotProbe) unless Script of that Config reproduces the text byte for byte.
+// Extract is the inverse of Script: it recovers the Config from a script text, either Script(c) or
+// Inline(Script(c)) (what powershell.exe receives from Command), and fails (wrapping ErrNotProbe)
+// unless that form of Script of the recovered Config reproduces the text byte for byte.
 func Extract(script string) (Config, error) {
-	if !strings.HasPrefix(script, scriptHead+dataPrefix) {
+	if !strings.HasPrefix(script, scriptHead) && !strings.HasPrefix(script, Inline(scriptHead)) {
 		return Config{}, fmt.Errorf("%w: no probe header", ErrNotProbe)
 	}
-	rest := script[len(scriptHead)+len(dataPrefix):]
-	end := strings.Index(rest, dataSuffix)
-	if end < 0 {
-		return Config{}, fmt.Errorf("%w: unterminated data line", ErrNotProbe)
-	}
-	quoted := rest[:end]
-	if strings.Contains(strings.ReplaceAll(quoted, "''", ""), "'") {
-		return Config{}, fmt.Errorf("%w: unbalanced quote in data line", ErrNotProbe)
-	}
-	data := strings.ReplaceAll(quoted, "''", "'")
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.DisallowUnknownFields()
-	var w wireConfig
-	if err := dec.Decode(&w); err != nil {
+	p := &dataParser{s: script[len(scriptHead):]}
+	c, err := p.config()
+	if err != nil {
 		return Config{}, fmt.Errorf("%w: data line: %w", ErrNotProbe, err)
-	}
-	if w.TimeoutMs <= 0 || w.TimeoutMs > MaxTimeout.Milliseconds() {
-		return Config{}, fmt.Errorf("%w: timeout %d ms out of range", ErrNotProbe, w.TimeoutMs)
-	}
-	c := Config{URL: w.URL, Timeout: time.Duration(w.TimeoutMs) * time.Millisecond}
-	for _, r := range w.Routes {
-		c.Routes = append(c.Routes, Route{ID: r.ID, Mode: r.Mode, Proxy: r.Proxy})
 	}
 	again, err := Script(c)
 	if err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrNotProbe, err)
 	}
-	if again != script {
+	if again != script && Inline(again) != script {
 		return Config{}, fmt.Errorf("%w: text differs from the script its config produces", ErrNotProbe)
 	}
 	return c, nil
+}
+
+// dataParser reads the data line that dataLine writes (and nothing else).
+type dataParser struct{ s string }
+
+func (p *dataParser) lit(want string) error {
+	if !strings.HasPrefix(p.s, want) {
+		return fmt.Errorf("want %q at %q", want, clip([]byte(p.s)))
+	}
+	p.s = p.s[len(want):]
+	return nil
+}
+
+// quoted reads a single-quoted PowerShell string (” is a quote).
+func (p *dataParser) quoted() (string, error) {
+	if err := p.lit("'"); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i := 0; i < len(p.s); i++ {
+		if p.s[i] != '\'' {
+			b.WriteByte(p.s[i])
+			continue
+		}
+		if i+1 < len(p.s) && p.s[i+1] == '\'' {
+			b.WriteByte('\'')
+			i++
+			continue
+		}
+		p.s = p.s[i+1:]
+		return b.String(), nil
+	}
+	return "", errors.New("unterminated string")
+}
+
+func (p *dataParser) config() (Config, error) {
+	var c Config
+	var err error
+	field := func(name string, dst *string) {
+		if err == nil {
+			err = p.lit(name + "=")
+		}
+		if err == nil {
+			*dst, err = p.quoted()
+		}
+	}
+	if err = p.lit(dataPrefix); err != nil {
+		return c, err
+	}
+	field("url", &c.URL)
+	if err == nil {
+		err = p.lit(";")
+	}
+	field("urlSource", &c.URLSource)
+	if err == nil {
+		err = p.lit(";timeoutMs=")
+	}
+	if err != nil {
+		return c, err
+	}
+	n := 0
+	for n < len(p.s) && n < 10 && p.s[n] >= '0' && p.s[n] <= '9' {
+		n++
+	}
+	ms, perr := strconv.ParseInt(p.s[:n], 10, 64)
+	if perr != nil || ms <= 0 || ms > MaxTimeout.Milliseconds() {
+		return c, fmt.Errorf("timeout %q out of range", p.s[:n])
+	}
+	c.Timeout = time.Duration(ms) * time.Millisecond
+	p.s = p.s[n:]
+	if err = p.lit(";"); err != nil {
+		return c, err
+	}
+	field("sensorConfig", &c.SensorConfig)
+	if err == nil {
+		err = p.lit(";roots=@(")
+	}
+	for err == nil && !strings.HasPrefix(p.s, ")") {
+		if len(c.Roots) > 0 {
+			if err = p.lit(","); err != nil {
+				break
+			}
+		}
+		var r string
+		if r, err = p.quoted(); err == nil {
+			c.Roots = append(c.Roots, r)
+		}
+	}
+	if err == nil {
+		err = p.lit(");routes=@(")
+	}
+	for err == nil && !strings.HasPrefix(p.s, ")") {
+		if len(c.Routes) > 0 {
+			if err = p.lit(","); err != nil {
+				break
+			}
+		}
+		var r Route
+		if err = p.lit("@{"); err == nil {
+			field("id", &r.ID)
+		}
+		if err == nil {
+			err = p.lit(";")
+		}
+		field("mode", &r.Mode)
+		if err == nil {
+			err = p.lit(";")
+		}
+		field("proxy", &r.Proxy)
+		if err == nil {
+			err = p.lit("}")
+		}
+		if err == nil {
+			c.Routes = append(c.Routes, r)
+		}
+		if len(c.Routes) > MaxRoutes {
+			return c, fmt.Errorf("more than %d routes", MaxRoutes)
+		}
+	}
+	if err == nil {
+		err = p.lit(")}")
+	}
+	return c, err
 }
