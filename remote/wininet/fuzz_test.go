@@ -3,6 +3,9 @@ package wininet
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -58,6 +61,50 @@ func FuzzParseHex(f *testing.F) {
 			if err != nil || !bytes.Equal(got, b) {
 				t.Fatalf("canonical form %q: %X, %v", form, got, err)
 			}
+		}
+	})
+}
+
+// FuzzParseProxy checks the proxy-string parser (seed corpus: testdata/fuzz/FuzzParseProxy): it never
+// panics; every entry it accepts has a host free of the characters that would change a URL's meaning,
+// a port from 1 to 65535, and an Addr that net.SplitHostPort and a second parse give back unchanged;
+// every entry it refuses has an error wrapping ErrBadProxy that quotes it; and ProxyRouteFor returns
+// one of the entries.
+func FuzzParseProxy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, v string) {
+		entries := ParseProxyList(v)
+		for _, e := range entries {
+			if e.Err != nil {
+				if !errors.Is(e.Err, ErrBadProxy) || !strings.Contains(e.Err.Error(), strconv.Quote(e.Raw)) || e.Addr() != "" {
+					t.Fatalf("entry %q: error %v, addr %q", e.Raw, e.Err, e.Addr())
+				}
+				continue
+			}
+			if e.Host == "" || strings.ContainsAny(e.Host, "#/?@ \t\r\n[]") || e.Port < 1 || e.Port > 65535 {
+				t.Fatalf("entry %q accepted as host %q port %d", e.Raw, e.Host, e.Port)
+			}
+			h, p, err := net.SplitHostPort(e.Addr())
+			if err != nil || h != e.Host || p != strconv.Itoa(e.Port) {
+				t.Fatalf("entry %q: Addr %q splits into %q %q %v", e.Raw, e.Addr(), h, p, err)
+			}
+			again := ParseProxyList(e.Addr())
+			if len(again) != 1 || again[0].Err != nil || again[0].Addr() != e.Addr() {
+				t.Fatalf("entry %q: Addr %q parses again as %+v", e.Raw, e.Addr(), again)
+			}
+		}
+		r, ok, err := ProxyRouteFor(New(v, "", "", false, 0), "https")
+		if !ok {
+			if err != nil {
+				t.Fatalf("no route but error %v", err)
+			}
+			return
+		}
+		found := false
+		for _, e := range entries {
+			found = found || e.Raw == r.Raw
+		}
+		if !found || (err == nil) != (r.Err == nil) {
+			t.Fatalf("route %+v (err %v) is not one of the entries", r, err)
 		}
 	})
 }

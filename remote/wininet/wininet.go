@@ -290,40 +290,6 @@ func FlagNames(flags uint32) string {
 	return strings.Join(parts, "|")
 }
 
-// ProxyFor returns the manual proxy WinINet uses for scheme ("http", "https", "ftp", "socks"; compared
-// case-insensitively). ok is false when FlagProxy is not set or no entry applies. The proxy string is
-// either one "host:port" used for every scheme, or a ';'-separated list of "scheme=host:port" entries;
-// an entry for the scheme wins over an entry without "scheme=" (which applies to all schemes). A
-// "http://" style prefix on the address is removed. This does not evaluate PAC or auto-detect.
-func ProxyFor(s Settings, scheme string) (hostport string, ok bool) {
-	if s.Flags&FlagProxy == 0 {
-		return "", false
-	}
-	var generic string
-	for _, e := range splitList(s.Proxy) {
-		k, v, found := strings.Cut(e, "=")
-		if !found {
-			if generic == "" {
-				generic = stripScheme(e)
-			}
-			continue
-		}
-		if strings.EqualFold(strings.TrimSpace(k), scheme) {
-			if v = stripScheme(strings.TrimSpace(v)); v != "" {
-				return v, true
-			}
-		}
-	}
-	return generic, generic != ""
-}
-
-func stripScheme(v string) string {
-	if i := strings.Index(v, "://"); i >= 0 {
-		v = v[i+3:]
-	}
-	return strings.TrimSuffix(v, "/")
-}
-
 // Bypassed reports whether host matches the bypass list of s, using WinINet's rules: entries are
 // separated by ';' (or spaces), compared case-insensitively against the whole host; "*" in an entry
 // matches any run of characters (so "*.corp.example", "10.*" and "*intranet*" work); "<local>" matches
