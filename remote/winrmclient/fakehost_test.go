@@ -3,6 +3,7 @@ package winrmclient
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -32,7 +33,8 @@ type fakeHost struct {
 	tls        bool // plain SOAP accepted on an NTLM-authenticated connection (HTTPS)
 	closeAfter int  // close the connection after this many SOAP replies (0 = never)
 	denyCreate bool // answer Create with the access-denied fault
-	stripSeal  bool // clear NEGOTIATE_SEAL in the CHALLENGE
+	stripSeal  bool   // clear NEGOTIATE_SEAL in the CHALLENGE
+	clearFlags uint32 // clear these NTLM flags in the CHALLENGE
 
 	cfg *ntlm.ServerConfig
 
@@ -189,6 +191,9 @@ func (h *fakeHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			if h.stripSeal {
 				ch[20] &^= 0x20
+			}
+			if h.clearFlags != 0 {
+				binary.LittleEndian.PutUint32(ch[20:], binary.LittleEndian.Uint32(ch[20:])&^h.clearFlags)
 			}
 			w.Header().Set("WWW-Authenticate", "Negotiate "+base64.StdEncoding.EncodeToString(ch))
 			w.WriteHeader(http.StatusUnauthorized)

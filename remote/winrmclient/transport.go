@@ -45,8 +45,43 @@ const (
 // cancelled command does not leave a shell behind (Windows allows only 5 per user).
 const cleanupTimeout = 5 * time.Second
 
-// ntlmFlagSeal is NTLMSSP_NEGOTIATE_SEAL (MS-NLMP 2.2.2.5).
-const ntlmFlagSeal = 0x00000020
+// NTLM negotiate flags (MS-NLMP 2.2.2.5).
+const (
+	ntlmFlagSeal    = 0x00000020 // NTLMSSP_NEGOTIATE_SEAL
+	ntlmFlagESS     = 0x00080000 // NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
+	ntlmFlag128     = 0x20000000 // NTLMSSP_NEGOTIATE_128
+	ntlmFlagKeyExch = 0x40000000 // NTLMSSP_NEGOTIATE_KEY_EXCH
+)
+
+// errWeakNTLM is wrapped (with remote.ErrProtocol) when a host's CHALLENGE does not offer 128-bit
+// keys, extended session security and key exchange: without them sealing is 40/56-bit RC4 on a key
+// derived without a fresh exchanged key. Windows since Vista offers all three.
+var errWeakNTLM = errors.New("host offers only weak NTLM")
+
+// checkChallenge refuses a CHALLENGE_MESSAGE that lacks 128-bit keys, extended session security
+// or (when sealing) key exchange. A token that is not a CHALLENGE is left to the NTLM library.
+//
+// Inside TLS nothing is sealed with NTLM, and Windows offers only flags the client asked for: the
+// Azure Negotiator used there does not ask for KEY_EXCH, so only 128 and ESS are required.
+func checkChallenge(challenge []byte, sealing bool) error {
+	if len(challenge) < 24 || string(challenge[:8]) != "NTLMSSP\x00" || binary.LittleEndian.Uint32(challenge[8:12]) != 2 {
+		return nil
+	}
+	flags := binary.LittleEndian.Uint32(challenge[20:24])
+	var missing []string
+	for _, f := range []struct {
+		bit  uint32
+		name string
+	}{{ntlmFlag128, "128-bit keys"}, {ntlmFlagESS, "extended session security"}, {ntlmFlagKeyExch, "key exchange"}} {
+		if flags&f.bit == 0 && (sealing || f.bit != ntlmFlagKeyExch) {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %w (no %s in the CHALLENGE)", remote.ErrProtocol, errWeakNTLM, strings.Join(missing, ", "))
+	}
+	return nil
+}
 
 const (
 	actionSignal = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal<"
@@ -137,7 +172,9 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+		// WinRM replies carry a handful of headers; a host streaming headers is cut off early.
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      false,
 	}
 	t.ht = ht
 	var rt http.RoundTripper = &countingRoundTripper{t: t, next: ht}
@@ -365,9 +402,12 @@ func (t *transport) handshake(ctx context.Context) error {
 	if resp.StatusCode != http.StatusUnauthorized || !ok || len(challenge) == 0 {
 		return &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
 	}
-	// Never let a SOAP body out in clear on HTTP: the host must agree to seal.
+	// Never let a SOAP body out in clear on HTTP: the host must agree to seal, with strong keys.
 	if len(challenge) < 24 || binary.LittleEndian.Uint32(challenge[20:24])&ntlmFlagSeal == 0 {
 		return fmt.Errorf("%w: host did not offer NTLM sealing", remote.ErrProtocol)
+	}
+	if err := checkChallenge(challenge, true); err != nil {
+		return err
 	}
 	// Leg 2: AUTHENTICATE → 200.
 	auth, err := client.Authenticate(challenge, nil)
@@ -484,6 +524,15 @@ func (c *countingRoundTripper) RoundTrip(req *http.Request) (*http.Response, err
 	c.t.waitNanos.Add(int64(time.Since(start)))
 	if err != nil && !gotConn.Load() && !errors.Is(err, context.Canceled) {
 		return nil, &connectError{err: err}
+	}
+	if err == nil && c.t.mode == modeNTLMTLS && resp.StatusCode == http.StatusUnauthorized {
+		// Azure's Negotiator answers any CHALLENGE: refuse a weak one before it does.
+		if ok, tok := negotiateToken(resp.Header); ok {
+			if cerr := checkChallenge(tok, false); cerr != nil {
+				_ = resp.Body.Close()
+				return nil, cerr
+			}
+		}
 	}
 	return resp, err
 }

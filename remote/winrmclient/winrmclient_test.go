@@ -563,6 +563,38 @@ func TestHostWithoutSealingRefused(t *testing.T) {
 	}
 }
 
+// TestWeakNTLMChallengeRefused: a CHALLENGE without 128-bit keys, extended session security or key
+// exchange (40/56-bit RC4 sealing) is refused before any credential-derived message or body is sent.
+func TestWeakNTLMChallengeRefused(t *testing.T) {
+	for _, tc := range []struct {
+		clear uint32
+		want  string
+	}{
+		{ntlmFlag128, "128-bit keys"},
+		{ntlmFlagESS, "extended session security"},
+		{ntlmFlagKeyExch, "key exchange"},
+		{ntlmFlag128 | ntlmFlagKeyExch, "128-bit keys, key exchange"},
+	} {
+		h := newFakeHost(t, func(h *fakeHost) { h.clearFlags = tc.clear })
+		_, err := Dialer{}.Dial(testCtx(t, 5*time.Second), h.target(t))
+		if !errors.Is(err, remote.ErrProtocol) || !errors.Is(err, errWeakNTLM) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("clear %#x: err = %v, want weak NTLM naming %q", tc.clear, err, tc.want)
+		}
+		if remote.Transient(err) {
+			t.Errorf("weak NTLM must not be retried")
+		}
+		_, _, _, actions, wire := h.snapshot()
+		if len(actions) != 0 {
+			t.Errorf("SOAP actions reached the host: %v", actions)
+		}
+		for _, b := range wire {
+			if len(b) != 0 {
+				t.Errorf("a body was sent: %q", b[:min(len(b), 80)])
+			}
+		}
+	}
+}
+
 func TestIPv6Literal(t *testing.T) {
 	l, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
