@@ -83,6 +83,8 @@ func NewAcceptor(kt *keytab.Keytab, o AcceptorOptions) *Acceptor {
 type Accepted struct {
 	// Client is the initiator's principal name without realm ("alice"), Realm its realm.
 	Client, Realm string
+	// Service is the ticket's service principal without realm ("HTTP/dc01.lab.test").
+	Service string
 	// Session seals and unseals messages of this context.
 	Session *Session
 	// Reply is the token for WWW-Authenticate: Negotiate (the AP-REP, raw or in a SPNEGO
@@ -142,16 +144,6 @@ func (a *Acceptor) Accept(tok []byte) (*Accepted, error) {
 	}
 	now := a.now().UTC()
 	ep := req.Ticket.DecryptedEncPart
-	start := ep.StartTime
-	if start.IsZero() {
-		start = ep.AuthTime
-	}
-	if now.Add(a.skew).Before(start) {
-		return nil, refuse(errorcode.KRB_AP_ERR_TKT_NYV, "ticket not yet valid")
-	}
-	if now.Add(-a.skew).After(ep.EndTime) {
-		return nil, refuse(errorcode.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
-	}
 	if err := req.DecryptAuthenticator(ep.Key); err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator does not decrypt")
 	}
@@ -162,6 +154,17 @@ func (a *Acceptor) Accept(tok []byte) (*Accepted, error) {
 	ct := auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)
 	if d := now.Sub(ct); d > a.skew || d < -a.skew {
 		return nil, refuse(errorcode.KRB_AP_ERR_SKEW, "clock skew too great")
+	}
+	// Ticket times after the authenticator's (RFC 4120 3.2.3 order).
+	start := ep.StartTime
+	if start.IsZero() {
+		start = ep.AuthTime
+	}
+	if now.Add(a.skew).Before(start) {
+		return nil, refuse(errorcode.KRB_AP_ERR_TKT_NYV, "ticket not yet valid")
+	}
+	if now.Add(-a.skew).After(ep.EndTime) {
+		return nil, refuse(errorcode.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
 	}
 	var gflags uint32
 	if auth.Cksum.CksumType == chksumtype.GSSAPI && len(auth.Cksum.Checksum) >= 24 {
@@ -206,7 +209,7 @@ func (a *Acceptor) Accept(tok []byte) (*Accepted, error) {
 		return nil, &AcceptError{Err: err}
 	}
 	return &Accepted{
-		Client: ep.CName.PrincipalNameString(), Realm: ep.CRealm,
+		Client: ep.CName.PrincipalNameString(), Realm: ep.CRealm, Service: sname.PrincipalNameString(),
 		Session: sess, Reply: reply, SPNEGO: useSPNEGO, Flags: gflags,
 	}, nil
 }

@@ -73,6 +73,7 @@ var codeSentinel = map[int32]error{
 	errorcode.KDC_ERR_KEY_EXPIRED:         ErrPasswordExpired,
 	errorcode.KRB_AP_ERR_TKT_EXPIRED:      ErrTicketExpired,
 	errorcode.KRB_AP_ERR_SKEW:             ErrClockSkew,
+	errorcode.KRB_AP_ERR_TKT_NYV:          ErrClockSkew, // a ticket from the future: the clocks differ
 	errorcode.KRB_AP_ERR_REPEAT:           ErrReplay,
 	errorcode.KDC_ERR_ETYPE_NOSUPP:        ErrKDC,
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/winsim/auth"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
 	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
@@ -45,6 +46,9 @@ type Config struct {
 	Basic            bool // WinRM service Auth/Basic (Windows default false)
 	AllowUnencrypted bool // WinRM service AllowUnencrypted (Windows default false)
 	AuthFail         bool // fault model: every logon fails
+	// Kerberos, when set, makes the host accept Negotiate Kerberos with the keys of a keytab exported by
+	// a real KDC for HTTP/<Name>: krb.NewAcceptor(krb.LoadKeytab(file)); one acceptor may serve many hosts.
+	Kerberos *krb.Acceptor
 
 	Latency   time.Duration // added to every HTTP exchange
 	ExecTime  time.Duration // added to every command
@@ -159,6 +163,7 @@ func (h *Host) newPolicy(https bool) *auth.Policy {
 		Server:           auth.Host{NbDomain: h.domain, NbComputer: h.short, DNSDomain: dnsDomain(h.cfg.Name), DNSComputer: h.cfg.Name},
 		Accounts:         accts,
 		AuthFail:         h.cfg.AuthFail,
+		Kerberos:         h.cfg.Kerberos,
 	}
 }
 

@@ -51,6 +51,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
 )
 
@@ -89,6 +90,9 @@ type Policy struct {
 	Accounts []Account
 	// AuthFail is a fault mode: every logon fails with 401 as if the password were wrong.
 	AuthFail bool
+	// Kerberos, when set, accepts Negotiate Kerberos tokens with the service keys it holds (a keytab
+	// exported by a real KDC for HTTP/<DNSComputer>); see kerberos.go. Shared acceptors are fine.
+	Kerberos *krb.Acceptor
 }
 
 // Identity is the authenticated caller of a request, see IdentityFrom.
@@ -114,9 +118,10 @@ type connState struct {
 	acceptor *ntlm.Acceptor // pending handshake (after NEGOTIATE)
 	session  *ntlm.Session  // session security of the authenticated context, may be nil
 	ident    *Identity      // authenticated account, nil when anonymous
+	krbSess  *krb.Session   // Kerberos context of the connection, may be nil
 }
 
-func (s *connState) reset() { s.acceptor, s.session, s.ident = nil, nil, nil }
+func (s *connState) reset() { s.acceptor, s.session, s.ident, s.krbSess = nil, nil, nil, nil }
 
 // ConnContext attaches fresh per-connection authentication state to ctx; install
 // it as http.Server.ConnContext (wrap it when the server needs its own). Without
@@ -276,6 +281,10 @@ func (h *handler) anonymous(w http.ResponseWriter, r *http.Request, st *connStat
 
 func (h *handler) negotiate(w http.ResponseWriter, r *http.Request, st *connState, token string, body []byte) {
 	tok, err := base64.StdEncoding.DecodeString(token)
+	if err == nil && h.p.Kerberos != nil && krb.IsKerberosToken(tok) {
+		h.kerberos(w, r, st, tok, body)
+		return
+	}
 	if err != nil || len(tok) < 12 || !bytes.HasPrefix(tok, []byte("NTLMSSP\x00")) {
 		// unverified: SPNEGO-wrapped tokens (Kerberos, SPNEGO/NTLM) are not simulated.
 		st.reset()
@@ -357,6 +366,10 @@ func (h *handler) basic(w http.ResponseWriter, r *http.Request, token string, bo
 // serveAuthenticated serves a request on an NTLM-authenticated connection.
 func (h *handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, st *connState, body []byte) {
 	id := *st.ident
+	if _, ok := krb.EncryptedProtocol(r.Header.Get("Content-Type")); ok && st.krbSess != nil {
+		h.serveKerberosSealed(w, r, st, id, body)
+		return
+	}
 	if ntlm.IsEncrypted(r.Header.Get("Content-Type")) {
 		if st.session == nil || !st.session.Sealing() {
 			// unverified: Windows' status for a sealed body without a sealing context.
