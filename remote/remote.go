@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 )
 
@@ -139,11 +137,13 @@ func (t *Target) SetDefaults() {
 	}
 }
 
-// Validate reports a configuration that cannot work or would be unsafe.
+// Validate reports a configuration that cannot work or would be unsafe; a host that cannot be put
+// in a URL as it is is refused (see CheckHost).
 func (t Target) Validate() error {
+	if err := CheckHost(t.Host); err != nil {
+		return err
+	}
 	switch {
-	case t.Host == "":
-		return fmt.Errorf("%w: empty host", ErrInvalidTarget)
 	case t.Port < 1 || t.Port > 65535:
 		return fmt.Errorf("%w: %s: port %d out of range", ErrInvalidTarget, t.Host, t.Port)
 	case t.User == "":
@@ -156,11 +156,11 @@ func (t Target) Validate() error {
 	return nil
 }
 
-// String returns scheme://host:port without credentials.
+// String returns scheme://host:port (see Addr) without credentials.
 func (t Target) String() string {
 	scheme := "http"
 	if t.HTTPS {
 		scheme = "https"
 	}
-	return scheme + "://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+	return scheme + "://" + t.Addr()
 }
