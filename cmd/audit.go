@@ -66,16 +66,14 @@ func (a *app) newAuditCmd() *cobra.Command {
 		Example: `  . ./lab/lab.env && dcproxy audit -i lab/inventory.yaml
   DCPROXY_PASSWORD=... dcproxy audit -i dcs.txt --user 'CORP\auditor' --format json -o report.json
   dcproxy audit -i dcs.yaml --limit 'dc1*' --limit site-berlin`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(o.configFile, c.Flags(), a.env)
 			if err != nil {
 				return err
 			}
 			rep, err := a.audit(c.Context(), cfg, o, nil)
-			if rep != nil {
-				a.report = rep
-			}
+			a.setReport(rep)
 			return err
 		},
 	}
@@ -154,7 +152,7 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 	renderer, err := report.New(format, report.Options{TTY: a.stdoutTTY && cfg.Output == "", Color: a.stdoutTTY && cfg.Output == "" && a.env("NO_COLOR") == "",
 		NewOnly: o.out.failOn == failOnNew, Inventory: o.inventory})
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, usageErr("%w", err)
 	}
 	a.warnInsecure(cfg, hosts, o.quiet)
 	targets, err := a.targetBuilder(cfg, hosts)
@@ -243,7 +241,7 @@ func loadInventory(p string) ([]inventory.Host, error) {
 	}
 	hosts, err := inventory.Load(p)
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, usageErr("%w", err)
 	}
 	return hosts, nil
 }
@@ -255,7 +253,7 @@ func limitHosts(hosts []inventory.Host, patterns []string) ([]inventory.Host, er
 	}
 	for _, p := range patterns {
 		if _, err := path.Match(strings.ToLower(p), ""); err != nil {
-			return nil, usageErr("--limit %q: %v", p, err)
+			return nil, usageErr("--limit %q: %w", p, err)
 		}
 	}
 	match := func(p, s string) bool {
@@ -310,7 +308,7 @@ func (a *app) targetBuilder(cfg *Config, hosts []inventory.Host) (func(inventory
 			}
 			p, err := sec.defaultPassword(cfg.User, cfg.PasswordFile)
 			if err != nil {
-				return nil, usageErr("%v", err)
+				return nil, usageErr("%w", err)
 			}
 			creds[""] = cred{cfg.User, p}
 			continue
@@ -321,7 +319,7 @@ func (a *app) targetBuilder(cfg *Config, hosts []inventory.Host) (func(inventory
 		}
 		p, err := sec.named(name, c)
 		if err != nil {
-			return nil, usageErr("%v", err)
+			return nil, usageErr("%w", err)
 		}
 		creds[name] = cred{c.User, p}
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,7 +188,7 @@ func TestAuditCLI_againstLab(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Schema != "dcproxy.report/v1" || len(rep.Hosts) != len(l.Members) {
+	if rep.Schema != fleet.Schema || len(rep.Hosts) != len(l.Members) {
 		t.Fatalf("report: schema %q, %d hosts", rep.Schema, len(rep.Hosts))
 	}
 	for i, m := range l.Members {
@@ -245,28 +248,81 @@ func TestAuditCLI_usageErrors(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
-	a := &app{stderr: &bytes.Buffer{}}
-	for _, tc := range []struct {
-		statuses []string
-		want     int
-	}{
-		{[]string{fleet.StatusCompliant}, 0},
-		{[]string{fleet.StatusCompliant, fleet.StatusNoncompliant}, 1},
-		{[]string{fleet.StatusError, fleet.StatusCompliant}, 2},
-		{[]string{fleet.StatusError, fleet.StatusNoncompliant}, 3},
-	} {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	report := func(statuses ...string) *fleet.Report {
 		rep := &fleet.Report{}
-		for _, s := range tc.statuses {
+		for _, s := range statuses {
 			rep.Hosts = append(rep.Hosts, fleet.HostResult{Status: s})
 		}
-		a.report = rep
-		if got := a.exitCode(nil); got != tc.want {
-			t.Errorf("%v: exit %d, want %d", tc.statuses, got, tc.want)
+		return rep
+	}
+	// A 400 from a webhook whose body happens to contain cobra's phrases ("accepts", "invalid
+	// argument"): the run failed to deliver, it is not a usage error.
+	webhook400 := fmt.Errorf("%w: post to https://hooks.example/...: HTTP 400 Bad Request: field 'text' accepts at most 4000 characters", errDelivery)
+	for _, tc := range []struct {
+		name        string
+		ctx         context.Context
+		err         error
+		rep         *fleet.Report
+		interrupted bool
+		want        int
+	}{
+		{"no report", nil, nil, nil, false, ExitOK},
+		{"compliant", nil, nil, report(fleet.StatusCompliant), false, ExitOK},
+		{"noncompliant", nil, nil, report(fleet.StatusCompliant, fleet.StatusNoncompliant), false, ExitNoncompliant},
+		{"host error", nil, nil, report(fleet.StatusError, fleet.StatusCompliant), false, ExitHostErrors},
+		{"both", nil, nil, report(fleet.StatusError, fleet.StatusNoncompliant), false, ExitNoncompliant | ExitHostErrors},
+		{"usage error", nil, usageErr("--limit %q: bad pattern", "["), nil, false, ExitUsage},
+		{"wrapped usage error", nil, fmt.Errorf("audit: %w", usageErr("x")), nil, false, ExitUsage},
+		{"usage error joined with a write error", nil, errors.Join(errors.New("write a: disk full"), usageErr("x")), nil, false, ExitUsage},
+		{"cobra unknown command", nil, errors.New(`unknown command "audti" for "dcproxy"`), nil, false, ExitUsage},
+		{"write failed with EINVAL", nil, &os.PathError{Op: "write", Path: "report.json", Err: syscall.EINVAL}, report(fleet.StatusCompliant), false, ExitFailure},
+		{"write error text", nil, errors.New("write report.json: invalid argument"), nil, false, ExitFailure},
+		{"webhook 400 quoting accepts", nil, webhook400, report(fleet.StatusCompliant), false, ExitFailure},
+		{"text that only looks like cobra's", nil, errors.New("server: requires at least TLS 1.2; unknown flag: x"), nil, false, ExitFailure},
+		{"interrupted audit", nil, nil, report(fleet.StatusCompliant, fleet.StatusError), true, ExitInterrupted},
+		{"canceled error after Ctrl-C", canceled, fmt.Errorf("demo: %w", context.Canceled), nil, false, ExitInterrupted},
+		{"canceled error without Ctrl-C", context.Background(), fmt.Errorf("x: %w", context.Canceled), nil, false, ExitFailure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			a := &app{ctx: tc.ctx, stderr: &stderr, report: tc.rep, interrupted: tc.interrupted}
+			if got := a.exitCode(tc.err); got != tc.want {
+				t.Errorf("exit %d, want %d (stderr %q)", got, tc.want, stderr.String())
+			}
+			if tc.err != nil && !strings.Contains(stderr.String(), tc.err.Error()) {
+				t.Errorf("stderr %q lacks the error", stderr.String())
+			}
+		})
+	}
+}
+
+// Cobra's own usage errors reach exitCode as UsageErrors (flags, arguments) or as the one text match
+// kept (an unknown command); a mistyped flag names the closest one.
+func TestUsageErrors_fromCobra(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"audti"}, `unknown command "audti"`},
+		{[]string{"audit", "extra"}, `unknown command "extra" for "dcproxy audit"`},
+		{[]string{"decode"}, "requires at least 1 arg"},
+		{[]string{"audit", "--inventroy", "x"}, "did you mean --inventory?"},
+		{[]string{"audit", "--concurency=3"}, "did you mean --concurrency?"},
+		{[]string{"audit", "-limit", "x"}, "did you mean --limit?"},
+		{[]string{"fix", "--aply"}, "did you mean --apply?"},
+		{[]string{"audit", "--timeout"}, "flag needs an argument"},
+		{[]string{"audit", "--retries", "many"}, "invalid argument"},
+		{[]string{"lab", "--hosts", "2", "--fleet", "f.yaml", "--out", "x"}, "not both"},
+	} {
+		r := runApp(t, nil, tc.args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d stderr %q; want 64 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
 	}
-	a.report = nil
-	if got := a.exitCode(usageErr("x")); got != ExitUsage {
-		t.Errorf("usage: %d", got)
+	if r := runApp(t, nil, "audit", "--zzzzzz"); strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("suggestion for a flag that resembles none: %q", r.stderr)
 	}
 }
 

@@ -93,13 +93,6 @@ type FixConfig struct {
 	SavedLegacySettings bool `mapstructure:"saved_legacy_settings" yaml:"saved_legacy_settings"`
 }
 
-// errUsage marks errors that are the user's input (flags, configuration, inventory): exit status 64.
-var errUsage = errors.New("usage")
-
-func usageErr(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
-}
-
 // flagKeys maps flag names to configuration keys. Only flags the user set override the file.
 var flagKeys = map[string]string{
 	"concurrency": "concurrency", "timeout": "timeout", "retries": "retries",
@@ -145,13 +138,13 @@ func loadConfig(file string, flags *pflag.FlagSet, env func(string) string) (*Co
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, usageErr("config: %v", err)
+			return nil, usageErr("config: %w", err)
 		}
 		if err := checkKnownKeys(path, b, known); err != nil {
 			return nil, err
 		}
 		if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
-			return nil, usageErr("config %s: %v", path, err)
+			return nil, usageErr("config %s: %w", path, err)
 		}
 	}
 	// Environment: DCPROXY_<KEY> with dots as underscores. Only known keys are read, so unrelated
@@ -180,11 +173,11 @@ func loadConfig(file string, flags *pflag.FlagSet, env func(string) string) (*Co
 	}
 	var c Config
 	if err := v.UnmarshalExact(&c); err != nil {
-		return nil, usageErr("config %s: %v", orEmbedded(path), err)
+		return nil, usageErr("config %s: %w", orEmbedded(path), err)
 	}
 	c.File = path
 	if err := c.Validate(); err != nil {
-		return nil, usageErr("config %s: %v", orEmbedded(path), err)
+		return nil, usageErr("config %s: %w", orEmbedded(path), err)
 	}
 	return &c, nil
 }
@@ -200,7 +193,7 @@ func orEmbedded(path string) string {
 func checkKnownKeys(path string, b []byte, known map[string]bool) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return usageErr("config %s: %v", path, err)
+		return usageErr("config %s: %w", path, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil

@@ -14,7 +14,7 @@ func (a *app) newConfigCmd() *cobra.Command {
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration (defaults, file, DCPROXY_* environment) and exit 0, or 64 naming the problem",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(file, nil, a.env)
 			if err != nil {
@@ -27,7 +27,7 @@ func (a *app) newConfigCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Print the merged configuration as YAML (no secrets: passwords are never configuration)",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(file, nil, a.env)
 			if err != nil {

@@ -20,7 +20,7 @@ func (a *app) newDemoCmd() *cobra.Command {
 		Long: `demo starts a generated fleet of simulated domain controllers inside this process, each on its own
 loopback address, and runs a real audit of it over WinRM: NTLM with message encryption on HTTP, reg.exe
 and the endpoint probe. Nothing outside this machine is contacted.`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			spec, _ := lab.Generate(hosts, seed)
 			opt := lab.Options{FirstAddress: netip.MustParseAddr("127.77.0.1"), PSStart: 150 * time.Millisecond, ProbeTime: 50 * time.Millisecond}
@@ -61,9 +61,7 @@ and the endpoint probe. Nothing outside this machine is contacted.`,
 			defer func() { a.env = saved }()
 			fmt.Fprintf(a.stderr, "dcproxy demo: auditing %d simulated domain controllers over WinRM (NTLM, sealed HTTP)...\n", len(l.Members))
 			rep, err := a.audit(c.Context(), cfg, &auditOptions{}, &auditEnv{hosts: labHosts(l)})
-			if rep != nil {
-				a.report = rep
-			}
+			a.setReport(rep)
 			return err
 		},
 	}

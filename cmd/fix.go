@@ -62,7 +62,7 @@ with the same reads, backups, verification and rollback; a reference without one
 		Example: `  dcproxy fix -i dcs.yaml                         # plan only
   dcproxy fix -i dcs.yaml --apply                 # asks for confirmation
   dcproxy fix -i dcs.yaml --apply --yes --backup /srv/dcproxy/backups.jsonl -o fix.json`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(o.configFile, c.Flags(), a.env)
 			if err != nil {
@@ -94,7 +94,7 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 	}
 	for _, p := range []string{backupPath, auditPath} {
 		if err := fleet.CheckJournalFile(p); errors.Is(err, fleet.ErrJournalMode) {
-			return usageErr("%s: %v", command, err)
+			return usageErr("%s: %w", command, err)
 		}
 	}
 	var recs []fleet.BackupRecord
@@ -118,7 +118,8 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 		}
 	}
 	rep := a.runAudit(ctx, r)
-	a.report = rep
+	a.setReport(rep)
+	defer func() { a.interrupted = rep.Interrupted }() // Apply may be interrupted too
 	runID := fleet.NewRunID(time.Now())
 	rep.Command, rep.RunID = command, runID
 	var plans []fleet.HostPlan
@@ -168,7 +169,7 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Report, plans []fleet.HostPlan, command, runID, backupPath, auditPath string) error {
 	backups, err := fleet.OpenJournal(backupPath)
 	if errors.Is(err, fleet.ErrJournalMode) {
-		return usageErr("backup file: %v", err)
+		return usageErr("backup file: %w", err)
 	}
 	if err != nil {
 		return fmt.Errorf("backup file: %w", err)
@@ -176,7 +177,7 @@ func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Re
 	defer backups.Close()
 	alog, err := fleet.OpenJournal(auditPath)
 	if errors.Is(err, fleet.ErrJournalMode) {
-		return usageErr("audit log: %v", err)
+		return usageErr("audit log: %w", err)
 	}
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -239,7 +240,7 @@ func (a *app) journalPaths(cfg *Config) (string, string, error) {
 	if backup == "" {
 		dir, err := stateDir(a.env)
 		if err != nil {
-			return "", "", usageErr("%v: give --backup FILE", err)
+			return "", "", usageErr("%w: give --backup FILE", err)
 		}
 		backup = filepath.Join(dir, "backups.jsonl")
 	}

@@ -38,7 +38,7 @@ persist until the lab stops (SIGINT/SIGTERM).`,
 		Example: `  dcproxy lab --hosts 50 --seed 7 --out ./lab &
   while [ ! -e ./lab/ready ]; do sleep 0.2; done
   . ./lab/lab.env && dcproxy audit -i ./lab/inventory.yaml`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.latencySet = c.Flags().Changed("latency")
 			o.execSet = c.Flags().Changed("exec-time")
@@ -57,11 +57,13 @@ persist until the lab stops (SIGINT/SIGTERM).`,
 	f.DurationVar(&o.execTime, "exec-time", 0, "added to every command (overrides the fleet file)")
 	f.DurationVar(&o.psStart, "ps-start", 300*time.Millisecond, "PowerShell start-up time, where the fleet file gives none")
 	f.DurationVar(&o.probeTime, "probe-time", 150*time.Millisecond, "time of one endpoint request of the probe, where the fleet file gives none")
-	c.MarkFlagsMutuallyExclusive("fleet", "hosts")
 	return c
 }
 
 func (a *app) runLab(ctx context.Context, o *labOptions) error {
+	if o.fleetFile != "" && o.hosts > 0 {
+		return usageErr("lab: give --fleet FILE or --hosts N, not both")
+	}
 	if o.out == "" {
 		return usageErr("lab: --out DIR is required")
 	}
@@ -70,7 +72,7 @@ func (a *app) runLab(ctx context.Context, o *labOptions) error {
 	case o.fleetFile != "":
 		s, err := lab.LoadSpec(o.fleetFile)
 		if err != nil {
-			return usageErr("lab: %v", err)
+			return usageErr("lab: %w", err)
 		}
 		spec = s
 	case o.hosts > 0:
@@ -79,7 +81,7 @@ func (a *app) runLab(ctx context.Context, o *labOptions) error {
 		}
 		s, _, err := lab.GenerateMix(o.hosts, o.seed, o.mix)
 		if err != nil {
-			return usageErr("lab: --mix: %v", err)
+			return usageErr("lab: --mix: %w", err)
 		}
 		spec = s
 	default:

@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -113,7 +114,7 @@ func (a *app) planOutputs(cfg *Config, o *auditOptions, log *slog.Logger) (*outp
 		}
 		r, err := report.New(format, ropt)
 		if err != nil {
-			return nil, usageErr("--report %q: %v", spec, err)
+			return nil, usageErr("--report %q: %w", spec, err)
 		}
 		if seen[filepath.Clean(path)] {
 			return nil, usageErr("--report %q: %s is already an output of this run", spec, path)
@@ -130,12 +131,12 @@ func (a *app) planOutputs(cfg *Config, o *auditOptions, log *slog.Logger) (*outp
 				fmt.Fprintf(a.stderr, "dcproxy: warning: baseline %s does not exist (first run?): every finding is new\n", oo.baseline)
 			}
 		case err != nil:
-			return nil, usageErr("baseline: %v", err)
+			return nil, usageErr("baseline: %w", err)
 		default:
-			prev, err := fleet.ReadBaseline(f)
+			prev, err := readBaseline(f, oo.baseline)
 			f.Close()
 			if err != nil {
-				return nil, usageErr("baseline %s: %v", oo.baseline, err)
+				return nil, err
 			}
 			p.baseline = prev
 		}
@@ -147,7 +148,7 @@ func (a *app) planOutputs(cfg *Config, o *auditOptions, log *slog.Logger) (*outp
 	if raw != "" {
 		pst, err := newPoster(raw, oo, a.env(envPostToken), log)
 		if err != nil {
-			return nil, usageErr("%v", err)
+			return nil, usageErr("%w", err)
 		}
 		p.post = pst
 	}
@@ -180,6 +181,27 @@ func (a *app) deliver(ctx context.Context, p *outputPlan, main report.Renderer, 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readBaseline reads an earlier JSON report. A report of the previous schema (v1, before the
+// sensor-aware audit) gets its own error saying what to do; anything else that is not a current
+// report is the usage error fleet.ReadBaseline describes.
+func readBaseline(r io.Reader, name string) (*fleet.Report, error) {
+	var buf bytes.Buffer
+	prev, err := fleet.ReadBaseline(io.TeeReader(r, &buf))
+	if err == nil {
+		return prev, nil
+	}
+	if errors.Is(err, fleet.ErrBaselineSchema) {
+		var head struct {
+			Schema string `json:"schema"`
+		}
+		if json.Unmarshal(buf.Bytes(), &head) == nil && head.Schema == fleet.SchemaV1 {
+			return nil, usageErr("baseline %s is a %s report (written before the sensor-aware audit); this dcproxy writes %s, "+
+				"whose findings are keyed differently: run once without --baseline (or give a new baseline file) to start a new series", name, fleet.SchemaV1, fleet.Schema)
+		}
+	}
+	return nil, usageErr("baseline %s: %w", name, err)
 }
 
 // expandPath replaces {date} (2006-01-02) and {time} (150405) in an output path with the run's start

@@ -122,10 +122,13 @@ func TestReport_usageErrors(t *testing.T) {
 	if err := os.WriteFile("inventory-as-json.json", []byte(`{"hosts": ["dc1"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile("v2.json", []byte(`{"schema": "dcproxy.report/v2", "hosts": []}`), 0o644); err != nil {
+	if err := os.WriteFile("v9.json", []byte(`{"schema": "dcproxy.report/v9", "hosts": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile("broken.json", []byte(`{"schema": "dcproxy.report/v1", "hosts": [`), 0o644); err != nil {
+	if err := os.WriteFile("v1.json", []byte(`{"schema": "dcproxy.report/v1", "hosts": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("broken.json", []byte(`{"schema": "dcproxy.report/v2", "hosts": [`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -135,7 +138,8 @@ func TestReport_usageErrors(t *testing.T) {
 	}{
 		{"fail-on new without baseline", []string{"--fail-on", "new"}, "--fail-on new needs --baseline"},
 		{"bad fail-on", []string{"--fail-on", "some"}, `--fail-on "some": want any or new`},
-		{"baseline of another schema", []string{"--baseline", "v2.json"}, `baseline is not a dcproxy.report/v1 report: its schema is "dcproxy.report/v2"`},
+		{"baseline of another schema", []string{"--baseline", "v9.json"}, `baseline is not a dcproxy.report/v2 report: its schema is "dcproxy.report/v9"`},
+		{"baseline of schema v1", []string{"--baseline", "v1.json"}, "baseline v1.json is a dcproxy.report/v1 report (written before the sensor-aware audit)"},
 		{"baseline not a report", []string{"--baseline", "inventory-as-json.json"}, `has no "schema" field`},
 		{"baseline truncated", []string{"--baseline", "broken.json"}, "baseline is not valid report JSON"},
 		{"baseline is a directory", []string{"--baseline", "."}, "baseline"},
@@ -172,7 +176,7 @@ func TestReport_severalFormats(t *testing.T) {
 	day := time.Now().Format("2006-01-02")
 	checks := map[string]string{
 		"audit-" + day + ".txt":  "8 hosts: 3 compliant, 3 noncompliant, 2 error",
-		"audit-" + day + ".json": `"schema": "dcproxy.report/v1"`,
+		"audit-" + day + ".json": `"schema": "` + fleet.Schema + `"`,
 		"audit.html":             "<!DOCTYPE html>",
 		"ticket.md":              "## dcproxy audit: 3 of 8 domain controllers need action, 2 could not be checked",
 		"audit.csv":              "host,address,site,host_status,check_id",

@@ -29,7 +29,7 @@ later run first) unless --force, which puts the recorded value back over that ch
 could not reach are refused; a host without a usable reference (HKCU) is restored all the same.`,
 		Example: `  dcproxy restore -i dcs.yaml                                  # plan for the latest fix run
   dcproxy restore -i dcs.yaml --run 20261127T020000Z-1a2b3c --host 'dc0*' --apply`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(o.configFile, c.Flags(), a.env)
 			if err != nil {
@@ -55,7 +55,7 @@ func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.Backup
 		return nil, nil, usageErr("restore: no backup file %s (give --backup FILE)", backupPath)
 	}
 	if err != nil {
-		return nil, nil, usageErr("restore: %v", err)
+		return nil, nil, usageErr("restore: %w", err)
 	}
 	run := o.run
 	if run == "" {
@@ -65,7 +65,7 @@ func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.Backup
 	}
 	for _, p := range o.hosts {
 		if _, err := path.Match(strings.ToLower(p), ""); err != nil {
-			return nil, nil, usageErr("--host %q: %v", p, err)
+			return nil, nil, usageErr("--host %q: %w", p, err)
 		}
 	}
 	var recs []fleet.BackupRecord

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -70,22 +69,47 @@ func (a *app) run(args []string) int {
 	return a.exitCode(err)
 }
 
-// exitCode is the only place where outcomes become exit statuses.
+// exitCode is the only place where outcomes become exit statuses. Errors are classified by type:
+// a UsageError (and cobra's untyped "unknown command") is 64, an interrupted run is 130, anything
+// else 70. Without an error, the report decides (see fleetCode).
 func (a *app) exitCode(err error) int {
+	interrupted := a.interrupted || (a.ctx != nil && a.ctx.Err() != nil && a.report != nil)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "dcproxy: %v\n", strings.TrimPrefix(err.Error(), "usage: "))
+		fmt.Fprintf(a.stderr, "dcproxy: %v\n", err)
+		var ue *UsageError
 		switch {
-		case errors.Is(err, errUsage), isCobraUsage(err):
+		case errors.As(err, &ue), isCobraUnknownCommand(err):
 			return ExitUsage
+		case errors.Is(err, context.Canceled) && a.ctx != nil && a.ctx.Err() != nil:
+			return ExitInterrupted
 		default:
 			return ExitFailure
 		}
 	}
+	if interrupted {
+		// Ctrl-C: the partial report was written; exit as shells expect of a SIGINT (128+2).
+		return ExitInterrupted
+	}
 	if a.report == nil {
 		return ExitOK
 	}
+	return a.fleetCode(a.report)
+}
+
+// setReport records the report that decides the exit status (nil: none was produced).
+func (a *app) setReport(rep *fleet.Report) {
+	if rep == nil {
+		return
+	}
+	a.report = rep
+	a.interrupted = rep.Interrupted
+}
+
+// fleetCode is the exit status of a finished report: bit 0 some host noncompliant, bit 1 some host
+// could not be checked (with --fail-on new: only new findings count).
+func (a *app) fleetCode(rep *fleet.Report) int {
 	code := ExitOK
-	if d := a.report.Summary.Drift; a.failOnNew && d != nil {
+	if d := rep.Summary.Drift; a.failOnNew && d != nil {
 		// --fail-on new: only findings the baseline did not have set the bits.
 		if d.NewFail > 0 {
 			code |= ExitNoncompliant
@@ -95,7 +119,7 @@ func (a *app) exitCode(err error) int {
 		}
 		return code
 	}
-	for _, h := range a.report.Hosts {
+	for _, h := range rep.Hosts {
 		switch h.Status {
 		case fleet.StatusNoncompliant:
 			code |= ExitNoncompliant
@@ -104,18 +128,6 @@ func (a *app) exitCode(err error) int {
 		}
 	}
 	return code
-}
-
-// isCobraUsage recognizes cobra's own argument and flag errors, which carry no type.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "flag needs an argument",
-		"required flag", "accepts ", "requires at least", "requires at most", "if any flags in the group"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *app) newRootCmd() *cobra.Command {
@@ -130,7 +142,7 @@ sensor endpoint is reachable from each host through them.`,
 		Version:       Version,
 	}
 	root.AddCommand(a.newAuditCmd(), a.newFixCmd(), a.newRestoreCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd())
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr("%v (see %s --help)", err, c.CommandPath()) })
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
 
@@ -138,13 +150,13 @@ sensor endpoint is reachable from each host through them.`,
 func (a *app) newLogger(c *Config) (*slog.Logger, func(), error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, nil, usageErr("log_level: %v", err)
+		return nil, nil, usageErr("log_level: %w", err)
 	}
 	w, closeFn := a.stderr, func() {}
 	if c.LogFile != "" {
 		f, err := os.OpenFile(expandNow(c.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // {date}: cmd/output.go
 		if err != nil {
-			return nil, nil, usageErr("log_file: %v", err)
+			return nil, nil, usageErr("log_file: %w", err)
 		}
 		w, closeFn = f, func() { _ = f.Close() }
 	}

@@ -306,7 +306,7 @@ func TestJSON(t *testing.T) {
 	if !strings.HasSuffix(out, "}\n") || strings.HasSuffix(out, "\n\n") {
 		t.Error("JSON does not end in exactly one newline")
 	}
-	if !strings.HasPrefix(out, "{\n  \"schema\": \"dcproxy.report/v1\",\n  \"command\"") {
+	if !strings.HasPrefix(out, "{\n  \"schema\": \""+fleet.Schema+"\",\n  \"command\"") {
 		t.Errorf("JSON does not start with the schema: %.60q", out)
 	}
 	if !strings.Contains(out, `"bypass": "<local>"`) {
@@ -323,7 +323,7 @@ func TestJSON(t *testing.T) {
 	rep.Schema = ""
 	rep.Hosts = nil
 	out = render(t, "json", fixedOptions(), rep)
-	if !strings.Contains(out, `"schema": "dcproxy.report/v1"`) || !strings.Contains(out, `"hosts": []`) {
+	if !strings.Contains(out, `"schema": "`+fleet.Schema+`"`) || !strings.Contains(out, `"hosts": []`) {
 		t.Errorf("empty report JSON lacks schema or hosts: %s", out)
 	}
 }
