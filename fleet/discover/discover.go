@@ -276,6 +276,7 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	}
 	r.DCs = dcs
 	r.Hosts = toHosts(o.Domain, o.Credential, dcs)
+	findings = append(r.Findings, findings...) // site SRV lookups that failed
 	sortFindings(findings)
 	r.Findings = findings
 	return r, nil

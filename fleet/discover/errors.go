@@ -80,7 +80,9 @@ func classifyDNS(err error) error {
 }
 
 // classifyLDAP maps an error of connecting, binding or searching to a sentinel. op is "connect",
-// "bind" or "search": a refusal by the server during bind is ErrBind, during search ErrLDAP.
+// "bind" or "search": a refusal by the server (result codes of a bind: invalid credentials,
+// inappropriate or stronger authentication required, unwilling to perform) is ErrBind unless it
+// answered a search (ErrLDAP).
 func classifyLDAP(op string, err error) error {
 	for _, k := range []error{ErrTLS, ErrBind, ErrLDAPUnreachable, ErrLDAP, ErrWrongDomain} {
 		if errors.Is(err, k) {
@@ -100,7 +102,7 @@ func classifyLDAP(op string, err error) error {
 		errors.As(err, &rhe), errors.As(err, &alert):
 		return ErrTLS
 	}
-	if op == "bind" && ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultInappropriateAuthentication,
+	if op != "search" && ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultInappropriateAuthentication,
 		ldap.LDAPResultStrongAuthRequired, ldap.LDAPResultConfidentialityRequired, ldap.LDAPResultUnwillingToPerform,
 		ldap.LDAPResultInsufficientAccessRights) {
 		return ErrBind
