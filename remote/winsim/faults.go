@@ -8,6 +8,7 @@ import "fmt"
 // ("WS-Verwaltungsdienst") and keep the literal word OperationTimeout that clients look for.
 type faultTexts struct {
 	timedOut, badCommand, accessDenied, maxShells, badXML, badAction, envelopeTooBig string
+	invalidParameter, fileNotFound                                                   string
 	badShell                                                                         func(id string) string
 }
 
@@ -16,7 +17,11 @@ var texts = map[string]faultTexts{
 		timedOut:     "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ",
 		badCommand:   "The Windows Remote Shell received a request to perform an operation on a command identifier that does not exist. Either the command has completed execution or the client specified an invalid command identifier. ",
 		accessDenied: "Access is denied. ",
-		maxShells:    "The WS-Management service cannot process the request. This user is allowed a maximum number of %d concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. ",
+		// Verbatim from pypsrp's captures (tests/responses/test_winrs_fail_poll_process.yml and
+		// test_winrs_no_cmd_shell.yml, see testdata/pypsrp/README.md).
+		invalidParameter: "The parameter is incorrect. ",
+		fileNotFound:     "The system cannot find the file specified. ",
+		maxShells:        "The WS-Management service cannot process the request. This user is allowed a maximum number of %d concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. ",
 		// unverified: exact texts of the next three faults.
 		badXML:         "The WS-Management service cannot process the request because the XML is invalid. ",
 		badAction:      "The WS-Management service cannot process the request. The resource URI does not support the operation specified in the Action header. ",
@@ -26,13 +31,17 @@ var texts = map[string]faultTexts{
 		},
 	},
 	"de-DE": { // unverified: see above.
-		timedOut:       "Der WS-Verwaltungsdienst kann den Vorgang nicht in der in OperationTimeout angegebenen Zeit abschließen.  ",
-		badCommand:     "Die Windows-Remoteshell hat eine Anforderung zum Ausführen eines Vorgangs für eine Befehls-ID empfangen, die nicht vorhanden ist. Entweder wurde der Befehl bereits ausgeführt, oder der Client hat eine ungültige Befehls-ID angegeben. ",
-		accessDenied:   "Zugriff verweigert ",
-		maxShells:      "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten. Dieser Benutzer darf maximal %d gleichzeitige Shells verwenden. Dieser Wert wurde überschritten. Schließen Sie vorhandene Shells, oder erhöhen Sie das Kontingent für diesen Benutzer. ",
-		badXML:         "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten, da der XML-Code ungültig ist. ",
-		badAction:      "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten. Der Ressourcen-URI unterstützt den im Action-Header angegebenen Vorgang nicht. ",
-		envelopeTooBig: "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten, da die Größe des Anforderungsumschlags das zulässige Maximum (MaxEnvelopeSizekb) überschreitet. ",
+		timedOut:     "Der WS-Verwaltungsdienst kann den Vorgang nicht in der in OperationTimeout angegebenen Zeit abschließen.  ",
+		badCommand:   "Die Windows-Remoteshell hat eine Anforderung zum Ausführen eines Vorgangs für eine Befehls-ID empfangen, die nicht vorhanden ist. Entweder wurde der Befehl bereits ausgeführt, oder der Client hat eine ungültige Befehls-ID angegeben. ",
+		accessDenied: "Zugriff verweigert ",
+		// unverified: the German Win32 texts of ERROR_INVALID_PARAMETER and ERROR_FILE_NOT_FOUND, as
+		// WinRS would quote them.
+		invalidParameter: "Falscher Parameter. ",
+		fileNotFound:     "Das System kann die angegebene Datei nicht finden. ",
+		maxShells:        "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten. Dieser Benutzer darf maximal %d gleichzeitige Shells verwenden. Dieser Wert wurde überschritten. Schließen Sie vorhandene Shells, oder erhöhen Sie das Kontingent für diesen Benutzer. ",
+		badXML:           "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten, da der XML-Code ungültig ist. ",
+		badAction:        "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten. Der Ressourcen-URI unterstützt den im Action-Header angegebenen Vorgang nicht. ",
+		envelopeTooBig:   "Der WS-Verwaltungsdienst kann die Anforderung nicht verarbeiten, da die Größe des Anforderungsumschlags das zulässige Maximum (MaxEnvelopeSizekb) überschreitet. ",
 		badShell: func(id string) string {
 			return "Fehler bei der Anforderung für die Windows-Remoteshell mit der ShellId " + id + ", da die Shell auf dem Server nicht gefunden wurde. Mögliche Ursachen: Die angegebene ShellId ist falsch, oder die Shell ist auf dem Server nicht mehr vorhanden. Geben Sie die richtige ShellId an, oder erstellen Sie eine neue Shell, und wiederholen Sie den Vorgang. "
 		},
@@ -89,4 +98,23 @@ func faultBadAction(t faultTexts) fault {
 
 func faultEnvelopeTooBig(t faultTexts) fault {
 	return fault{Code: "s:Sender", Subcode: "w:EncodingLimit", Reason: t.envelopeTooBig, WSManCode: 2150858818, Message: xmlText(t.envelopeTooBig)}
+}
+
+// providerFault is the f:Message content of a fault raised by the cmd shell plugin (winrscmd.dll).
+func providerFault(text string) string {
+	return `<f:ProviderFault provider="Shell cmd plugin" path="%systemroot%\system32\winrscmd.dll">` + xmlText(text) + `</f:ProviderFault>`
+}
+
+// faultInvalidParameter: a Receive without CommandId (pypsrp test_winrs_fail_poll_process, Server
+// 2016): s:Sender / w:InvalidParameter, FaultDetail InvalidValue, WSManFault 87 from winrscmd.dll.
+func faultInvalidParameter(t faultTexts) fault {
+	return fault{Code: "s:Sender", Subcode: "w:InvalidParameter", Reason: t.invalidParameter, WSManCode: 87,
+		Message: providerFault(t.invalidParameter), FaultDetail: "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue"}
+}
+
+// faultFileNotFound: a Command with WINRS_SKIP_CMD_SHELL=TRUE whose program is not found (pypsrp
+// test_winrs_no_cmd_shell, Server 2008 R2): s:Receiver / w:InternalError, WSManFault 2147942402.
+func faultFileNotFound(t faultTexts) fault {
+	return fault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: t.fileNotFound, WSManCode: 2147942402,
+		Message: providerFault(t.fileNotFound)}
 }

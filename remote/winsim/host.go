@@ -300,9 +300,11 @@ func newUUID() string {
 // command guards its own state.
 type shell struct {
 	id        string
-	owner     string // DOMAIN\name
-	sid       string // HKCU of commands in this shell
-	profile   string // working directory
+	owner     string     // DOMAIN\name
+	sid       string     // HKCU of commands in this shell
+	profile   string     // profile directory (the working directory unless the client chose one)
+	cwd       string     // rsp:WorkingDirectory of Create, or "" (profile)
+	env       []variable // rsp:Environment of Create, in request order
 	codepage  int
 	noProfile bool
 	created   time.Time
@@ -385,6 +387,12 @@ func (h *Host) create(w http.ResponseWriter, r *http.Request, req *request, id a
 	}
 	s := &shell{id: newUUID(), owner: acct.User, sid: acct.SID, codepage: cp, noProfile: noProfile,
 		created: now, lastUsed: now, commands: map[string]*command{}}
+	if sh := req.Body.Shell; sh != nil {
+		s.env = sh.Environment
+		if sh.WorkingDirectory != nil {
+			s.cwd = strings.TrimSpace(*sh.WorkingDirectory)
+		}
+	}
 	_, name, _ := strings.Cut(acct.User, `\`)
 	s.profile = profileDir(name)
 	if noProfile {
@@ -399,9 +407,23 @@ func (h *Host) create(w http.ResponseWriter, r *http.Request, req *request, id a
 		scheme = "https"
 	}
 	addr := fmt.Sprintf("%s://%s/wsman", scheme, r.Host)
+	// Environment and WorkingDirectory are echoed between ClientIP and IdleTimeOut, as in pypsrp's
+	// Server 2016 captures (test_winrs_environment.yml, test_winrs_extra_opts.yml).
+	var echo strings.Builder
+	if len(s.env) > 0 {
+		echo.WriteString(`<rsp:Environment>`)
+		for _, v := range s.env {
+			// The capture shows Windows dropping backslashes from variable names (not from values).
+			fmt.Fprintf(&echo, `<rsp:Variable Name="%s">%s</rsp:Variable>`, xmlText(strings.ReplaceAll(v.Name, `\`, "")), xmlText(v.Value))
+		}
+		echo.WriteString(`</rsp:Environment>`)
+	}
+	if s.cwd != "" {
+		fmt.Fprintf(&echo, `<rsp:WorkingDirectory>%s</rsp:WorkingDirectory>`, xmlText(s.cwd))
+	}
 	body := fmt.Sprintf(`<x:ResourceCreated><a:Address>%s</a:Address><a:ReferenceParameters><w:ResourceURI>%s</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">%s</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`+
-		`<rsp:Shell xmlns:rsp="%s"><rsp:ShellId>%s</rsp:ShellId><rsp:ResourceUri>%s</rsp:ResourceUri><rsp:Owner>%s</rsp:Owner><rsp:ClientIP>%s</rsp:ClientIP><rsp:IdleTimeOut>PT%.3fS</rsp:IdleTimeOut><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`,
-		xmlText(addr), resourceCmd, s.id, nsShell, s.id, resourceCmd, xmlText(strings.ToLower(name)), xmlText(clientIP(r)), h.cfg.IdleTimeout.Seconds())
+		`<rsp:Shell xmlns:rsp="%s"><rsp:ShellId>%s</rsp:ShellId><rsp:ResourceUri>%s</rsp:ResourceUri><rsp:Owner>%s</rsp:Owner><rsp:ClientIP>%s</rsp:ClientIP>%s<rsp:IdleTimeOut>PT%.3fS</rsp:IdleTimeOut><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`,
+		xmlText(addr), resourceCmd, s.id, nsShell, s.id, resourceCmd, xmlText(strings.ToLower(name)), xmlText(clientIP(r)), echo.String(), h.cfg.IdleTimeout.Seconds())
 	h.writeOK(w, "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse", req.Header.MessageID, body)
 }
 
@@ -423,11 +445,22 @@ func (h *Host) command(w http.ResponseWriter, req *request, id auth.Identity) {
 		h.writeFault(w, h.cfg.Locale, req.Header.MessageID, faultBadXML(textsFor(h.cfg.Locale)))
 		return
 	}
-	line := strings.TrimSpace(cl.Command)
-	for _, a := range cl.Arguments {
-		line += " " + a
+	var c *command
+	if v, ok := req.option("WINRS_SKIP_CMD_SHELL"); ok && strings.EqualFold(v, "TRUE") {
+		// Fidelity D4: no cmd.exe, no PATH search (pypsrp test_winrs_no_cmd_shell): a program that
+		// is not found is a fault of the Command itself.
+		c = h.startDirect(s, strings.TrimSpace(cl.Command), cl.Arguments)
+		if c == nil {
+			h.writeFault(w, h.cfg.Locale, req.Header.MessageID, faultFileNotFound(textsFor(h.cfg.Locale)))
+			return
+		}
+	} else {
+		line := strings.TrimSpace(cl.Command)
+		for _, a := range cl.Arguments {
+			line += " " + a
+		}
+		c = h.start(s, line)
 	}
-	c := h.start(s, line)
 	h.mu.Lock()
 	if h.shells[strings.ToUpper(s.id)] != s {
 		// The shell was deleted (or timed out) while this request was in flight.
@@ -485,7 +518,14 @@ func (h *Host) receive(w http.ResponseWriter, r *http.Request, req *request, id 
 		h.writeFault(w, h.cfg.Locale, req.Header.MessageID, faultBadXML(textsFor(h.cfg.Locale)))
 		return
 	}
-	c := h.lookupCommand(w, req, s, req.Body.Receive.DesiredStream.CommandID)
+	cmdID := strings.TrimSpace(req.Body.Receive.DesiredStream.CommandID)
+	if cmdID == "" {
+		// Fidelity D3: a Receive for the shell itself (no CommandId) fails in the cmd plugin
+		// (pypsrp test_winrs_fail_poll_process).
+		h.writeFault(w, h.cfg.Locale, req.Header.MessageID, faultInvalidParameter(textsFor(h.cfg.Locale)))
+		return
+	}
+	c := h.lookupCommand(w, req, s, cmdID)
 	if c == nil {
 		return
 	}
@@ -557,14 +597,39 @@ func (h *Host) ShellCount() int {
 
 // start runs a command line in a new goroutine, as `cmd.exe /c line` in the shell's context.
 func (h *Host) start(s *shell, line string) *command {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := newCommand(newUUID(), s.codepage, cancel)
+	sh := h.cmdShell(s)
+	return h.run(s, func(ctx context.Context, c *command) int {
+		return sh.Run(ctx, line, c.stdin, c.stdoutWriter(), c.stderrWriter())
+	})
+}
+
+// startDirect runs one program without cmd.exe (WINRS_SKIP_CMD_SHELL); nil when the program is not
+// found, before any command exists.
+func (h *Host) startDirect(s *shell, program string, args []string) *command {
+	sh := h.cmdShell(s)
+	// Resolve first: Windows answers the Command itself with a fault.
+	if err := sh.Resolve(program); err != nil {
+		return nil
+	}
+	return h.run(s, func(ctx context.Context, c *command) int {
+		rc, _ := sh.RunDirect(ctx, program, args, c.stdin, c.stdoutWriter(), c.stderrWriter())
+		return rc
+	})
+}
+
+// cmdShell is the cmd.exe (and program) context of commands in shell s: working directory,
+// environment (the client's Environment variables override the defaults) and programs.
+func (h *Host) cmdShell(s *shell) *cmdexe.Shell {
 	_, user, _ := strings.Cut(s.owner, `\`)
 	dom, _, _ := strings.Cut(s.owner, `\`)
 	sid := s.sid
+	cwd := s.profile
+	if s.cwd != "" {
+		cwd = s.cwd
+	}
 	sh := &cmdexe.Shell{
 		Locale: h.cfg.Locale,
-		Cwd:    s.profile,
+		Cwd:    cwd,
 		FS:     h.fs,
 		Env: map[string]string{
 			"SystemRoot": `C:\Windows`, "windir": `C:\Windows`, "SystemDrive": "C:",
@@ -576,7 +641,7 @@ func (h *Host) start(s *shell, line string) *command {
 		},
 		Programs: map[string]cmdexe.Program{
 			"reg": func(ctx context.Context, p *cmdexe.Proc) int {
-				code := registry.Main(ctx, &registry.Env{Reg: h.reg, UserSID: sid, FS: h.fs, Cwd: s.profile,
+				code := registry.Main(ctx, &registry.Env{Reg: h.reg, UserSID: sid, FS: h.fs, Cwd: cwd,
 					Locale: h.cfg.Locale, Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr}, p.Args)
 				if h.cfg.RegistryPolicy != nil {
 					h.cfg.RegistryPolicy(h.reg)
@@ -595,6 +660,16 @@ func (h *Host) start(s *shell, line string) *command {
 			},
 		},
 	}
+	for _, v := range s.env {
+		sh.Env[v.Name] = v.Value
+	}
+	return sh
+}
+
+// run starts a command of shell s whose body is fn, after the host's simulated execution time.
+func (h *Host) run(s *shell, fn func(ctx context.Context, c *command) int) *command {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := newCommand(newUUID(), s.codepage, cancel)
 	go func() {
 		defer c.finish()
 		if h.cfg.ExecTime > 0 {
@@ -607,7 +682,7 @@ func (h *Host) start(s *shell, line string) *command {
 				return
 			}
 		}
-		c.exit = sh.Run(ctx, line, c.stdin, c.stdoutWriter(), c.stderrWriter())
+		c.exit = fn(ctx, c)
 	}()
 	return c
 }
@@ -618,6 +693,8 @@ func (h *Host) powershell(sid string) cmdexe.Program {
 		Locale:    h.cfg.Locale,
 		ProbeTime: h.cfg.ProbeTime,
 		StartTime: h.cfg.PSStart,
+		Registry:  h.reg,
+		FS:        h.fs,
 		CurrentUserSettings: func() ([]byte, bool) {
 			v, ok := h.reg.Value(`HKEY_USERS\`+sid+`\`+InternetSettingsKey, "DefaultConnectionSettings")
 			if !ok || v.Type != registry.TypeBinary {

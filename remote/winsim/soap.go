@@ -43,6 +43,11 @@ type option struct {
 	Value string `xml:",chardata"`
 }
 
+type variable struct {
+	Name  string `xml:"Name,attr"`
+	Value string `xml:",chardata"`
+}
+
 type stream struct {
 	Name      string `xml:"Name,attr"`
 	CommandID string `xml:"CommandId,attr"`
@@ -64,8 +69,10 @@ type request struct {
 	} `xml:"http://www.w3.org/2003/05/soap-envelope Header"`
 	Body struct {
 		Shell *struct {
-			InputStreams  string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
-			OutputStreams string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
+			InputStreams     string     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
+			OutputStreams    string     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
+			Environment      []variable `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Environment>Variable"`
+			WorkingDirectory *string    `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell WorkingDirectory"`
 		} `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
 		CommandLine *struct {
 			Command   string   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Command"`

@@ -202,7 +202,7 @@ func TestMasterzen_regVerbs(t *testing.T) {
 					t.Errorf("errorlevel trap: %+v", got)
 				}
 				got = run(t, c, `regx query`)
-				if got.code != 9009 || got.stdout != "" {
+				if got.code != 1 || got.stdout != "" {
 					t.Errorf("unknown program: %+v", got)
 				}
 			})

@@ -55,6 +55,8 @@ const (
 	// ExitNotRecognized is cmd.exe's exit code for an unknown command; the simulator also uses it
 	// for constructs it does not simulate.
 	ExitNotRecognized = 9009
+	// ExitLaunchFailed is the exit code of cmd /c (WinRS) when its last command was not recognized.
+	ExitLaunchFailed = 1
 	// ExitCanceled is returned when ctx is canceled before the line finished (STATUS_CONTROL_C_EXIT).
 	// unverified: what WinRS reports for a terminated command.
 	ExitCanceled = 0xC000013A
@@ -162,6 +164,13 @@ func (s *Shell) Run(ctx context.Context, line string, stdin io.Reader, stdout, s
 	}
 	if st.exited {
 		return st.exitCode
+	}
+	// cmd /c whose last command could not be launched exits 1, while ERRORLEVEL inside cmd (and the
+	// exit code of a batch file ending so) is 9009: npm's `cmd /d /s /c` reports "is not recognized
+	// ... Exit status 1" (nodejs/help#1126), and WinRS runs the line the same way (fidelity D1).
+	// unverified: that a line ending in an internal command after the failure keeps 9009.
+	if st.launchFailed && st.errorlevel == ExitNotRecognized {
+		return ExitLaunchFailed
 	}
 	return st.errorlevel
 }

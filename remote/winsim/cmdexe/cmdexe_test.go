@@ -115,13 +115,13 @@ func TestQuotingAndArguments(t *testing.T) {
 		{name: "full path to System32", line: `C:\Windows\System32\reg.exe a`, out: "ARGS:a\r\n"},
 		{name: "quoted full path, two quotes", line: `"C:\Windows\System32\reg.exe" a`, out: "ARGS:a\r\n"},
 		// The classic cmd /c pitfall: first and last quote are stripped.
-		{name: "quoted full path, four quotes", line: `"C:\Windows\System32\reg.exe" a "b c"`, rc: 9009,
+		{name: "quoted full path, four quotes", line: `"C:\Windows\System32\reg.exe" a "b c"`, rc: 1,
 			errOut: `'C:\Windows\System32\reg.exe" a "b'` + notRecEN},
-		{name: "wrong directory is not recognized", line: `C:\Windows\reg.exe a`, rc: 9009,
+		{name: "wrong directory is not recognized", line: `C:\Windows\reg.exe a`, rc: 1,
 			errOut: `'C:\Windows\reg.exe'` + notRecEN},
 		{name: "missing directory", line: `C:\nowhere\reg.exe a`, rc: 3,
 			errOut: "The system cannot find the path specified.\r\n"},
-		{name: "other extension is not recognized", line: `reg.bat a`, rc: 9009, errOut: `'reg.bat'` + notRecEN},
+		{name: "other extension is not recognized", line: `reg.bat a`, rc: 1, errOut: `'reg.bat'` + notRecEN},
 		{name: "redirections cut out of the argument tail", line: `line a 2>nul b`, out: "line|a  b\r\n"},
 		{name: "handle digit needs a blank before it", line: `echo foo1> C:\f.txt& type C:\f.txt`,
 			out: "foo1\r\n"},
@@ -138,11 +138,11 @@ func TestSlashCQuoteRule(t *testing.T) {
 		_ = sh.FS.MkdirAll(`C:\Program Files\Tools`)
 	}
 	runCases(t, []runCase{
-		{name: "leading and last quote stripped", line: `"foo bar" x`, rc: 9009, errOut: `'foo'` + notRecEN},
+		{name: "leading and last quote stripped", line: `"foo bar" x`, rc: 1, errOut: `'foo'` + notRecEN},
 		{name: "two quotes around an executable with a blank are kept", setup: withTools,
 			line: `"C:\Program Files\Tools\reg.exe" a`, out: "ARGS:a\r\n"},
 		{name: "more than two quotes: stripped, path breaks", setup: withTools,
-			line: `"C:\Program Files\Tools\reg.exe" "a"`, rc: 9009, errOut: `'C:\Program'` + notRecEN},
+			line: `"C:\Program Files\Tools\reg.exe" "a"`, rc: 1, errOut: `'C:\Program'` + notRecEN},
 		{name: "outer quotes around a whole command line", line: `"echo a & echo b"`, out: "a \r\nb\r\n"},
 	})
 }
@@ -252,17 +252,19 @@ func TestIf(t *testing.T) {
 
 func TestUnknownCommands(t *testing.T) {
 	runCases(t, []runCase{
-		{name: "en", line: `frobnicate /all`, rc: 9009, errOut: `'frobnicate'` + notRecEN},
-		{name: "de", locale: "de-DE", line: `frobnicate /all`, rc: 9009, errOut: notRecDE("frobnicate")},
+		{name: "en", line: `frobnicate /all`, rc: 1, errOut: `'frobnicate'` + notRecEN},
+		{name: "de", locale: "de-DE", line: `frobnicate /all`, rc: 1, errOut: notRecDE("frobnicate")},
 		{name: "/c strips the quotes of a leading quoted command", line: `"echo" hi`, out: "hi\r\n"},
-		{name: "quoted internal command mid-line", line: `echo.& "type" x`, rc: 9009, out: "\r\n", errOut: `'"type"'` + notRecEN},
+		{name: "quoted internal command mid-line", line: `echo.& "type" x`, rc: 1, out: "\r\n", errOut: `'"type"'` + notRecEN},
 		{name: "leading quotes stripped by /c", line: `"x" & echo`, rc: 9009, out: "ECHO is on.\r\n", errOut: `'x'` + notRecEN},
-		{name: "quoted token keeps quotes", line: `echo.& "x y" z`, rc: 9009, out: "\r\n", errOut: `'"x y"'` + notRecEN},
-		{name: "quoted token de", locale: "de-DE", line: `echo.& "x y" z`, rc: 9009, out: "\r\n", errOut: notRecDE(`"x y"`)},
-		{name: "stderr redirected", line: `frobnicate 2>nul`, rc: 9009},
+		{name: "quoted token keeps quotes", line: `echo.& "x y" z`, rc: 1, out: "\r\n", errOut: `'"x y"'` + notRecEN},
+		{name: "quoted token de", locale: "de-DE", line: `echo.& "x y" z`, rc: 1, out: "\r\n", errOut: notRecDE(`"x y"`)},
+		{name: "stderr redirected", line: `frobnicate 2>nul`, rc: 1},
 		{name: "as left operand of || sets 1", line: `frobnicate || echo alt`, out: "alt\r\n", rc: 1,
 			errOut: `'frobnicate'` + notRecEN},
 		{name: "ERRORLEVEL 9009 for IF", line: `frobnicate 2>nul & if errorlevel 9009 echo nf`, out: "nf\r\n", rc: 9009},
+		// Fidelity D1: cmd /c exits 1 when its last command was not recognized, ERRORLEVEL stays 9009.
+		{name: "ERRORLEVEL 9009 inside, exit 1", line: `frobnicate 2>nul & if errorlevel 9009 frobnicate 2>nul`, rc: 1},
 	})
 }
 

@@ -23,6 +23,8 @@ type runState struct {
 	echoOn     bool
 	exited     bool
 	exitCode   int
+	// launchFailed: the last simple command was an external command that was not recognized.
+	launchFailed bool
 }
 
 type streams struct {
@@ -230,6 +232,7 @@ func (st *runState) fsMsg(err error) string {
 }
 
 func (st *runState) simple(n *simpleNode, ios streams, cond bool) int {
+	st.launchFailed = false
 	switch n.kind {
 	case kEcho:
 		st.echo(n.text[4:], ios.out)
@@ -427,6 +430,7 @@ func (st *runState) external(n *simpleNode, ios streams, cond bool) int {
 	default:
 		st.say(ios.err, fmt.Sprintf(st.m.notRecognized, n.token))
 		st.errorlevel = ExitNotRecognized
+		st.launchFailed = true
 	}
 	if cond {
 		st.errorlevel = 1
