@@ -130,11 +130,7 @@ const DefaultProbeURL = "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.co
 func Audit(ctx context.Context, hosts []inventory.Host, opt Options) *Report {
 	opt.setDefaults()
 	rep := &Report{Schema: Schema, Command: "audit", StartedAt: opt.Now().UTC()}
-	var gate *logonGate
-	if opt.AuthFailureLimit > 0 {
-		gate = newLogonGate(opt.AuthFailureLimit)
-	}
-	rep.Hosts = fanOut(ctx, hosts, opt, gate, auditHost)
+	rep.Hosts = auditHosts(ctx, hosts, opt)
 	rep.FinishedAt = opt.Now().UTC()
 	rep.Interrupted = ctx.Err() != nil
 	rep.summarize()

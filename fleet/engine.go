@@ -2,68 +2,80 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
 	"time"
 
-	"github.com/dcproxy/dcproxy/fleet/inventory"
-	"github.com/dcproxy/dcproxy/remote"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/dcproxy/dcproxy/fleet/inventory"
+	"github.com/dcproxy/dcproxy/internal/retry"
+	"github.com/dcproxy/dcproxy/remote"
 )
 
-// fanOut runs fn for every host with at most opt.Concurrency in flight, each under its own deadline,
-// each writing only its own slot. A panic in fn becomes that host's error.
-// With a gate, a host first waits (on the run's context, not its own deadline) for leave to try a
-// logon; fn must pass the outcome of its dial to the release function it is given.
-func fanOut(ctx context.Context, hosts []inventory.Host, opt Options, gate *logonGate,
-	fn func(context.Context, inventory.Host, Options, func(error)) HostResult) []HostResult {
-	results := make([]HostResult, len(hosts))
+// hostJob is what forEachHost does with host i. Each function writes only what belongs to host i.
+type hostJob struct {
+	// run does the host's work.
+	run func(i int)
+	// notStarted is called instead of run for a host not started because ctx ended.
+	notStarted func(i int)
+	// panicked is called when run panicked, with the value and the stack (a panic in one host
+	// never stops the others).
+	panicked func(i int, v any, stack []byte)
+}
+
+// forEachHost is the one fan-out of dcproxy: it calls job.run for i in order (0..n-1) with at most
+// limit (>= 1) hosts in flight, and returns when every started host is done. No host can cancel
+// another: failures are data the job records. Hosts not started when ctx ends get job.notStarted.
+// Deadlines are the job's business (audit: one per host; apply: one per phase).
+func forEachHost(ctx context.Context, n, limit int, job hostJob) {
 	var g errgroup.Group // not WithContext: no host returns an error, none cancels another
-	g.SetLimit(opt.Concurrency)
-	var done atomicCounter
-	for i, h := range hosts {
+	g.SetLimit(max(limit, 1))
+	for i := range n {
 		if ctx.Err() != nil {
-			results[i] = canceledResult(h, "not started: the run was interrupted")
+			job.notStarted(i)
 			continue
 		}
 		g.Go(func() error {
-			start := opt.Now()
-			release := func(error) {}
-			if gate != nil {
-				if t, err := opt.Target(h); err == nil {
-					rel, err := gate.acquire(ctx, t.User, h.Name)
-					if err != nil {
-						results[i] = errorResult(h, hostErr(err))
-						if opt.Progress != nil {
-							opt.Progress(done.inc(), results[i])
-						}
-						return nil
-					}
-					release = rel
-					defer release(errNotDialed) // a panic or early return must not hold the slot
+			defer func() {
+				if v := recover(); v != nil {
+					job.panicked(i, v, debug.Stack())
 				}
-			}
-			hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
-			defer cancel()
-			func() {
-				defer func() {
-					if p := recover(); p != nil {
-						opt.Logger.Error("panic while checking host", "host", h.Name, "panic", p, "stack", string(debug.Stack()))
-						results[i] = errorResult(h, &HostError{Kind: "error", Message: fmt.Sprintf("internal error: %v", p)})
-					}
-				}()
-				results[i] = fn(hctx, h, opt, release)
 			}()
-			results[i].DurationMS = opt.Now().Sub(start).Milliseconds()
-			if opt.Progress != nil {
-				opt.Progress(done.inc(), results[i])
-			}
+			job.run(i)
 			return nil
 		})
 	}
 	_ = g.Wait()
+}
+
+// auditHosts audits every host under its own deadline and returns the results in inventory order.
+func auditHosts(ctx context.Context, hosts []inventory.Host, opt Options) []HostResult {
+	opt = opt.gated()
+	results := make([]HostResult, len(hosts))
+	starts := make([]time.Time, len(hosts))
+	var done atomicCounter
+	finish := func(i int) {
+		results[i].DurationMS = opt.Now().Sub(starts[i]).Milliseconds()
+		if opt.Progress != nil {
+			opt.Progress(done.inc(), results[i])
+		}
+	}
+	forEachHost(ctx, len(hosts), opt.Concurrency, hostJob{
+		run: func(i int) {
+			starts[i] = opt.Now()
+			hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
+			defer cancel()
+			results[i] = auditHost(hctx, hosts[i], opt)
+			finish(i)
+		},
+		notStarted: func(i int) { results[i] = canceledResult(hosts[i], "not started: the run was interrupted") },
+		panicked: func(i int, v any, stack []byte) {
+			opt.Logger.Error("panic while checking host", "host", hosts[i].Name, "panic", v, "stack", string(stack))
+			results[i] = errorResult(hosts[i], &HostError{Kind: "error", Message: fmt.Sprintf("internal error: %v", v)})
+			finish(i)
+		},
+	})
 	return results
 }
 
@@ -92,42 +104,28 @@ type session struct {
 	attempts int
 }
 
-// dial opens a Runner with retries for transient failures only, within ctx.
-// dialed, when not nil, learns the outcome of the first attempt (nil, an ErrAuth refusal, or
-// errNotDialed when it failed before authentication); see logonGate.
-func dial(ctx context.Context, h inventory.Host, opt Options, dialed func(error)) (*session, error) {
-	if dialed == nil {
-		dialed = func(error) {}
-	}
+// dial opens a Runner with opt.Dialer (gated: see Options.gated), retrying transient failures
+// only, within ctx. The session is not nil even on error (it carries the attempts).
+func dial(ctx context.Context, h inventory.Host, opt Options) (*session, error) {
 	t, err := opt.Target(h)
 	if err != nil {
 		return nil, err
 	}
 	log := opt.Logger.With("host", h.Name)
-	delay := opt.Backoff
-	for attempt := 1; ; attempt++ {
+	s := &session{}
+	policy := retry.Policy{Attempts: opt.Retries + 1, Delay: opt.Backoff,
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			log.Info("transient error, retrying", "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
+		}}
+	s.attempts, err = retry.Do(ctx, policy, func(int) (bool, time.Duration, error) {
 		r, err := opt.Dialer.Dial(ctx, t)
-		switch {
-		case err == nil:
-			dialed(nil)
-			return &session{runner: r, attempts: attempt}, nil
-		case errors.Is(err, remote.ErrAuth):
-			dialed(err)
-		default:
-			dialed(errNotDialed)
-		}
-		if !remote.Transient(err) || attempt > opt.Retries || ctx.Err() != nil {
-			return &session{attempts: attempt}, err
-		}
-		jittered := delay/2 + rand.N(delay)
-		log.Info("transient error, retrying", "attempt", attempt, "in", jittered.Round(time.Millisecond), "err", err)
-		select {
-		case <-time.After(jittered):
-		case <-ctx.Done():
-			return &session{attempts: attempt}, err
-		}
-		delay *= 2
+		s.runner = r
+		return remote.Transient(err), 0, err
+	})
+	if err != nil {
+		s.runner = nil
 	}
+	return s, err
 }
 
 func (s *session) close(ctx context.Context) {

@@ -10,10 +10,10 @@ import (
 	"github.com/dcproxy/dcproxy/remote/wininet"
 )
 
-func auditHost(ctx context.Context, h inventory.Host, opt Options, dialed func(error)) (res HostResult) {
+func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResult) {
 	res = baseResult(h)
 	log := opt.Logger.With("host", h.Name)
-	s, err := dial(ctx, h, opt, dialed)
+	s, err := dial(ctx, h, opt)
 	if s != nil {
 		defer func() { s.close(ctx); res.Stats = s.stats() }()
 	}

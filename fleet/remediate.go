@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
@@ -589,43 +586,42 @@ func Apply(ctx context.Context, rep *Report, hosts []inventory.Host, plans []Hos
 	for _, h := range hosts {
 		byName[strings.ToLower(h.Name)] = h
 	}
+	opt.Options = opt.Options.gated()
 	rep.Command, rep.RunID = opt.Command, opt.RunID
-	var g errgroup.Group
-	g.SetLimit(opt.Concurrency)
 	for i := range rep.Hosts {
 		if !strings.EqualFold(plans[i].Host, rep.Hosts[i].Host) {
 			return fmt.Errorf("apply: plan %d is for %s, report host is %s", i, plans[i].Host, rep.Hosts[i].Host)
 		}
 		rep.Hosts[i].Remediation = plans[i].Remediation()
 	}
+	var todo []int // report indexes of the hosts to write
 	for i := range rep.Hosts {
 		p := plans[i]
 		if p.Writes() == 0 {
 			continue
 		}
-		h, ok := byName[strings.ToLower(p.Host)]
-		if !ok {
+		if _, ok := byName[strings.ToLower(p.Host)]; !ok {
 			markWrites(&rep.Hosts[i], p, OutcomeSkipped, "not written: the host is not in the inventory")
 			continue
 		}
-		if ctx.Err() != nil {
-			markWrites(&rep.Hosts[i], p, OutcomeSkipped, "not written: not started, the run was interrupted")
-			continue
-		}
-		g.Go(func() error {
-			start := opt.Now()
-			defer func() {
-				if v := recover(); v != nil {
-					opt.Logger.Error("panic while writing host", "host", h.Name, "panic", v, "stack", string(debug.Stack()))
-					markWrites(&rep.Hosts[i], p, OutcomeFailed, fmt.Sprintf("internal error: %v; check the host by hand, its previous values are in %s", v, opt.Backups.Path()))
-				}
-			}()
-			rep.Hosts[i] = applyHost(ctx, h, rep.Hosts[i], p, &opt)
-			rep.Hosts[i].DurationMS += opt.Now().Sub(start).Milliseconds()
-			return nil
-		})
+		todo = append(todo, i)
 	}
-	_ = g.Wait()
+	forEachHost(ctx, len(todo), opt.Concurrency, hostJob{
+		run: func(k int) {
+			i := todo[k]
+			start := opt.Now()
+			rep.Hosts[i] = applyHost(ctx, byName[strings.ToLower(plans[i].Host)], rep.Hosts[i], plans[i], &opt)
+			rep.Hosts[i].DurationMS += opt.Now().Sub(start).Milliseconds()
+		},
+		notStarted: func(k int) {
+			markWrites(&rep.Hosts[todo[k]], plans[todo[k]], OutcomeSkipped, "not written: not started, the run was interrupted")
+		},
+		panicked: func(k int, v any, stack []byte) {
+			i := todo[k]
+			opt.Logger.Error("panic while writing host", "host", rep.Hosts[i].Host, "panic", v, "stack", string(stack))
+			markWrites(&rep.Hosts[i], plans[i], OutcomeFailed, fmt.Sprintf("internal error: %v; check the host by hand, its previous values are in %s", v, opt.Backups.Path()))
+		},
+	})
 	rep.FinishedAt = opt.Now().UTC()
 	rep.Interrupted = rep.Interrupted || ctx.Err() != nil
 	rep.summarize()
@@ -680,7 +676,7 @@ func applyHost(ctx context.Context, h inventory.Host, prev HostResult, p HostPla
 	}
 	hctx, cancel := context.WithTimeout(ctx, opt.HostTimeout)
 	defer cancel()
-	s, err := dial(hctx, h, opt.Options, nil)
+	s, err := dial(hctx, h, opt.Options)
 	if s != nil {
 		defer s.close(ctx)
 	}

@@ -116,6 +116,22 @@ type Target struct {
 	AllowBasicHTTP bool
 	// Timeout bounds each HTTP exchange; the caller's context bounds the whole host.
 	Timeout time.Duration
+	// BeforeLogon, when set, is called by a Dialer that honours it (see LogonHooker) at most once
+	// per Dial, just before the first request that carries credentials: for NTLM after the
+	// connection (TCP, TLS) is up and the host has answered the anonymous first request, for Basic
+	// (whose credentials ride on the first request) after nothing. A host that never answers
+	// therefore never reaches it. When it returns an error the Dialer sends no credentials and
+	// Dial fails with an error wrapping it. Whoever set it learns the outcome of the logon from
+	// Dial's result. The gated dialer (NewGatedDialer) sets it.
+	BeforeLogon func(ctx context.Context) error `json:"-"`
+}
+
+// LogonHooker is implemented by Dialers that call Target.BeforeLogon. A Dialer that does not
+// implement it is gated around its whole Dial instead (see NewGatedDialer).
+type LogonHooker interface {
+	Dialer
+	// CallsBeforeLogon reports whether Dial calls Target.BeforeLogon before sending credentials.
+	CallsBeforeLogon() bool
 }
 
 // ErrInvalidTarget is wrapped by Target.Validate errors.
