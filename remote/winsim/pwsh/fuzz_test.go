@@ -71,3 +71,28 @@ func FuzzCommandLine(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSensorConfig answers the sensor probe with arbitrary SensorConfiguration.json contents: the
+// output always parses, and EncryptedBytes never reach it.
+func FuzzSensorConfig(f *testing.F) {
+	f.Add(sensorJSON("http://proxy.lab.test:8080", `LAB\svc`, "contososensorapi.atp.azure.com", 443))
+	f.Add(sensorJSON("", "", "x", 0)[:90])
+	f.Add(`{"sensorproxyconfiguration":{"url":1e3,"username":true},"WorkspaceApplicationSensorApiWebClientConfigurationServiceEndpoint":{"Address":"a:b","Port":"8e1"}}`)
+	f.Add(`[1,2]`)
+	f.Add("null")
+	line, _ := probe.Command(sensorCfg)
+	f.Fuzz(func(t *testing.T, content string) {
+		h := machine(t, Network{Direct: true, Proxies: map[string]string{"proxy.lab.test:8080": ProxyOK}, EndpointVersion: "2.1"}, "", content)
+		h.ProbeTime = 0
+		stdout, stderr, code := run(t, h, line)
+		if code != 0 || stderr != "" {
+			t.Fatalf("exit %d stderr %q", code, stderr)
+		}
+		if _, err := probe.Parse([]byte(stdout), sensorCfg); err != nil {
+			t.Fatalf("output does not parse: %v\n%s", err, stdout)
+		}
+		if strings.Contains(stdout, fakeSecret) {
+			t.Fatalf("encrypted bytes in the output")
+		}
+	})
+}

@@ -18,17 +18,24 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
+	"github.com/dcproxy/dcproxy/remote/winsim/registry"
+	"github.com/dcproxy/dcproxy/remote/winsim/winfs"
 )
 
 // Proxy states in Network.Proxies. Besides these, "blocked_NNN" (NNN an HTTP status from 400 to
 // 599, e.g. ProxyBlocked503) is a proxy that answers the CONNECT itself with that status, as
 // Squid, Zscaler or Bluecoat do when they block or cannot reach the destination: the probe sees the
-// status without any TLS handshake. See BlockedStatus.
+// status without any TLS handshake. See BlockedStatus and ProxyStatus.
 const (
 	ProxyOK           = "ok"            // forwards requests (CONNECT) to the endpoint
 	ProxyDown         = "down"          // refuses connections
 	ProxyAuthRequired = "auth_required" // answers 407 to the probe's default credentials
 	ProxyBlocked503   = "blocked_503"   // answers the CONNECT with 503 itself
+	// ProxyUnauthorized401 answers the CONNECT with 401 instead of 407 (a proxy that authenticates
+	// like a web server); the v2 sensor reports it as "failed to register due to licensing issues".
+	ProxyUnauthorized401 = "unauthorized_401"
+	// ProxyForbidden403 answers the CONNECT with 403 (the destination is not allowed).
+	ProxyForbidden403 = "forbidden_403"
 )
 
 // BlockedStatus reports the HTTP status of a "blocked_NNN" proxy state (NNN from 400 to 599).
@@ -47,6 +54,26 @@ func BlockedStatus(state string) (int, bool) {
 	return n, true
 }
 
+// ProxyStatus reports the status a proxy in state answers the CONNECT with itself (407, 401, 403 or
+// a blocked_NNN status); ok is false for a proxy that forwards, refuses or is unknown.
+func ProxyStatus(state string) (int, bool) {
+	switch state {
+	case ProxyAuthRequired:
+		return 407, true
+	case ProxyUnauthorized401:
+		return 401, true
+	case ProxyForbidden403:
+		return 403, true
+	}
+	return BlockedStatus(state)
+}
+
+// ValidProxyState reports whether state is one of the proxy states above.
+func ValidProxyState(state string) bool {
+	_, answers := ProxyStatus(state)
+	return answers || state == ProxyOK || state == ProxyDown
+}
+
 // TLS interception flavours in Network.TLSIntercept.
 const (
 	InterceptNone      = ""          // proxies tunnel TLS to the endpoint untouched
@@ -55,21 +82,75 @@ const (
 )
 
 // Certificates the model presents. The endpoint's subject is "CN=*.<parent domain of the URL host>"
-// followed by EndpointSubjectTail.
+// followed by EndpointSubjectTail; its issuer is EndpointIssuerFor(host).
 const (
-	// EndpointIssuer issues the endpoint's certificate (Microsoft's public CA for Azure services).
+	// EndpointIssuer issues the certificates of Microsoft's commercial endpoints (Microsoft's public
+	// CA for Azure services, chained to DigiCert Global Root G2).
 	EndpointIssuer = "CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"
+	// EndpointIssuerGov issues the certificates of the GCC High / DoD endpoints (*.us), chained to
+	// DigiCert Global Root CA. unverified: the exact intermediate.
+	EndpointIssuerGov = "CN=DigiCert SHA2 Secure Server CA, O=DigiCert Inc, C=US"
 	// EndpointSubjectTail follows the endpoint certificate's CN.
 	EndpointSubjectTail = ", O=Microsoft Corporation, L=Redmond, S=WA, C=US"
 	// DefaultInterceptIssuer is the inspection CA when Network.InterceptIssuer is empty.
 	DefaultInterceptIssuer = "CN=Contoso TLS Inspection CA, O=Contoso Ltd"
 )
 
+// Root certificates (SHA-1 thumbprints) the endpoints chain to.
+const (
+	RootDigiCertGlobalG2 = "DF3C24F9BFD666761B268073FE06D1CC8D4F82A4" // DigiCert Global Root G2: commercial and GCC
+	RootDigiCertGlobalCA = "A8985D3A65E5E5C4B2D7D66D40C6DD2FB19C5436" // DigiCert Global Root CA: GCC High and DoD
+)
+
+// RequiredRoot is the root the endpoint certificate of host chains to: DigiCert Global Root CA for
+// the GCC High / DoD names (*.us), DigiCert Global Root G2 for everything else.
+func RequiredRoot(host string) string {
+	if strings.HasSuffix(strings.ToLower(host), ".us") {
+		return RootDigiCertGlobalCA
+	}
+	return RootDigiCertGlobalG2
+}
+
+// EndpointIssuerFor is the issuer of host's endpoint certificate.
+func EndpointIssuerFor(host string) string {
+	if RequiredRoot(host) == RootDigiCertGlobalCA {
+		return EndpointIssuerGov
+	}
+	return EndpointIssuer
+}
+
+// Registry locations the probe reads (long root names, as the registry model stores them).
+const (
+	// RootStoreKey is the machine's own root store (Cert:\LocalMachine\Root's registry part): a
+	// certificate is a subkey named by its thumbprint. RootStoreKeys lists every store the logical
+	// LocalMachine\Root merges.
+	RootStoreKey = `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\ROOT\Certificates`
+	// AuthRootStoreKey holds the roots of Microsoft's root program (DigiCert's among them) that
+	// automatic root update installed.
+	AuthRootStoreKey = `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\SystemCertificates\AuthRoot\Certificates`
+	// PolicyInternetSettingsKey holds ProxySettingsPerUser (REG_DWORD; 0 = per machine).
+	PolicyInternetSettingsKey = `HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\CurrentVersion\Internet Settings`
+	// MachineConnectionsKey holds the per-machine DefaultConnectionSettings (and WinHttpSettings).
+	MachineConnectionsKey = `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections`
+	// ATPKey holds Defender for Endpoint's OnboardingInfo (REG_SZ JSON).
+	ATPKey = `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows Advanced Threat Protection`
+)
+
+// RootStoreKeys are the registry stores of Cert:\LocalMachine\Root.
+var RootStoreKeys = []string{
+	RootStoreKey, AuthRootStoreKey,
+	`HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\SystemCertificates\Root\Certificates`,
+	`HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\EnterpriseCertificates\Root\Certificates`,
+}
+
 // Network is what the host can reach.
 type Network struct {
 	Direct         bool              // can the host reach the endpoint without a proxy
-	Proxies        map[string]string // "host:port" -> ProxyOK | ProxyDown | ProxyAuthRequired | "blocked_NNN"
-	EndpointStatus int               // what the endpoint answers when reached (503 or 200); 0 means 503
+	Proxies        map[string]string // "host:port" -> ProxyOK | ProxyDown | ProxyAuthRequired | ProxyUnauthorized401 | ProxyForbidden403 | "blocked_NNN"
+	EndpointStatus int               // what endpoints answer when reached (503 or 200); 0 means 503
+	// EndpointVersion, when set, is what the sensor API's /tri/sensor/api/ping answers: 200 with
+	// this body (the latest sensor version). "" leaves the ping to EndpointStatus.
+	EndpointVersion string
 	// TLSIntercept is the TLS inspection of every proxy: InterceptNone, InterceptUntrusted or
 	// InterceptTrusted (other values count as InterceptUntrusted). Direct requests are never
 	// intercepted.
@@ -89,8 +170,17 @@ type Host struct {
 	// CurrentUserSettings returns DefaultConnectionSettings of the connecting account (HKCU);
 	// ok is false when the value does not exist. nil means no value.
 	CurrentUserSettings func() (raw []byte, ok bool)
-	ProbeTime           time.Duration // simulated duration of one probe request
-	StartTime           time.Duration // PowerShell start-up
+	// Registry is the host's registry: the ProxySettingsPerUser policy with the per-machine
+	// DefaultConnectionSettings, MDE's OnboardingInfo, and the certificate stores (RootStoreKeys).
+	// nil: no policy, no onboarding, every root present.
+	Registry *registry.Registry
+	// FS is the host's file system (SensorConfiguration.json); nil: no files.
+	FS        *winfs.FS
+	ProbeTime time.Duration // simulated duration of one probe request
+	StartTime time.Duration // PowerShell start-up
+	// Sleep, when set, replaces the wait for the probe's requests (tests record the durations);
+	// it reports whether the full time passed.
+	Sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // Exit codes.
@@ -113,8 +203,8 @@ func (h *Host) Program() cmdexe.Program {
 }
 
 // Run executes powershell.exe with args (already split per CommandLineToArgvW) and returns its exit
-// code. It sleeps StartTime, then ProbeTime per probe route, and returns cmdexe.ExitCanceled with
-// no further output when ctx ends first.
+// code. It sleeps StartTime, then the probe's requests (ProbeTime each, all at the same time), and
+// returns cmdexe.ExitCanceled with no further output when ctx ends first.
 func (h *Host) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cl := parseCommandLine(args)
 	if cl.err != "" {

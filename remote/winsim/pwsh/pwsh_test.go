@@ -28,6 +28,34 @@ func settings(proxy, bypass, pac string, autodetect bool) func() ([]byte, bool) 
 	return func() ([]byte, bool) { return wininet.New(proxy, bypass, pac, autodetect, 3).Encode(), true }
 }
 
+// output is the probe's output line for a run without sensor configuration and roots.
+func output(url string, rows ...string) string {
+	return `{"url":"` + url + `","from":"given","sensor":null,"roots":{},"results":[` + strings.Join(rows, ",") + "]}\r\n"
+}
+
+// row is one result: id, request number, status/error/message, route, certificate, then body and ms.
+func row(id string, q int, result, route, cert, body string, ms int) string {
+	return `{"id":"` + id + `","q":` + itoa(q) + `,` + result + `,` + route + `,` + cert + `,"body":"` + body + `","ms":` + itoa(ms) + `}`
+}
+
+const (
+	r503   = `"status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable."`
+	r500   = `"status":500,"error":"ProtocolError","message":"The remote server returned an error: (500) Internal Server Error."`
+	r200   = `"status":200,"error":"","message":""`
+	refuse = `"status":0,"error":"ConnectFailure","message":"Unable to connect to the remote server"`
+	r407   = `"status":407,"error":"ProtocolError","message":"The remote server returned an error: (407) Proxy Authentication Required."`
+	r401   = `"status":401,"error":"ProtocolError","message":"The remote server returned an error: (401) Unauthorized."`
+	r403   = `"status":403,"error":"ProtocolError","message":"The remote server returned an error: (403) Forbidden."`
+	trust  = `"status":0,"error":"TrustFailure","message":"The underlying connection was closed: Could not establish trust relationship for the SSL/TLS secure channel."`
+	nosp   = `"status":0,"error":"NoSensorProxy","message":""`
+	pxy    = `"route":"proxy proxy.corp.example:8080"`
+	dir    = `"route":"direct"`
+	// certificates: the endpoint's, none, the inspection proxy's
+	ep   = `"tls":true,"subject":"CN=*.atp.azure.com, O=Microsoft Corporation, L=Redmond, S=WA, C=US","issuer":"CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"`
+	no   = `"tls":false,"subject":"","issuer":""`
+	icpt = `"tls":true,"subject":"CN=*.atp.azure.com","issuer":"CN=Contoso TLS Inspection CA, O=Contoso Ltd"`
+)
+
 func TestProbeNetworkMatrix(t *testing.T) {
 	cfg := probe.Config{URL: sensorURL, Timeout: 10 * time.Second, Routes: []probe.Route{
 		{ID: "CURRENT_USER", Mode: probe.ModeSystem},
@@ -38,73 +66,70 @@ func TestProbeNetworkMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const (
-		r503   = `"status":503,"error":"ProtocolError","message":"The remote server returned an error: (503) Server Unavailable."`
-		r200   = `"status":200,"error":"","message":""`
-		refuse = `"status":0,"error":"ConnectFailure","message":"Unable to connect to the remote server"`
-		r407   = `"status":407,"error":"ProtocolError","message":"The remote server returned an error: (407) Proxy Authentication Required."`
-		r403   = `"status":403,"error":"ProtocolError","message":"The remote server returned an error: (403) Forbidden."`
-		trust  = `"status":0,"error":"TrustFailure","message":"The underlying connection was closed: Could not establish trust relationship for the SSL/TLS secure channel."`
-		pxy    = `"route":"proxy proxy.corp.example:8080"`
-		dir    = `"route":"direct"`
-		// certificates: the endpoint's, none, the inspection proxy's
-		ep   = `"tls":true,"subject":"CN=*.atp.azure.com, O=Microsoft Corporation, L=Redmond, S=WA, C=US","issuer":"CN=Microsoft Azure RSA TLS Issuing CA 04, O=Microsoft Corporation, C=US"`
-		no   = `"tls":false,"subject":"","issuer":""`
-		icpt = `"tls":true,"subject":"CN=*.atp.azure.com","issuer":"CN=Contoso TLS Inspection CA, O=Contoso Ltd"`
-	)
-	row := func(id, result, route, cert string, ms int) string {
-		return `{"id":"` + id + `",` + result + `,` + route + `,` + cert + `,"ms":` + itoa(ms) + `}`
-	}
 	proxyOK := map[string]string{"proxy.corp.example:8080": ProxyOK}
 	tests := []struct {
 		name   string
 		net    Network
 		user   func() ([]byte, bool)
 		locale string
-		want   string
+		want   []string
 	}{
-		{"proxy ok, direct blocked, user on proxy", Network{Proxies: proxyOK, EndpointStatus: 503},
+		{"proxy ok, direct blocked, user on proxy: one request for both proxied routes", Network{Proxies: proxyOK, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "<local>", "", false), "",
-			row("CURRENT_USER", r503, pxy, ep, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, ep, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, r503, pxy, ep, "", 7), row("LOCAL_SYSTEM", 1, r503, pxy, ep, "", 7), row("LOCAL_SERVICE", 2, refuse, dir, no, "", 7)}},
 		{"direct ok 200, user without settings", Network{Direct: true, EndpointStatus: 200}, nil, "",
-			row("CURRENT_USER", r200, dir, ep, 7) + "," + row("LOCAL_SYSTEM", `"status":0,"error":"ProxyNameResolutionFailure","message":"The proxy name could not be resolved: \u0027proxy.corp.example\u0027"`, pxy, no, 7) + "," + row("LOCAL_SERVICE", r200, dir, ep, 7)},
+			[]string{row("CURRENT_USER", 1, r200, dir, ep, "", 7), row("LOCAL_SYSTEM", 2, `"status":0,"error":"ProxyNameResolutionFailure","message":"The proxy name could not be resolved: \u0027proxy.corp.example\u0027"`, pxy, no, "", 7), row("LOCAL_SERVICE", 1, r200, dir, ep, "", 7)}},
 		{"proxy down", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyDown}, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", refuse, pxy, no, 7) + "," + row("LOCAL_SYSTEM", refuse, pxy, no, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, refuse, pxy, no, "", 7), row("LOCAL_SYSTEM", 1, refuse, pxy, no, "", 7), row("LOCAL_SERVICE", 2, refuse, dir, no, "", 7)}},
 		{"proxy 407", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyAuthRequired}, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", r407, pxy, no, 7) + "," + row("LOCAL_SYSTEM", r407, pxy, no, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, r407, pxy, no, "", 7), row("LOCAL_SYSTEM", 1, r407, pxy, no, "", 7), row("LOCAL_SERVICE", 2, refuse, dir, no, "", 7)}},
+		{"proxy answers 401 itself", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyUnauthorized401}, EndpointStatus: 503},
+			nil, "",
+			[]string{row("CURRENT_USER", 1, refuse, dir, no, "", 7), row("LOCAL_SYSTEM", 2, r401, pxy, no, "", 7), row("LOCAL_SERVICE", 1, refuse, dir, no, "", 7)}},
+		{"proxy answers 403 itself", Network{Direct: true, Proxies: map[string]string{"proxy.corp.example:8080": ProxyForbidden403}, EndpointStatus: 503},
+			nil, "",
+			[]string{row("CURRENT_USER", 1, r503, dir, ep, "", 7), row("LOCAL_SYSTEM", 2, r403, pxy, no, "", 7), row("LOCAL_SERVICE", 1, r503, dir, ep, "", 7)}},
 		{"proxy answers the CONNECT with 503 itself", Network{Direct: true, Proxies: map[string]string{"proxy.corp.example:8080": ProxyBlocked503}, EndpointStatus: 503},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", r503, pxy, no, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, no, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
+			[]string{row("CURRENT_USER", 1, r503, pxy, no, "", 7), row("LOCAL_SYSTEM", 1, r503, pxy, no, "", 7), row("LOCAL_SERVICE", 2, r503, dir, ep, "", 7)}},
 		{"proxy answers the CONNECT with 403 itself", Network{Proxies: map[string]string{"proxy.corp.example:8080": "blocked_403"}, EndpointStatus: 200},
 			nil, "",
-			row("CURRENT_USER", refuse, dir, no, 7) + "," + row("LOCAL_SYSTEM", r403, pxy, no, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, refuse, dir, no, "", 7), row("LOCAL_SYSTEM", 2, r403, pxy, no, "", 7), row("LOCAL_SERVICE", 1, refuse, dir, no, "", 7)}},
 		{"tls intercept untrusted", Network{Direct: true, Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptUntrusted},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", trust, pxy, icpt, 7) + "," + row("LOCAL_SYSTEM", trust, pxy, icpt, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
+			[]string{row("CURRENT_USER", 1, trust, pxy, icpt, "", 7), row("LOCAL_SYSTEM", 1, trust, pxy, icpt, "", 7), row("LOCAL_SERVICE", 2, r503, dir, ep, "", 7)}},
 		{"tls intercept trusted", Network{Direct: true, Proxies: proxyOK, EndpointStatus: 200, TLSIntercept: InterceptTrusted},
 			settings("proxy.corp.example:8080", "", "", false), "",
-			row("CURRENT_USER", r200, pxy, icpt, 7) + "," + row("LOCAL_SYSTEM", r200, pxy, icpt, 7) + "," + row("LOCAL_SERVICE", r200, dir, ep, 7)},
+			[]string{row("CURRENT_USER", 1, r200, pxy, icpt, "", 7), row("LOCAL_SYSTEM", 1, r200, pxy, icpt, "", 7), row("LOCAL_SERVICE", 2, r200, dir, ep, "", 7)}},
 		{"tls intercept trusted, non-ASCII issuer", Network{Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptTrusted, InterceptIssuer: "CN=Z\u00fcrich <Inspection> & Co's \U0001F512"},
 			nil, "",
-			row("CURRENT_USER", refuse, dir, no, 7) + "," +
-				row("LOCAL_SYSTEM", r503, pxy, `"tls":true,"subject":"CN=*.atp.azure.com","issuer":"CN=Z?rich \u003cInspection\u003e \u0026 Co\u0027s ??"`, 7) + "," +
-				row("LOCAL_SERVICE", refuse, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, refuse, dir, no, "", 7),
+				row("LOCAL_SYSTEM", 2, r503, pxy, `"tls":true,"subject":"CN=*.atp.azure.com","issuer":"CN=Z?rich \u003cInspection\u003e \u0026 Co\u0027s ??"`, "", 7),
+				row("LOCAL_SERVICE", 1, refuse, dir, no, "", 7)}},
 		{"pac to other proxy", Network{Proxies: map[string]string{"pac-proxy.corp.example:3128": ProxyOK, "proxy.corp.example:8080": ProxyOK}, EndpointStatus: 200, PACProxy: "pac-proxy.corp.example:3128"},
 			settings("", "", "http://wpad.corp.example/wpad.dat", false), "",
-			row("CURRENT_USER", r200, `"route":"proxy pac-proxy.corp.example:3128"`, ep, 7) + "," + row("LOCAL_SYSTEM", r200, pxy, ep, 7) + "," + row("LOCAL_SERVICE", refuse, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, r200, `"route":"proxy pac-proxy.corp.example:3128"`, ep, "", 7), row("LOCAL_SYSTEM", 2, r200, pxy, ep, "", 7), row("LOCAL_SERVICE", 3, refuse, dir, no, "", 7)}},
 		{"autodetect resolves DIRECT", Network{Direct: true, EndpointStatus: 503, Proxies: proxyOK},
 			settings("proxy.corp.example:8080", "", "", true), "",
-			row("CURRENT_USER", r503, dir, ep, 7) + "," + row("LOCAL_SYSTEM", r503, pxy, ep, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
+			[]string{row("CURRENT_USER", 1, r503, dir, ep, "", 7), row("LOCAL_SYSTEM", 2, r503, pxy, ep, "", 7), row("LOCAL_SERVICE", 1, r503, dir, ep, "", 7)}},
 		{"user bypasses the endpoint", Network{Direct: true, EndpointStatus: 503, Proxies: map[string]string{"proxy.corp.example:8080": ProxyDown}},
 			settings("proxy.corp.example:8080", "*.azure.com;<local>", "", false), "",
-			row("CURRENT_USER", r503, dir, ep, 7) + "," + row("LOCAL_SYSTEM", refuse, pxy, no, 7) + "," + row("LOCAL_SERVICE", r503, dir, ep, 7)},
-		{"german texts", Network{Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptUntrusted},
+			[]string{row("CURRENT_USER", 1, r503, dir, ep, "", 7), row("LOCAL_SYSTEM", 2, refuse, pxy, no, "", 7), row("LOCAL_SERVICE", 1, r503, dir, ep, "", 7)}},
+		{"sensor ping with a version", Network{Direct: true, EndpointVersion: "2.250.18972.18405", Proxies: proxyOK},
+			nil, "",
+			[]string{row("CURRENT_USER", 1, r200, dir, ep, "2.250.18972.18405", 7), row("LOCAL_SYSTEM", 2, r200, pxy, ep, "2.250.18972.18405", 7), row("LOCAL_SERVICE", 1, r200, dir, ep, "2.250.18972.18405", 7)}},
+		{"german texts, ASCII-escaped", Network{Proxies: proxyOK, EndpointStatus: 503, TLSIntercept: InterceptUntrusted},
 			settings("proxy.corp.example:8080", "", "", false), "de-DE",
-			row("CURRENT_USER", `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: Für den geschützten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, icpt, 7) + "," +
-				row("LOCAL_SYSTEM", `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: Für den geschützten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, icpt, 7) + "," +
-				row("LOCAL_SERVICE", `"status":0,"error":"ConnectFailure","message":"Es kann keine Verbindung mit dem Remoteserver hergestellt werden."`, dir, no, 7)},
+			[]string{row("CURRENT_USER", 1, `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: F\u00fcr den gesch\u00fctzten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, icpt, "", 7),
+				row("LOCAL_SYSTEM", 1, `"status":0,"error":"TrustFailure","message":"Die zugrunde liegende Verbindung wurde geschlossen: F\u00fcr den gesch\u00fctzten SSL/TLS-Kanal konnte keine Vertrauensstellung hergestellt werden."`, pxy, icpt, "", 7),
+				row("LOCAL_SERVICE", 2, `"status":0,"error":"ConnectFailure","message":"Es kann keine Verbindung mit dem Remoteserver hergestellt werden."`, dir, no, "", 7)}},
+		{"german 401 and 407", Network{Proxies: map[string]string{"proxy.corp.example:8080": ProxyUnauthorized401}},
+			settings("proxy.corp.example:8080", "", "", false), "de-DE",
+			[]string{row("CURRENT_USER", 1, `"status":401,"error":"ProtocolError","message":"Der Remoteserver hat einen Fehler zur\u00fcckgegeben: (401) Nicht autorisiert."`, pxy, no, "", 7),
+				row("LOCAL_SYSTEM", 1, `"status":401,"error":"ProtocolError","message":"Der Remoteserver hat einen Fehler zur\u00fcckgegeben: (401) Nicht autorisiert."`, pxy, no, "", 7),
+				row("LOCAL_SERVICE", 2, `"status":0,"error":"ConnectFailure","message":"Es kann keine Verbindung mit dem Remoteserver hergestellt werden."`, dir, no, "", 7)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,16 +138,20 @@ func TestProbeNetworkMatrix(t *testing.T) {
 			if code != 0 || stderr != "" {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
-			want := "[" + tt.want + "]\r\n"
-			if stdout != want {
+			if want := output(sensorURL, tt.want...); stdout != want {
 				t.Fatalf("stdout\n got %s\nwant %s", stdout, want)
 			}
-			res, err := probe.Parse([]byte(stdout), cfg)
+			for i := 0; i < len(stdout); i++ {
+				if c := stdout[i]; (c < ' ' || c > '~') && c != '\r' && c != '\n' {
+					t.Fatalf("byte %d of the output is not ASCII: %#x", i, c)
+				}
+			}
+			out, err := probe.Parse([]byte(stdout), cfg)
 			if err != nil {
 				t.Fatalf("probe.Parse rejects the simulated output: %v", err)
 			}
-			if len(res) != 3 {
-				t.Fatalf("%d results", len(res))
+			if len(out.Results) != 3 {
+				t.Fatalf("%d results", len(out.Results))
 			}
 		})
 	}
@@ -145,7 +174,7 @@ func TestProbeTimeout(t *testing.T) {
 	line, _ := probe.Command(cfg)
 	h := &Host{Network: Network{Direct: true, EndpointStatus: 503}, ProbeTime: time.Second}
 	stdout, _, code := run(t, h, line)
-	want := `[{"id":"LOCAL_SYSTEM","status":0,"error":"Timeout","message":"The operation has timed out","route":"direct","tls":false,"subject":"","issuer":"","ms":20}]` + "\r\n"
+	want := output(sensorURL, row("LOCAL_SYSTEM", 1, `"status":0,"error":"Timeout","message":"The operation has timed out"`, dir, no, "", 20))
 	if code != 0 || stdout != want {
 		t.Fatalf("exit %d\n got %s\nwant %s", code, stdout, want)
 	}
@@ -156,7 +185,7 @@ func TestProbeSingleRouteIsArray(t *testing.T) {
 	line, _ := probe.Command(cfg)
 	h := &Host{Network: Network{Direct: true, EndpointStatus: 200}}
 	stdout, _, _ := run(t, h, line)
-	if !strings.HasPrefix(stdout, `[{"id":"LOCAL_SERVICE"`) {
+	if !strings.Contains(stdout, `"results":[{"id":"LOCAL_SERVICE"`) {
 		t.Fatalf("one route must still print an array: %q", stdout)
 	}
 }
@@ -187,8 +216,12 @@ func TestCommandLineSpellings(t *testing.T) {
 	script, _ := probe.Script(cfg)
 	enc := probe.EncodeCommand(script)
 	mz := probe.EncodeCommand(masterzenPrefix + script)
+	plain, _ := probe.Command(cfg)
 	h := &Host{Network: Network{Direct: true, EndpointStatus: 200}}
 	for _, line := range []string{
+		plain,
+		"powershell -nop -noni -c " + strings.TrimPrefix(plain, probe.CommandPrefix),
+		"powershell -EncodedCommand " + probe.EncodeCommand(probe.Inline(script)),
 		"powershell.exe -NoProfile -NonInteractive -EncodedCommand " + enc,
 		"powershell -nop -noni -enc " + enc,
 		"POWERSHELL.EXE -e " + enc,
@@ -200,7 +233,7 @@ func TestCommandLineSpellings(t *testing.T) {
 		"powershell -encodedcommand " + enc + " -NoProfile",
 	} {
 		stdout, stderr, code := run(t, h, line)
-		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, `[{"id":"A","status":200`) {
+		if code != 0 || stderr != "" || !strings.Contains(stdout, `"results":[{"id":"A","q":1,"status":200`) {
 			t.Errorf("%.60s: exit %d stdout %q stderr %q", line, code, stdout, stderr)
 		}
 	}

@@ -187,8 +187,9 @@ type Registry struct {
 // New returns a registry with the four machine roots and the keys a domain controller has that
 // dcproxy looks at: HKEY_USERS\.DEFAULT, S-1-5-18, S-1-5-19 and S-1-5-20, each with
 // Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections, and
-// HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections. The Connections
-// keys hold no values: that is the "no proxy for this account" state.
+// HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections, and the DefaultRoots
+// in the AuthRoot certificate store. The Connections keys hold no values: that is the "no proxy for
+// this account" state.
 func New() *Registry {
 	r := &Registry{roots: map[string]*node{}}
 	for _, root := range []string{HKLM, HKU, HKCR, HKCC} {
@@ -202,8 +203,18 @@ func New() *Registry {
 	for _, k := range []string{`SYSTEM\CurrentControlSet\Control`, `SOFTWARE\Classes`, `SOFTWARE\Policies`} {
 		_ = r.EnsureKey(HKLM + `\` + k)
 	}
+	// The roots Microsoft's endpoints chain to, as automatic root update leaves them in AuthRoot
+	// (a certificate is a key named by its SHA-1 thumbprint; its Blob value is not modelled).
+	for _, t := range DefaultRoots {
+		_ = r.EnsureKey(HKLM + `\SOFTWARE\Microsoft\SystemCertificates\AuthRoot\Certificates\` + t)
+	}
 	return r
 }
+
+// DefaultRoots are the root certificates (SHA-1 thumbprints) every new registry holds in
+// HKLM\SOFTWARE\Microsoft\SystemCertificates\AuthRoot\Certificates: DigiCert Global Root G2 and
+// DigiCert Global Root CA.
+var DefaultRoots = []string{"DF3C24F9BFD666761B268073FE06D1CC8D4F82A4", "A8985D3A65E5E5C4B2D7D66D40C6DD2FB19C5436"}
 
 // splitKey parses a model key path: a root (long form or HKLM/HKU/HKCR/HKCC) and components.
 // Trailing backslashes are ignored.
