@@ -124,7 +124,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, s := range []error{remote.ErrAuth, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol} {
+	for _, s := range []error{remote.ErrAuth, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol, remote.ErrInvalidTarget} {
 		if errors.Is(err, s) {
 			return err
 		}

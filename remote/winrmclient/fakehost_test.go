@@ -29,10 +29,10 @@ import (
 // what it saw on the wire.
 type fakeHost struct {
 	password   string
-	basic      bool // accept Basic for "admin"
-	tls        bool // plain SOAP accepted on an NTLM-authenticated connection (HTTPS)
-	closeAfter int  // close the connection after this many SOAP replies (0 = never)
-	denyCreate bool // answer Create with the access-denied fault
+	basic      bool   // accept Basic for "admin"
+	tls        bool   // plain SOAP accepted on an NTLM-authenticated connection (HTTPS)
+	closeAfter int    // close the connection after this many SOAP replies (0 = never)
+	denyCreate bool   // answer Create with the access-denied fault
 	stripSeal  bool   // clear NEGOTIATE_SEAL in the CHALLENGE
 	clearFlags uint32 // clear these NTLM flags in the CHALLENGE
 

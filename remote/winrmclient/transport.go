@@ -108,8 +108,9 @@ type transport struct {
 
 	opCtx atomic.Pointer[ctxBox]
 
-	mu      sync.Mutex // serializes Post and guards session
-	session sealer     // nil until the NTLM handshake completed (modeSealed)
+	mu      sync.Mutex    // serializes Post and guards session
+	session sealer        // nil until the NTLM handshake completed (modeSealed)
+	krb     *kerberosAuth // set in the Kerberos modes (kerberos.go)
 
 	requests   atomic.Int64
 	handshakes atomic.Int64
@@ -194,6 +195,7 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 // the connection (a file descriptor and two goroutines on each side) would otherwise stay open
 // until IdleConnTimeout, one per audited host.
 func (t *transport) closeIdle() {
+	t.closeKerberos()
 	if t.ht != nil {
 		t.ht.CloseIdleConnections()
 	}
@@ -218,6 +220,9 @@ func (t *transport) post(msg *soap.SoapMessage) ([]byte, error) {
 	defer t.mu.Unlock()
 	ctx, cancel := t.requestContext(cleanup)
 	defer cancel()
+	if t.krb != nil {
+		return t.postKerberos(ctx, body)
+	}
 	if t.mode == modeSealed {
 		return t.postSealed(ctx, body)
 	}

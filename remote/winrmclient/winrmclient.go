@@ -40,6 +40,7 @@ import (
 	"github.com/masterzen/winrm/soap"
 
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/krb"
 )
 
 // Protocol limits.
@@ -59,6 +60,9 @@ const (
 type Dialer struct {
 	// Locale is sent as w:Locale and p:DataLocale; "en-US" when empty.
 	Locale string
+	// Kerberos shares Kerberos clients (one AS exchange per credential) among the Dials of an audit;
+	// nil: every Dial with Kerberos logs on to the KDC on its own.
+	Kerberos *krb.Cache
 }
 
 var _ remote.Dialer = Dialer{}
@@ -91,7 +95,25 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 			mode = modeNTLMTLS
 		}
 	}
+	var ka *kerberosAuth
+	if t.IsKerberos() {
+		var err error
+		if ka, err = d.setupKerberos(t); err != nil {
+			return nil, err
+		}
+		switch {
+		case ka != nil && t.HTTPS:
+			mode = modeKerberosTLS
+		case ka != nil:
+			mode = modeKerberos
+		case t.HTTPS: // negotiate fell back to NTLM
+			mode = modeNTLMTLS
+		default:
+			mode = modeSealed
+		}
+	}
 	tr := newTransport(mode, t.User, t.Password, httpTimeout)
+	tr.krb = ka
 
 	locale := d.Locale
 	if locale == "" {
