@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -38,23 +37,24 @@ func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
 	f.StringVar(&o.configFile, "config", "", "configuration file (default: first dcproxy.yaml in ., the user config dir, /etc/dcproxy)")
 	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file: .yaml/.yml, .csv, or text (host[:port] per line); a directory means DIR/inventory.yaml")
 	f.StringSliceVar(&o.limits, "limit", nil, "only hosts whose name, site or tag matches one of these glob patterns (repeatable, comma-separated)")
-	f.Int("concurrency", 50, "hosts checked at once")
-	f.Duration("timeout", 60*time.Second, "deadline per host")
-	f.Int("retries", 2, "extra attempts after a transient network error")
-	f.String("user", "", `account to connect as (DOMAIN\user); env DCPROXY_USER`)
-	f.String("password-file", "", "file holding the password (mode 600); else DCPROXY_PASSWORD or a prompt")
-	f.String("auth", "ntlm", "ntlm (sealed on HTTP, inside TLS on HTTPS) or basic")
-	f.Bool("https", false, "connect to 5986 over TLS")
-	f.Int("port", 0, "WinRM port (default 5985, or 5986 with --https)")
-	f.String("ca-file", "", "PEM bundle to verify HTTPS certificates; env DCPROXY_CA_FILE")
-	f.String("tls-server-name", "", "name to verify the HTTPS certificate against")
-	f.Bool("insecure-skip-verify", false, "do not verify HTTPS certificates (warns)")
-	f.Bool("allow-basic-http", false, "allow Basic auth over plain HTTP (password in clear; warns)")
-	f.String("probe-url", "", "sensor endpoint to probe from each host")
-	f.Bool("no-probe", false, "skip the endpoint probe")
-	f.String("log-level", "warn", "debug, info, warn or error")
-	f.String("log-format", "text", "text or json")
-	f.String("log-file", "", "write logs to this file instead of stderr")
+	k := keyFlags{f}
+	k.bind("concurrency", "", "concurrency", "hosts checked at once")
+	k.bind("timeout", "", "timeout", "deadline per host")
+	k.bind("retries", "", "retries", "extra attempts after a transient network error")
+	k.bind("user", "", "user", `account to connect as (DOMAIN\user); env DCPROXY_USER`)
+	k.bind("password-file", "", "password_file", "file holding the password (mode 600); else DCPROXY_PASSWORD or a prompt")
+	k.bind("auth", "", "auth", "ntlm (sealed on HTTP, inside TLS on HTTPS) or basic")
+	k.bind("https", "", "https", "connect to 5986 over TLS")
+	k.bind("port", "", "port", "WinRM port (0: 5985, or 5986 with --https)")
+	k.bind("ca-file", "", "ca_file", "PEM bundle to verify HTTPS certificates; env DCPROXY_CA_FILE")
+	k.bind("tls-server-name", "", "tls_server_name", "name to verify the HTTPS certificate against")
+	k.bind("insecure-skip-verify", "", "insecure_skip_verify", "do not verify HTTPS certificates (warns)")
+	k.bind("allow-basic-http", "", "allow_basic_http", "allow Basic auth over plain HTTP (password in clear; warns)")
+	k.bind("probe-url", "", "probe.url", "sensor endpoint to probe from each host")
+	k.negated("no-probe", "probe.enabled", "skip the endpoint probe")
+	k.bind("log-level", "", "log_level", "debug, info, warn or error")
+	k.bind("log-format", "", "log_format", "text or json")
+	k.bind("log-file", "", "log_file", "write logs to this file instead of stderr")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress or warnings on stderr")
 }
 
@@ -79,10 +79,16 @@ func (a *app) newAuditCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	addConnFlags(f, o)
-	f.StringP("format", "f", "", "report format: "+strings.Join(formatNames(), ", ")+" (default: table on a terminal, else json)")
-	f.StringP("output", "o", "", "write the report to FILE (atomically) instead of stdout; {date} and {time} expand to the run's start")
+	addFormatFlags(f)
 	addOutputFlags(f, &o.out)
 	return c
+}
+
+// addFormatFlags registers --format and --output (configuration keys format and output).
+func addFormatFlags(f *pflag.FlagSet) {
+	k := keyFlags{f}
+	k.bind("format", "f", "format", "report format: "+strings.Join(formatNames(), ", ")+" (default: table on a terminal, else json; with -o, from the file's extension)")
+	k.bind("output", "o", "output", "write the report to FILE (atomically) instead of stdout; {date} and {time} expand to the run's start")
 }
 
 // auditEnv carries what a command built for an audit, for reuse by the demo.

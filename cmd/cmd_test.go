@@ -67,7 +67,7 @@ func TestConfig_precedence(t *testing.T) {
 	}
 	// env over file
 	r = runApp(t, map[string]string{"DCPROXY_CONCURRENCY": "7", "DCPROXY_PROBE_URL": "https://x.example/ping"}, "config", "show")
-	if !strings.Contains(r.stdout, "concurrency: 7\n") || !strings.Contains(r.stdout, "url: https://x.example/ping") {
+	if !strings.Contains(r.stdout, "concurrency: 7\n") || !strings.Contains(r.stdout, `url: "https://x.example/ping"`) {
 		t.Fatalf("env: %+v", r)
 	}
 	// flag over env: a flag value reaches the audit's configuration.

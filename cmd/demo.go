@@ -3,6 +3,7 @@ package cmd
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,6 @@ import (
 func (a *app) newDemoCmd() *cobra.Command {
 	var hosts int
 	var seed uint64
-	var format string
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Audit an embedded simulated fleet over real WinRM (NTLM with message encryption) and print the report",
@@ -46,15 +46,12 @@ and the endpoint probe. Nothing outside this machine is contacted.`,
 				}
 				return ""
 			}
-			cfg, err := loadConfig("", nil, env)
+			// The demo's settings go through the normal layers: below the flags, above the
+			// environment (the fleet holds a blackholed host: do not wait a minute for it).
+			demo := override{name: "demo", values: map[string]string{"timeout": "8s", "retries": "0", "format": "table"}}
+			cfg, err := loadConfig("", c.Flags(), env, demo)
 			if err != nil {
 				return err
-			}
-			cfg.Timeout = 8 * time.Second // the fleet holds a blackholed host: do not wait a minute for it
-			cfg.Retries = 0
-			cfg.Format = format
-			if cfg.Format == "" {
-				cfg.Format = "table"
 			}
 			saved := a.env
 			a.env = env
@@ -67,6 +64,6 @@ and the endpoint probe. Nothing outside this machine is contacted.`,
 	}
 	c.Flags().IntVar(&hosts, "hosts", 12, "hosts in the simulated fleet")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed of the simulated fleet")
-	c.Flags().StringVarP(&format, "format", "f", "table", "report format")
+	keyFlags{c.Flags()}.bind("format", "f", "format", "report format: "+strings.Join(formatNames(), ", ")+" (default: table)")
 	return c
 }

@@ -32,11 +32,11 @@ type fixOptions struct {
 func addFixFlags(f *pflag.FlagSet, o *fixOptions) {
 	f.BoolVar(&o.apply, "apply", false, "write (without it: print the plan, write nothing)")
 	f.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (required with --apply when stdin is not a terminal)")
-	f.Int("fix-concurrency", 10, "hosts written at once")
-	f.String("backup", "", "local backup file (JSON lines; default: the user's state dir, see configs/dcproxy.yaml fix.backup_file)")
-	f.String("audit-log", "", "append-only audit log of every write (default: audit.jsonl beside the backup file)")
-	f.StringP("format", "f", "", "report format: "+strings.Join(formatNames(), ", ")+" (default: table on a terminal, else json)")
-	f.StringP("output", "o", "", "write the report to FILE (atomically) instead of stdout")
+	k := keyFlags{f}
+	k.bind("fix-concurrency", "", "fix.concurrency", "hosts written at once")
+	k.bind("backup", "", "fix.backup_file", "local backup file (JSON lines; default: the user's state dir, see configs/dcproxy.yaml fix.backup_file)")
+	k.bind("audit-log", "", "fix.audit_log", "append-only audit log of every write (default: audit.jsonl beside the backup file)")
+	addFormatFlags(f)
 }
 
 func (a *app) newFixCmd() *cobra.Command {
@@ -74,8 +74,9 @@ with the same reads, backups, verification and rollback; a reference without one
 	f := c.Flags()
 	addConnFlags(f, &o.auditOptions)
 	addFixFlags(f, o)
-	f.Bool("allow-direct", false, "allow copying a reference without any proxy over the service accounts")
-	f.Bool("saved-legacy-settings", false, "also copy the reference's SavedLegacySettings to the service accounts")
+	k := keyFlags{f}
+	k.bind("allow-direct", "", "fix.allow_direct", "allow copying a reference without any proxy over the service accounts")
+	k.bind("saved-legacy-settings", "", "fix.saved_legacy_settings", "also copy the reference's SavedLegacySettings to the service accounts")
 	return c
 }
 
