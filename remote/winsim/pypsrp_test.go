@@ -296,3 +296,75 @@ func TestPypsrpCapturesAreWinRS(t *testing.T) {
 		}
 	}
 }
+
+// TestShellEnvironmentAndSkipCmdShell: the Environment and WorkingDirectory of Create reach the
+// commands of the shell, and WINRS_SKIP_CMD_SHELL runs a program by full path without cmd.exe
+// (no %VAR% expansion) but refuses a bare name (no PATH search).
+func TestShellEnvironmentAndSkipCmdShell(t *testing.T) {
+	h, err := NewHost(Config{Name: "dc01.lab.test", Basic: true, AllowUnencrypted: true,
+		Accounts: []Account{{User: `LAB\admin`, Password: "pw", Admin: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h.Handler(false))
+	srv.Config.ConnContext = ConnContext
+	srv.Start()
+	defer srv.Close()
+	post := func(action, header, body string) (int, string) {
+		t.Helper()
+		env := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">` +
+			`<s:Header><wsa:Action>` + action + `</wsa:Action><wsa:MessageID>uuid:1</wsa:MessageID><wsman:ResourceURI>` + resourceCmd + `</wsman:ResourceURI>` +
+			`<wsman:OperationTimeout>PT5S</wsman:OperationTimeout>` + header + `</s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
+		hr, _ := http.NewRequest(http.MethodPost, srv.URL+"/wsman", strings.NewReader(env))
+		hr.Header.Set("Content-Type", soapContentTyp)
+		hr.SetBasicAuth(`LAB\admin`, "pw")
+		resp, err := srv.Client().Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	_, created := post(actionCreate, `<wsman:OptionSet><wsman:Option Name="WINRS_CODEPAGE">65001</wsman:Option></wsman:OptionSet>`,
+		`<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>`+
+			`<rsp:Environment><rsp:Variable Name="env1">var1</rsp:Variable></rsp:Environment><rsp:WorkingDirectory>C:\Windows</rsp:WorkingDirectory></rsp:Shell>`)
+	m := reShellID.FindStringSubmatch(created)
+	if m == nil {
+		t.Fatalf("no shell: %s", created)
+	}
+	sel := `<wsman:SelectorSet><wsman:Selector Name="ShellId">` + m[1] + `</wsman:Selector></wsman:SelectorSet>`
+	runCmd := func(opts, cmd, args string) (int, string, string) {
+		t.Helper()
+		status, reply := post(actionCommand, sel+opts, `<rsp:CommandLine><rsp:Command>`+cmd+`</rsp:Command>`+args+`</rsp:CommandLine>`)
+		if status != http.StatusOK {
+			return status, reply, ""
+		}
+		id := reCmdID.FindStringSubmatch(reply)[1]
+		var out []byte
+		for {
+			_, rr := post(actionReceive, sel, `<rsp:Receive><rsp:DesiredStream CommandId="`+id+`">stdout stderr</rsp:DesiredStream></rsp:Receive>`)
+			f := fields(t, http.StatusOK, rr, true)
+			out = append(out, f["stdout"]+f["stderr"]...)
+			if strings.HasSuffix(f["state"], "/Done") {
+				return status, string(out), f["exit"]
+			}
+		}
+	}
+	if _, out, exit := runCmd("", "echo %env1% %USERPROFILE%", ""); out != "var1 C:\\Users\\admin\r\n" || exit != "0" {
+		t.Errorf("environment: %q exit %s", out, exit)
+	}
+	skip := `<wsman:OptionSet><wsman:Option Name="WINRS_SKIP_CMD_SHELL">TRUE</wsman:Option></wsman:OptionSet>`
+	if status, reply, _ := runCmd(skip, "powershell.exe", "<rsp:Arguments>-NoProfile</rsp:Arguments>"); status != 500 ||
+		fields(t, status, reply, false)["wsman.code"] != "2147942402" {
+		t.Errorf("bare name with WINRS_SKIP_CMD_SHELL: %d %s", status, reply)
+	}
+	_, out, exit := runCmd(skip, `C:\Windows\System32\reg.exe`, `<rsp:Arguments>query</rsp:Arguments><rsp:Arguments>%env1%</rsp:Arguments>`)
+	t.Logf("reg: %q exit %s", out, exit)
+	if exit == "0" || !strings.Contains(out, "ERROR") {
+		t.Errorf("full path with WINRS_SKIP_CMD_SHELL: %q exit %s", out, exit)
+	}
+	if _, out, exit := runCmd("", "frobnicate", ""); exit != "1" || !strings.Contains(out, "is not recognized") {
+		t.Errorf("unknown command: %q exit %s (Windows: exit 1)", out, exit)
+	}
+}
