@@ -141,7 +141,7 @@ sensor endpoint is reachable from each host through them.`,
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.AddCommand(a.newAuditCmd(), a.newFixCmd(), a.newRestoreCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd())
+	root.AddCommand(a.newAuditCmd(), a.newFixCmd(), a.newRestoreCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd(), a.newDiscoverCmd())
 	root.SetFlagErrorFunc(flagError)
 	return root
 }

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,7 +91,8 @@ type Options struct {
 	// through the same server.
 	DNSServer string
 	// LDAPServer is "host" or "host:port" of the DC to read the directory from; "" tries the SRV
-	// targets in order (at most maxLDAPTries) until one binds.
+	// targets in order (at most maxLDAPTries; with Site, the site's before the domain's) until one
+	// binds.
 	LDAPServer string
 	// StartTLS connects to port 389 and upgrades with StartTLS instead of LDAPS on 636.
 	StartTLS bool
@@ -229,17 +231,30 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	targets, err := lookupSRV(ctx, res, first)
 	if err != nil {
 		kind := classifyDNS(err)
-		if kind == ErrDNS || o.LDAPServer == "" {
+		if kind == ErrDNS || (o.LDAPServer == "" && o.Site == "") {
 			return nil, &Error{Domain: o.Domain, Op: "dns srv " + first + " via", Server: dnsName, Kind: kind, Err: unwrapDNS(err)}
 		}
-		// No records but a DC was named: go on; every DC object will be reported without SRV.
+		// No records, but a DC was named or the domain's records may do: go on; the DCs of the
+		// directory will be reported without SRV.
 	}
 	r.SRVTargets[first] = targets
 
-	// 2. The directory.
+	// 2. The directory: the given DC, else the SRV targets; with a site, its DCs first, then the
+	// domain's (a site's DCs may all be unreachable from here, or it may have none).
 	candidates := targets
 	if o.LDAPServer != "" {
 		candidates = []string{o.LDAPServer}
+	} else if o.Site != "" {
+		more, err := lookupSRV(ctx, res, domainSRV(o.Domain))
+		if err != nil && len(candidates) == 0 {
+			return nil, &Error{Domain: o.Domain, Op: "dns srv " + first + " and " + domainSRV(o.Domain) + " via", Server: dnsName,
+				Kind: classifyDNS(err), Err: unwrapDNS(err)}
+		}
+		for _, m := range more {
+			if !slices.Contains(candidates, m) {
+				candidates = append(candidates, m)
+			}
+		}
 	}
 	dir, server, err := openDirectory(ctx, &o, connect, candidates)
 	if err != nil {

@@ -261,8 +261,21 @@ func TestDiscoverSiteAndDomainLocator(t *testing.T) {
 	if g, want := kinds(r.Findings), []string{"dc-object-without-srv ro2.corp.example"}; !slices.Equal(g, want) {
 		t.Errorf("site Branch: findings %q, want %q", g, want)
 	}
-	if slices.Contains(dns.asked, "_ldap._tcp.dc._msdcs.corp.example") || !slices.Contains(dns.asked, "_ldap._tcp.branch._sites.dc._msdcs.corp.example") {
-		t.Errorf("site Branch asked %v", dns.asked)
+	// The site's name first; the domain's only for more DCs to read LDAP from (its stale target is
+	// not compared).
+	if want := []string{"_ldap._tcp.branch._sites.dc._msdcs.corp.example", "_ldap._tcp.dc._msdcs.corp.example"}; !slices.Equal(dns.asked, want) {
+		t.Errorf("site Branch asked %v, want %v", dns.asked, want)
+	}
+
+	// A site without records and a site's DCs unreachable: the domain's DCs serve LDAP.
+	var tried []string
+	r, err = Discover(context.Background(), Options{Domain: "corp.example", Site: "Empty2", Resolver: corpDNS(),
+		Connect: func(_ context.Context, s string) (Directory, error) {
+			tried = append(tried, s)
+			return dir, nil
+		}})
+	if err != nil || len(r.Hosts) != 0 || !slices.Equal(tried, []string{"dc1.corp.example:636"}) {
+		t.Errorf("site without records: err %v, hosts %v, tried %v", err, r.Hosts, tried)
 	}
 }
 
