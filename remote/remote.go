@@ -105,7 +105,7 @@ type Target struct {
 	Host     string // name or address to connect to
 	Port     int    // 0 = 5985 (HTTP) or 5986 (HTTPS)
 	HTTPS    bool
-	Auth     string // AuthNTLM (default) or AuthBasic
+	Auth     string // AuthNTLM (default), AuthBasic, AuthNegotiate or AuthKerberos
 	User     string // DOMAIN\user, user@domain or user
 	Password string `json:"-"`
 	// CAFile is a PEM bundle to verify the HTTPS certificate with (system roots when empty).
@@ -116,13 +116,17 @@ type Target struct {
 	AllowBasicHTTP bool
 	// Timeout bounds each HTTP exchange; the caller's context bounds the whole host.
 	Timeout time.Duration
+	// Kerberos holds the Kerberos settings used with Auth negotiate or kerberos (kerberos.go).
+	Kerberos KerberosTarget
 	// BeforeLogon, when set, is called by a Dialer that honours it (see LogonHooker) at most once
 	// per Dial, just before the first request that carries credentials: for NTLM after the
 	// connection (TCP, TLS) is up and the host has answered the anonymous first request, for Basic
 	// (whose credentials ride on the first request) after nothing. A host that never answers
 	// therefore never reaches it. When it returns an error the Dialer sends no credentials and
 	// Dial fails with an error wrapping it. Whoever set it learns the outcome of the logon from
-	// Dial's result. The gated dialer (NewGatedDialer) sets it.
+	// Dial's result. A Dialer that uses the credentials before its first request (a Kerberos AS
+	// exchange with a KDC counts bad passwords too) must call it before that. The gated dialer
+	// (NewGatedDialer) sets it.
 	BeforeLogon func(ctx context.Context) error `json:"-"`
 }
 
@@ -162,14 +166,14 @@ func (t Target) Validate() error {
 	switch {
 	case t.Port < 1 || t.Port > 65535:
 		return fmt.Errorf("%w: %s: port %d out of range", ErrInvalidTarget, t.Host, t.Port)
-	case t.User == "":
+	case t.User == "" && !t.userOptional():
 		return fmt.Errorf("%w: %s: no user", ErrInvalidTarget, t.Host)
-	case t.Auth != AuthNTLM && t.Auth != AuthBasic:
-		return fmt.Errorf("%w: %s: unknown auth %q (want ntlm or basic)", ErrInvalidTarget, t.Host, t.Auth)
+	case !knownAuth(t.Auth):
+		return fmt.Errorf("%w: %s: unknown auth %q (want negotiate, kerberos, ntlm or basic)", ErrInvalidTarget, t.Host, t.Auth)
 	case t.Auth == AuthBasic && !t.HTTPS && !t.AllowBasicHTTP:
 		return fmt.Errorf("%w: %s: basic auth over plain HTTP sends the password in clear; use HTTPS or allow it explicitly", ErrInvalidTarget, t.Host)
 	}
-	return nil
+	return t.validateKerberos()
 }
 
 // String returns scheme://host:port (see Addr) without credentials.

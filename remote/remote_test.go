@@ -51,7 +51,7 @@ func TestTarget(t *testing.T) {
 		{Host: "", Port: 5985, User: "a", Auth: AuthNTLM},
 		{Host: "h", Port: 70000, User: "a", Auth: AuthNTLM},
 		{Host: "h", Port: 5985, Auth: AuthNTLM},
-		{Host: "h", Port: 5985, User: "a", Auth: "kerberos"},
+		{Host: "h", Port: 5985, User: "a", Auth: "digest"},
 		{Host: "h", Port: 5985, User: "a", Auth: AuthBasic},
 	} {
 		if err := bad.Validate(); !errors.Is(err, ErrInvalidTarget) {

@@ -48,6 +48,8 @@ var (
 	ErrUnknownSPN = &kindError{"kerberos: no such service principal in the realm (the host must be given by its DNS host name, not an IP address or alias)", remote.ErrInvalidTarget}
 	// ErrKDCUnreachable: no KDC of the realm answered. remote.ErrUnreachable (retried).
 	ErrKDCUnreachable = &kindError{"kerberos: no KDC of the realm answered", remote.ErrUnreachable}
+	// ErrNoKDC: no KDC is configured for the realm (krb5.conf or the kdc setting). remote.ErrInvalidTarget.
+	ErrNoKDC = &kindError{"kerberos: no KDC known for the realm (set kdc, or a krb5.conf with the realm)", remote.ErrInvalidTarget}
 	// ErrNoCredentials: neither a ticket cache, a keytab nor a password is available for the realm.
 	// remote.ErrInvalidTarget.
 	ErrNoCredentials = &kindError{"kerberos: no credentials (no ticket cache, keytab or password)", remote.ErrInvalidTarget}
@@ -111,6 +113,8 @@ func Classify(err error) error {
 	var ne net.Error
 	var ge krberror.Krberror
 	switch {
+	case strings.Contains(msg, "no KDCs defined"):
+		return fmt.Errorf("%w (%s)", ErrNoKDC, firstLine(msg))
 	case errors.As(err, &ne), strings.Contains(msg, krberror.NetworkingError), strings.Contains(msg, "connection refused"),
 		strings.Contains(msg, "no KDC"), strings.Contains(msg, "could not get KDCs"):
 		return fmt.Errorf("%w (%s)", ErrKDCUnreachable, firstLine(msg))

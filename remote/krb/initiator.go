@@ -210,6 +210,18 @@ func (c *Client) Login() error {
 // Close stops the TGT renewal of the underlying gokrb5 client.
 func (c *Client) Close() { c.cl.Destroy() }
 
+// ServiceTicket obtains (or finds cached) the service ticket for spn without building a context:
+// an unknown SPN or an unreachable KDC shows before anything is sent to the host.
+func (c *Client) ServiceTicket(spn string) error {
+	if err := c.Login(); err != nil {
+		return err
+	}
+	if _, _, err := c.cl.GetServiceTicket(spn); err != nil {
+		return fmt.Errorf("%w: %s", Classify(err), spn)
+	}
+	return nil
+}
+
 // SPN is the WinRM service principal of a host: HTTP/<fqdn>.
 func SPN(host string) string { return "HTTP/" + strings.ToLower(strings.TrimSuffix(host, ".")) }
 
