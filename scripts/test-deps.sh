@@ -19,6 +19,11 @@ command -v kinit >/dev/null 2>&1 || need_apt+=(krb5-user)
 /usr/bin/python3 -c 'import kerberos' 2>/dev/null || need_apt+=(python3-kerberos)
 /usr/bin/python3 -c 'import requests_kerberos' 2>/dev/null || need_apt+=(python3-requests-kerberos)
 # --- end Kerberos
+# --- Samba AD DC (fleet/discover/sambatest: discovery tests provision a real AD DC; CI=true fails them without it).
+for p in samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldap-utils dnsutils; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need_apt+=("$p")
+done
+# --- end Samba AD DC
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test-deps: apt-get install ${need_apt[*]}"
