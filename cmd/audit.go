@@ -137,6 +137,7 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 			closeLog()
 		}
 	}()
+	a.quiet = o.quiet
 	if o.quiet && cfg.LogFile == "" { // --quiet silences stderr; a log file still gets the logs
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -228,7 +229,11 @@ func (a *app) pickFormat(cfg *Config) (string, error) {
 // writes stdout or the output file (temporary file + rename).
 func (a *app) writeReport(r report.Renderer, rep *fleet.Report, out string) error {
 	if out != "" { // streamed into the file: no in-memory copy of a large report
-		return renderFileAtomic(out, 0o644, func(w io.Writer) error { return r.Render(w, rep) })
+		err := renderFileAtomic(out, 0o644, func(w io.Writer) error { return r.Render(w, rep) })
+		if err == nil {
+			a.written = append(a.written, out)
+		}
+		return err
 	}
 	var buf bytes.Buffer
 	if err := r.Render(&buf, rep); err != nil {

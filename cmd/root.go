@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/report"
 )
 
 // Exit statuses. Audit-like commands combine the two bits: 0 all compliant, 1 some noncompliant,
@@ -43,6 +45,9 @@ type app struct {
 	stderrTTY bool
 
 	report      *fleet.Report // set by report-producing commands; decides the exit status
+	notes       []string      // for the closing line: post delivered or skipped
+	written     []string      // report files written, for the closing line
+	quiet       bool          // --quiet: no closing line
 	failOnNew   bool
 	interrupted bool
 }
@@ -66,6 +71,7 @@ func (a *app) run(args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	err := root.ExecuteContext(a.ctx)
+	a.closingLine()
 	return a.exitCode(err)
 }
 
@@ -94,6 +100,23 @@ func (a *app) exitCode(err error) int {
 		return ExitOK
 	}
 	return a.fleetCode(a.report)
+}
+
+// closingLine ends every report-producing run on stderr with one line: the fleet's summary, the
+// report files written and what became of the post. Not with --quiet.
+func (a *app) closingLine() {
+	if a.report == nil || a.quiet {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("dcproxy: " + report.SummaryLine(a.report))
+	if len(a.written) > 0 {
+		b.WriteString("; wrote " + strings.Join(a.written, ", "))
+	}
+	for _, n := range a.notes {
+		b.WriteString("; " + n)
+	}
+	fmt.Fprintln(a.stderr, b.String())
 }
 
 // setReport records the report that decides the exit status (nil: none was produced).

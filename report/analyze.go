@@ -508,6 +508,10 @@ func summarize(rep *fleet.Report) fleet.Summary {
 	return s
 }
 
+// SummaryLine is the one-line count of rep's hosts by status, as the table's last line shows it:
+// "4 hosts: 1 compliant, 2 noncompliant, 1 error".
+func SummaryLine(rep *fleet.Report) string { return summaryLine(summarize(rep)) }
+
 // summaryLine is e.g. "4 hosts: 1 compliant, 2 noncompliant, 1 error".
 func summaryLine(s fleet.Summary) string {
 	noun := "hosts"
