@@ -2,14 +2,20 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/winrmclient"
+	"github.com/dcproxy/dcproxy/remote/winsim/lab"
 )
 
 // countingDialer refuses every logon as user bad, counts dials, and tracks the most in flight.
@@ -122,5 +128,140 @@ func TestAudit_unreachableHostsAreNotRefusals(t *testing.T) {
 		if r.Error == nil || r.Error.Kind != "unreachable" {
 			t.Fatalf("%s: %+v", r.Host, r.Error)
 		}
+	}
+}
+
+// blackholes are listeners that accept TCP and never answer (a host behind a stateful device that
+// drops everything after the handshake). They count the connections open at once; when want of
+// them are open together, every connection is closed (the hosts get an error at once) so that the
+// test never waits for a timeout when the engine behaves.
+type blackholes struct {
+	mu        sync.Mutex
+	open      []net.Conn
+	maxOpen   int
+	want      int
+	released  bool
+	listeners []net.Listener
+}
+
+func startBlackholes(t *testing.T, n int) (*blackholes, []string) {
+	t.Helper()
+	b := &blackholes{want: n}
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.listeners = append(b.listeners, ln)
+		addrs = append(addrs, ln.Addr().String())
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				b.accepted(c)
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		for _, ln := range b.listeners {
+			_ = ln.Close()
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, c := range b.open {
+			_ = c.Close()
+		}
+	})
+	return b, addrs
+}
+
+func (b *blackholes) accepted(c net.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.released {
+		_ = c.Close()
+		return
+	}
+	b.open = append(b.open, c)
+	b.maxOpen = max(b.maxOpen, len(b.open))
+	if len(b.open) == b.want {
+		b.released = true
+		for _, c := range b.open {
+			_ = c.Close()
+		}
+		b.open = nil
+	}
+}
+
+// countRefusals counts the logons a dialer's hosts refused (not the ones the gate held back).
+type refusalCounter struct {
+	remote.Dialer
+	refused atomic.Int32
+}
+
+func (d *refusalCounter) Dial(ctx context.Context, t remote.Target) (remote.Runner, error) {
+	r, err := d.Dialer.Dial(ctx, t)
+	if errors.Is(err, remote.ErrAuth) && !errors.Is(err, remote.ErrNotAttempted) {
+		d.refused.Add(1)
+	}
+	return r, err
+}
+
+func (d *refusalCounter) CallsBeforeLogon() bool { return true }
+
+// Issue 13: the gate must hold only the exchange that carries credentials. Blackholed hosts
+// (TCP accepted, never answered) never get that far, so all of them are connected at once; a
+// wrong password is still refused by at most the limit.
+func TestAudit_gateHoldsOnlyTheLogon(t *testing.T) {
+	const nBlack, nWrong = 12, 8
+	bh, addrs := startBlackholes(t, nBlack)
+	spec := "defaults:\n  user: 'LAB\\auditor'\n  password: 'not-the-lab-password'\nhosts:\n"
+	for i := range nWrong {
+		spec += fmt.Sprintf("  - name: wrong%02d\n", i)
+	}
+	l, wrong := startSpec(t, spec, "127.99.0.1")
+	_ = l
+	var hosts []inventory.Host
+	for i, a := range addrs {
+		host, port, _ := net.SplitHostPort(a)
+		p, _ := strconv.Atoi(port)
+		hosts = append(hosts, inventory.Host{Name: fmt.Sprintf("black%02d", i), Address: host, Port: p})
+	}
+	hosts = append(hosts, wrong...) // the blackholed hosts first: with a gate around the whole dial they took every slot
+	target := func(h inventory.Host) (remote.Target, error) {
+		t := remote.Target{Host: h.Address, Port: h.Port, User: lab.GenUser, Password: lab.GenPassword, Timeout: 30 * time.Second}
+		t.SetDefaults()
+		return t, t.Validate()
+	}
+	d := &refusalCounter{Dialer: winrmclient.Dialer{}}
+	rep := Audit(context.Background(), hosts, Options{Concurrency: nBlack + nWrong, HostTimeout: 30 * time.Second,
+		Dialer: d, Target: target, Probe: ProbeOptions{Disabled: true}})
+	bh.mu.Lock()
+	maxOpen := bh.maxOpen
+	bh.mu.Unlock()
+	if maxOpen != nBlack {
+		t.Errorf("at most %d blackholed hosts were connected at once, want all %d (the gate must not hold hosts that never got to authenticate)", maxOpen, nBlack)
+	}
+	if n := d.refused.Load(); n != DefaultAuthFailureLimit {
+		t.Errorf("%d hosts refused the account, want exactly the limit %d", n, DefaultAuthFailureLimit)
+	}
+	notAttempted := 0
+	for _, r := range rep.Hosts {
+		switch {
+		case strings.HasPrefix(r.Host, "black"):
+			if r.Error == nil || r.Error.Kind == "auth" {
+				t.Errorf("%s: %+v, want a transport error of its own", r.Host, r.Error)
+			}
+		case r.Error == nil || r.Error.Kind != "auth":
+			t.Errorf("%s: %+v, want auth", r.Host, r.Error)
+		case strings.Contains(r.Error.Message, "not attempted"):
+			notAttempted++
+		}
+	}
+	if notAttempted != nWrong-DefaultAuthFailureLimit {
+		t.Errorf("%d wrong-password hosts not attempted, want %d", notAttempted, nWrong-DefaultAuthFailureLimit)
 	}
 }

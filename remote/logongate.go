@@ -100,6 +100,23 @@ func (g *LogonGate) release(st *logonState, host string, err error) {
 	st.changed = make(chan struct{})
 }
 
+// noteRefusal records a refusal of user by host that happened without a slot.
+func (g *LogonGate) noteRefusal(user, host string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.accts[strings.ToLower(user)]
+	if st == nil {
+		st = &logonState{changed: make(chan struct{})}
+		g.accts[strings.ToLower(user)] = st
+	}
+	if st.verified {
+		return
+	}
+	st.refused = append(st.refused, host)
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
 // gatedDialer is a Dialer whose logons pass a LogonGate.
 type gatedDialer struct {
 	next Dialer
@@ -160,8 +177,13 @@ func (d gatedDialer) dialHooked(ctx context.Context, t Target) (Runner, error) {
 	defer func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if release != nil {
+		switch {
+		case release != nil:
 			release(outcome)
+		case errors.Is(outcome, ErrAuth) && !errors.Is(outcome, ErrNotAttempted):
+			// Refused without calling the hook (credentials used before the first request, e.g. with
+			// a KDC): the contract was broken, but the refusal still counts against the account.
+			d.gate.noteRefusal(t.User, t.Host)
 		}
 	}()
 	r, err := d.next.Dial(ctx, t)

@@ -148,3 +148,25 @@ func TestNewGatedDialer_nilGate(t *testing.T) {
 		t.Fatal("a nil gate must return the dialer itself")
 	}
 }
+
+func TestGatedDialer_refusalWithoutHookStillCounts(t *testing.T) {
+	gate := NewLogonGate(2)
+	skips := LogonHookDialerFunc(func(context.Context, Target) (Runner, error) {
+		return nil, fmt.Errorf("%w: KDC: preauthentication failed", ErrAuth) // never called the hook
+	})
+	g := NewGatedDialer(skips, gate)
+	for _, h := range []string{"a", "b"} {
+		if _, err := g.Dial(context.Background(), Target{Host: h, User: "u"}); errors.Is(err, ErrNotAttempted) {
+			t.Fatalf("%s: %v", h, err)
+		}
+	}
+	called := false
+	probe := LogonHookDialerFunc(func(ctx context.Context, t Target) (Runner, error) {
+		called = true
+		return nil, t.BeforeLogon(ctx)
+	})
+	_, err := NewGatedDialer(probe, gate).Dial(context.Background(), Target{Host: "c", User: "U"})
+	if !errors.Is(err, ErrNotAttempted) || !called {
+		t.Fatalf("c after two refusals: %v, want not attempted", err)
+	}
+}

@@ -116,6 +116,13 @@ type transport struct {
 	handshakes atomic.Int64
 	waitNanos  atomic.Int64
 	signals    atomic.Int64
+
+	// beforeLogon is remote.Target.BeforeLogon: called once, before the first request that
+	// carries credentials; logonErr is its error (the Dial's error, whatever the HTTP layers
+	// above make of the failed request).
+	beforeLogon func(context.Context) error
+	logonOnce   sync.Once
+	logonErr    error
 }
 
 type ctxBox struct{ ctx context.Context }
@@ -519,6 +526,15 @@ func (c *countingRoundTripper) RoundTrip(req *http.Request) (*http.Response, err
 	}
 	if c.t.mode == modeNTLMTLS && isNegotiateMessage(auth) {
 		c.t.handshakes.Add(1)
+	}
+	if auth != "" && c.t.beforeLogon != nil {
+		c.t.logonOnce.Do(func() { c.t.logonErr = c.t.beforeLogon(req.Context()) })
+		if c.t.logonErr != nil {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, c.t.logonErr
+		}
 	}
 	c.t.requests.Add(1)
 	var gotConn atomic.Bool

@@ -65,7 +65,7 @@ type Dialer struct {
 	Kerberos *krb.Cache
 }
 
-var _ remote.Dialer = Dialer{}
+var _ remote.LogonHooker = Dialer{}
 
 // Dial validates t, authenticates and creates one WinRM shell (cmd) on the host. ctx bounds the
 // whole exchange; the remaining time of its deadline also caps the per-exchange HTTP timeout.
@@ -113,6 +113,7 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 		}
 	}
 	tr := newTransport(mode, t.User, t.Password, httpTimeout)
+	tr.beforeLogon = t.BeforeLogon
 	tr.krb = ka
 
 	locale := d.Locale
@@ -135,10 +136,17 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 	tr.setContext(ctx)
 	if err := r.createShell(ctx); err != nil {
 		tr.closeIdle()
+		if tr.logonErr != nil { // BeforeLogon refused: no credentials were sent
+			return nil, fmt.Errorf("%s: logon: %w", t, tr.logonErr)
+		}
 		return nil, r.wrap(ctx, "create shell", err)
 	}
 	return r, nil
 }
+
+// CallsBeforeLogon implements remote.LogonHooker: Dial calls Target.BeforeLogon just before the
+// first request carrying credentials (NTLM: after the host answered the anonymous first request).
+func (Dialer) CallsBeforeLogon() bool { return true }
 
 // exchangeTimeout is the per-HTTP-exchange budget: the target's timeout, capped by what is left of
 // the context's deadline.
