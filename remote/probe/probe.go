@@ -200,22 +200,6 @@ var (
 	pathRE  = regexp.MustCompile(`^[A-Za-z]:\\[^'"%` + "`" + `<>|?*]*$`)
 )
 
-// wireConfig is the JSON carried on the script's data line. Field order is the encoding order.
-type wireConfig struct {
-	URL          string      `json:"url"`
-	URLSource    string      `json:"urlSource"`
-	TimeoutMs    int64       `json:"timeoutMs"`
-	SensorConfig string      `json:"sensorConfig"`
-	Roots        []string    `json:"roots"`
-	Routes       []wireRoute `json:"routes"`
-}
-
-type wireRoute struct {
-	ID    string `json:"id"`
-	Mode  string `json:"mode"`
-	Proxy string `json:"proxy"`
-}
-
 // Validate reports whether c can be turned into a script. Errors wrap ErrInvalidConfig and name the
 // offending field.
 func (c Config) Validate() error {

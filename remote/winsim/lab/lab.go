@@ -169,6 +169,9 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		}
 	}
 	nw.InterceptIssuer = hs.Network.TLSInterceptIssuer
+	if hs.Network.EndpointVersion != nil {
+		nw.EndpointVersion = *hs.Network.EndpointVersion
+	}
 	if hs.Network.PACProxy != nil {
 		nw.PACProxy = *hs.Network.PACProxy
 	}
@@ -195,6 +198,9 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		return nil, err
 	}
 	if err := seedRegistry(h, hs); err != nil {
+		return nil, err
+	}
+	if err := seedMachine(h, hs); err != nil {
 		return nil, err
 	}
 	if cfg.RegistryPolicy != nil {

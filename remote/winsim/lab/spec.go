@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/wininet"
 	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
 )
@@ -129,11 +130,14 @@ type RegistrySpec struct {
 // NetworkSpec is what the host can reach.
 type NetworkSpec struct {
 	Direct *bool `yaml:"direct"`
-	// Proxies: "host:port" -> ok | down | auth_required | blocked_NNN (the proxy answers the
-	// CONNECT itself with HTTP status NNN, 400-599).
+	// Proxies: "host:port" -> ok | down | auth_required (407) | unauthorized_401 | forbidden_403 |
+	// blocked_NNN (the proxy answers the CONNECT itself with HTTP status NNN, 400-599).
 	Proxies        map[string]string `yaml:"proxies"`
 	EndpointStatus int               `yaml:"endpoint_status"`
-	TLSIntercept   *Intercept        `yaml:"tls_intercept"`
+	// EndpointVersion is the body of the sensor API's 200 from /tri/sensor/api/ping (the latest
+	// sensor version); '' or absent: the ping answers endpoint_status (503 by default).
+	EndpointVersion *string    `yaml:"endpoint_version"`
+	TLSIntercept    *Intercept `yaml:"tls_intercept"`
 	// TLSInterceptIssuer names the inspection CA (printable ASCII or not: the probe folds it);
 	// "" = the simulator's default.
 	TLSInterceptIssuer string  `yaml:"tls_intercept_issuer"`
@@ -168,27 +172,32 @@ func (x *Intercept) UnmarshalYAML(n *yaml.Node) error {
 
 // HostSpec is one host; in Spec.Defaults every field is optional.
 type HostSpec struct {
-	Name      string         `yaml:"name"`
-	Address   string         `yaml:"address"`
-	Site      string         `yaml:"site"`
-	Tags      []string       `yaml:"tags"`
-	User      string         `yaml:"user"`
-	Password  string         `yaml:"password"`
-	Locale    string         `yaml:"locale"`
-	HTTPS     *bool          `yaml:"https"`
-	Latency   *Duration      `yaml:"latency"`
-	ExecTime  *Duration      `yaml:"exec_time"`
-	PSStart   *Duration      `yaml:"ps_start"`
-	ProbeTime *Duration      `yaml:"probe_time"`
-	Accounts  []AccountSpec  `yaml:"accounts"`
-	Auth      AuthSpec       `yaml:"auth"`
-	Registry  RegistrySpec   `yaml:"registry"`
-	Network   NetworkSpec    `yaml:"network"`
-	Fault     string         `yaml:"fault"`
-	Backup    *BackupSpec    `yaml:"backup"`
-	Policy    *PolicySpec    `yaml:"policy"`
-	Line      int            `yaml:"-"`
-	Extra     map[string]any `yaml:",inline"`
+	Name      string        `yaml:"name"`
+	Address   string        `yaml:"address"`
+	Site      string        `yaml:"site"`
+	Tags      []string      `yaml:"tags"`
+	User      string        `yaml:"user"`
+	Password  string        `yaml:"password"`
+	Locale    string        `yaml:"locale"`
+	HTTPS     *bool         `yaml:"https"`
+	Latency   *Duration     `yaml:"latency"`
+	ExecTime  *Duration     `yaml:"exec_time"`
+	PSStart   *Duration     `yaml:"ps_start"`
+	ProbeTime *Duration     `yaml:"probe_time"`
+	Accounts  []AccountSpec `yaml:"accounts"`
+	Auth      AuthSpec      `yaml:"auth"`
+	Registry  RegistrySpec  `yaml:"registry"`
+	Network   NetworkSpec   `yaml:"network"`
+	// Sensor is the host's Defender for Identity sensor; absent = kind none.
+	Sensor *SensorSpec `yaml:"sensor"`
+	// Machine holds machine-wide values: the per-machine WinINet override, MDE's static proxy, TLS
+	// settings, root certificates.
+	Machine MachineSpec    `yaml:"machine"`
+	Fault   string         `yaml:"fault"`
+	Backup  *BackupSpec    `yaml:"backup"`
+	Policy  *PolicySpec    `yaml:"policy"`
+	Line    int            `yaml:"-"`
+	Extra   map[string]any `yaml:",inline"`
 }
 
 // BackupSpec models a host where the on-host backup directory cannot be written.
@@ -327,9 +336,12 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("%s: fault %q: want none, refuse, blackhole, slow, http500, drop or authfail", where, h.Fault)
 		}
 		for p, st := range h.Network.Proxies {
-			if _, blocked := pwsh.BlockedStatus(st); !blocked && st != pwsh.ProxyOK && st != pwsh.ProxyDown && st != pwsh.ProxyAuthRequired {
-				return fmt.Errorf("%s: proxy %s: state %q: want ok, down, auth_required or blocked_NNN (400-599)", where, p, st)
+			if !pwsh.ValidProxyState(st) {
+				return fmt.Errorf("%s: proxy %s: state %q: want ok, down, auth_required, unauthorized_401, forbidden_403 or blocked_NNN (400-599)", where, p, st)
 			}
+		}
+		if v := h.Network.EndpointVersion; v != nil && (len(*v) > probe.MaxBody || strings.IndexFunc(*v, func(r rune) bool { return r < ' ' || r > '~' }) >= 0) {
+			return fmt.Errorf("%s: endpoint_version %q: want printable ASCII of at most %d characters", where, *v, probe.MaxBody)
 		}
 		if len(h.Network.TLSInterceptIssuer) > 512 {
 			return fmt.Errorf("%s: tls_intercept_issuer longer than 512 bytes", where)
@@ -397,6 +409,13 @@ func (s *Spec) Resolve(i int) HostSpec {
 	if h.Network.PACProxy == nil {
 		h.Network.PACProxy = d.Network.PACProxy
 	}
+	if h.Network.EndpointVersion == nil {
+		h.Network.EndpointVersion = d.Network.EndpointVersion
+	}
+	if h.Sensor == nil {
+		h.Sensor = d.Sensor
+	}
+	h.Machine = resolveMachine(h.Machine, d.Machine)
 	if h.Backup == nil {
 		h.Backup = d.Backup
 	}
