@@ -313,3 +313,46 @@ func TestBackupReaderLongAndHostileLines(t *testing.T) {
 		t.Errorf("strict: %v", err)
 	}
 }
+
+// FuzzBackupReader: the tolerant reader never fails on content, keeps only valid records, warns for
+// every line it drops, and agrees with the strict reader wherever that one succeeds.
+func FuzzBackupReader(f *testing.F) {
+	rec := func(i int) string {
+		b, _ := json.Marshal(testRecord(i, 4))
+		return string(b) + "\n"
+	}
+	f.Add(rec(1) + rec(2))
+	f.Add(rec(1) + rec(2)[:40] + rec(3))
+	f.Add(rec(1) + strings.TrimSuffix(rec(2), "\n") + rec(3) + rec(4)[:9])
+	f.Add("garbage\n" + rec(1) + "{}\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		var warns []BackupWarning
+		recs, err := BackupReader{Warn: func(w BackupWarning) { warns = append(warns, w) }}.Parse(strings.NewReader(in), "f")
+		if err != nil {
+			t.Fatalf("tolerant reader failed: %v", err)
+		}
+		for _, r := range recs {
+			if _, perr := parseRecord(recordLineOf(r)); perr != nil {
+				t.Fatalf("kept invalid record %+v: %v", r, perr)
+			}
+		}
+		lines := strings.Count(in, "\n") + 1
+		for _, w := range warns {
+			if w.File != "f" || w.Line < 1 || w.Line > lines || w.Reason == "" {
+				t.Fatalf("bad warning %+v", w)
+			}
+		}
+		strict, serr := ParseBackups(strings.NewReader(in))
+		if serr == nil && len(strict) != len(recs) {
+			t.Fatalf("strict read %d records, tolerant %d", len(strict), len(recs))
+		}
+		if serr != nil && len(warns) == 0 {
+			t.Fatalf("strict reader failed (%v) but the tolerant one warned of nothing", serr)
+		}
+	})
+}
+
+func recordLineOf(r BackupRecord) []byte {
+	b, _ := json.Marshal(r)
+	return append(b, '\n')
+}
