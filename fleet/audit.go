@@ -57,6 +57,17 @@ type ProbeOptions struct {
 	// certificate the endpoint presents; any other issuer is TLS interception, which the sensor does
 	// not support. nil means DefaultExpectedIssuers; an empty non-nil slice disables the issuer check.
 	ExpectedIssuers []string
+	// Workspace and Cloud name the sensor API the probe requests when the host names none itself
+	// (v2: SensorConfiguration.json) and URL is empty: https://<workspace>sensorapi... (WorkspaceURL).
+	Workspace string
+	Cloud     string // commercial (default), gcc, gcc-high
+}
+
+func (p ProbeOptions) cloud() string {
+	if p.Cloud == "" {
+		return CloudCommercial
+	}
+	return p.Cloud
 }
 
 // DefaultExpectedIssuers are the issuers of the certificates of Microsoft's sensor endpoints:
@@ -72,6 +83,7 @@ type Options struct {
 	Backoff     time.Duration // first retry delay; doubles, with jitter
 	Reference   *DeclaredReference
 	Probe       ProbeOptions
+	Sensor      SensorOptions
 	// SavedLegacySettings adds the SavedLegacySettings of HKCU and both service accounts to the
 	// host's one batched read (fix --saved-legacy-settings, restore of such records). What is read is
 	// reported in HostResult.SavedLegacy; it does not change any check or verdict.
@@ -108,9 +120,6 @@ func (o *Options) setDefaults() {
 	if o.AuthFailureLimit == 0 {
 		o.AuthFailureLimit = DefaultAuthFailureLimit
 	}
-	if o.Probe.URL == "" {
-		o.Probe.URL = DefaultProbeURL
-	}
 	if len(o.Probe.Accept) == 0 {
 		o.Probe.Accept = []int{503, 200}
 	}
@@ -121,9 +130,6 @@ func (o *Options) setDefaults() {
 		o.Probe.Timeout = 15 * time.Second
 	}
 }
-
-// DefaultProbeURL is the sensor endpoint of Microsoft's procedure.
-const DefaultProbeURL = "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"
 
 // Audit checks every host and returns the report in inventory order. It returns when every host is
 // done or ctx is cancelled; hosts not finished then are reported as errors of kind "canceled".

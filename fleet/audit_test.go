@@ -47,6 +47,10 @@ func (d fakeDialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, e
 	return f(ctx)
 }
 
+// testProbe requests the endpoint of Microsoft's 2018 procedure, which the lab's network answers
+// like any sensor endpoint; these tests predate the workspace URLs.
+var testProbe = ProbeOptions{URL: "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"}
+
 func targetOf(h inventory.Host) (remote.Target, error) {
 	return remote.Target{Host: h.Address, User: lab.GenUser, Password: lab.GenPassword}, nil
 }
@@ -140,7 +144,7 @@ func TestAudit_verdicts(t *testing.T) {
 	for _, m := range l.Members {
 		d[m.Address] = func(context.Context) (remote.Runner, error) { return simRunner{h: m.Host, user: m.User}, nil }
 	}
-	rep := Audit(context.Background(), hosts, Options{Concurrency: 4, Dialer: d, Target: targetOf})
+	rep := Audit(context.Background(), hosts, Options{Concurrency: 4, Dialer: d, Target: targetOf, Probe: testProbe})
 	want := []struct {
 		host, status           string
 		sys, svc, epSys, epSvc string
@@ -279,7 +283,7 @@ func TestAudit_hostFailuresAreIsolated(t *testing.T) {
 	d[hosts[1].Address] = func(context.Context) (remote.Runner, error) { return nil, fmt.Errorf("%w: 401", remote.ErrAuth) }
 	d[hosts[2].Address] = func(context.Context) (remote.Runner, error) { panic("boom") }
 	d[hosts[3].Address] = func(context.Context) (remote.Runner, error) { return blockingRunner{}, nil }
-	rep := Audit(context.Background(), hosts, Options{Concurrency: 5, HostTimeout: 300 * time.Millisecond, Dialer: d, Target: targetOf})
+	rep := Audit(context.Background(), hosts, Options{Concurrency: 5, HostTimeout: 300 * time.Millisecond, Dialer: d, Target: targetOf, Probe: testProbe})
 	kinds := []string{"", "auth", "error", "timeout", ""}
 	for i, k := range kinds {
 		r := rep.Hosts[i]
@@ -315,7 +319,7 @@ func TestAudit_retriesTransientOnly(t *testing.T) {
 			return nil, fmt.Errorf("%w: 401", remote.ErrAuth)
 		},
 	}
-	rep := Audit(context.Background(), hosts, Options{Concurrency: 2, Retries: 3, Backoff: time.Millisecond, Dialer: d, Target: targetOf})
+	rep := Audit(context.Background(), hosts, Options{Concurrency: 2, Retries: 3, Backoff: time.Millisecond, Dialer: d, Target: targetOf, Probe: testProbe})
 	if rep.Hosts[0].Status != StatusCompliant || rep.Hosts[0].Stats.Attempts != 3 || unreach.Load() != 3 {
 		t.Errorf("transient host: %s attempts %d dials %d", rep.Hosts[0].Status, rep.Hosts[0].Stats.Attempts, unreach.Load())
 	}
@@ -344,7 +348,7 @@ func TestAudit_callerCancelStopsAll(t *testing.T) {
 		<-started
 		once.Do(cancel)
 	}()
-	rep := Audit(ctx, hosts, Options{Concurrency: 2, Dialer: d, Target: targetOf})
+	rep := Audit(ctx, hosts, Options{Concurrency: 2, Dialer: d, Target: targetOf, Probe: testProbe})
 	if !rep.Interrupted {
 		t.Fatal("report not marked interrupted")
 	}
@@ -367,7 +371,7 @@ func TestAudit_oneShellTwoCommands(t *testing.T) {
 		dials.Add(1)
 		return simRunner{h: m.Host, user: m.User, runs: &runs}, nil
 	}}
-	Audit(context.Background(), hosts[:1], Options{Dialer: d, Target: targetOf})
+	Audit(context.Background(), hosts[:1], Options{Dialer: d, Target: targetOf, Probe: testProbe})
 	if dials.Load() != 1 || runs.Load() != 2 {
 		t.Errorf("dials %d, runs %d; want one shell and two commands (registry batch, probe)", dials.Load(), runs.Load())
 	}

@@ -10,7 +10,7 @@ import (
 
 // Errors of baseline handling that callers branch on.
 var (
-	// ErrBaselineSchema is returned for a baseline that is not a dcproxy.report/v1 JSON report.
+	// ErrBaselineSchema is returned for a baseline that is not a JSON report of the current Schema.
 	ErrBaselineSchema = errors.New("baseline is not a " + Schema + " report")
 	// ErrBaselineSyntax is returned for a baseline that is not valid JSON of a report.
 	ErrBaselineSyntax = errors.New("baseline is not valid report JSON")
@@ -39,6 +39,9 @@ func ReadBaseline(r io.Reader) (*Report, error) {
 	}
 	if head.Schema == nil {
 		return nil, fmt.Errorf("%w: it has no \"schema\" field", ErrBaselineSchema)
+	}
+	if *head.Schema == SchemaV1 {
+		return nil, fmt.Errorf("%w: it is a %s report from an older dcproxy (before the sensor-aware audit); run an audit with this version to make a new baseline", ErrBaselineSchema, SchemaV1)
 	}
 	if *head.Schema != Schema {
 		return nil, fmt.Errorf("%w: its schema is %q", ErrBaselineSchema, truncate(*head.Schema, 60))

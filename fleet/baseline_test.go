@@ -247,10 +247,11 @@ func TestReadBaselineErrors(t *testing.T) {
 		{"not json", "hosts:\n - dc1\n", ErrBaselineSyntax, "not valid report JSON"},
 		{"array", `[1,2]`, ErrBaselineSyntax, ""},
 		{"no schema", `{"hosts": []}`, ErrBaselineSchema, `no "schema" field`},
-		{"other schema", `{"schema": "dcproxy.report/v2", "hosts": []}`, ErrBaselineSchema, `"dcproxy.report/v2"`},
+		{"other schema", `{"schema": "dcproxy.report/v9", "hosts": []}`, ErrBaselineSchema, `"dcproxy.report/v9"`},
+		{"v1 report", `{"schema": "dcproxy.report/v1", "hosts": []}`, ErrBaselineSchema, `older dcproxy`},
 		{"schema not a string", `{"schema": 1}`, ErrBaselineSyntax, ""},
-		{"bad hosts", `{"schema": "dcproxy.report/v1", "hosts": {}}`, ErrBaselineSyntax, ""},
-		{"truncated", `{"schema": "dcproxy.report/v1", "hosts": [`, ErrBaselineSyntax, ""},
+		{"bad hosts", `{"schema": "dcproxy.report/v2", "hosts": {}}`, ErrBaselineSyntax, ""},
+		{"truncated", `{"schema": "dcproxy.report/v2", "hosts": [`, ErrBaselineSyntax, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadBaseline(strings.NewReader(tc.in))

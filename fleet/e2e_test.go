@@ -82,6 +82,7 @@ func TestE2E_auditOverWinRM(t *testing.T) {
 	rep := fleet.Audit(context.Background(), hosts, fleet.Options{
 		Concurrency: 12, HostTimeout: 4 * time.Second, Retries: 1, Backoff: 50 * time.Millisecond,
 		Dialer: winrmclient.Dialer{}, Target: target,
+		Probe: fleet.ProbeOptions{URL: "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"},
 	})
 	want := []struct{ status, kind string }{
 		{fleet.StatusCompliant, ""},

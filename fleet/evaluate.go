@@ -7,6 +7,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/wininet"
 )
 
@@ -22,46 +23,149 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
 	}
-	vals, err := readValues(ctx, s.runner, opt.SavedLegacySettings)
+	st, err := readHost(ctx, s.runner)
 	if err != nil {
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
 	}
-	res = evaluate(ctx, s.runner, res, vals, opt)
+	res = evaluateHost(ctx, s.runner, res, st, opt)
 	log.Debug("host checked", "status", res.Status)
 	return res
 }
 
-// evaluate turns the values read from a host into its checks and status: the reference, both
-// service accounts compared with it, the WinHTTP information, and the endpoint probes. base keeps
-// the host's identity fields; its checks and error are replaced.
+// evaluate re-checks a host after a write: vals (what the fix read back) replace the values of the
+// state the audit read, and the host is judged again as the audit would.
 func evaluate(ctx context.Context, r remote.Runner, base HostResult, vals Values, opt Options) HostResult {
+	st := &hostState{vals: Values{}}
+	if base.state != nil {
+		for k, v := range base.state.vals {
+			st.vals[k] = v
+		}
+	}
+	for k, v := range vals {
+		st.vals[k] = v
+	}
+	res := evaluateHost(ctx, r, base, st, opt)
+	res.SavedLegacy = savedLegacyOf(vals) // what this read found, as the fix plans from it
+	return res
+}
+
+// evaluateHost turns what was read from a host into its checks, its sensor, the route the sensor
+// really uses, and its status. base keeps the host's identity fields; its checks and error are
+// replaced. It runs the host's one endpoint probe (unless disabled).
+func evaluateHost(ctx context.Context, r remote.Runner, base HostResult, st *hostState, opt Options) HostResult {
 	res := base
-	res.Checks, res.Error = []Check{}, nil
-	res.SavedLegacy = savedLegacyOf(vals)
+	res.Checks, res.Error, res.state = []Check{}, nil, st
+	vals := st.vals
+	if opt.SavedLegacySettings {
+		res.SavedLegacy = savedLegacyOf(vals)
+	}
+	sn := detectSensor(st)
+	res.Sensor = sn
+	e := &hostEval{opt: opt, st: st, sensor: sn, rule: ruleFor(sn.Kind, opt.Sensor.Expect)}
+	if pu, ok := st.dword(idPerUser); ok && pu == 0 {
+		e.perMachine = true
+	}
+	res.Checks = append(res.Checks, sensorCheck(sn, e.rule))
+	for _, o := range st.odd {
+		res.Checks = append(res.Checks, Check{ID: "registry.type", Kind: KindInfo, Status: CheckWarn, Actor: ActorSensor,
+			Message: "ignored: " + o})
+	}
+
+	// The WinINet side: the reference and both service accounts (the seed's procedure).
 	ref, refView, herr := reference(vals, opt.Reference)
 	res.Checks = append(res.Checks, Check{ID: "reference", Kind: KindInfo, Account: AccountCurrentUser, Status: CheckInfo,
 		Actual: refView, Message: referenceMessage(opt.Reference, refView)})
-	if herr != nil {
-		res.Status, res.Error = StatusError, herr
-		res.observed = Values{}
-		for _, acct := range ServiceAccounts {
-			res.observed[acct] = vals[acct]
-		}
-		return res
-	}
-	decoded := map[string]*wininet.Settings{}
+	e.decoded = map[string]*wininet.Settings{}
+	var regChecks []Check
 	for _, acct := range ServiceAccounts {
+		if herr != nil {
+			e.decoded[acct] = decodeOrNil(vals[acct])
+			continue
+		}
 		c, s := compareAccount(acct, vals[acct], ref, refView)
-		decoded[acct] = s
-		res.Checks = append(res.Checks, c)
+		e.decoded[acct] = s
+		regChecks = append(regChecks, c)
+	}
+	if e.perMachine {
+		e.machine = decodeOrNil(vals[idMachineDCS])
 	}
 	res.Checks = append(res.Checks, winHTTPCheck(vals[AccountMachine]))
-	if !opt.Probe.Disabled {
-		res.Checks = append(res.Checks, probeChecks(ctx, r, opt.Probe, decoded)...)
+	res.Checks = append(res.Checks, tlsChecks(st, opt.Probe.cloud())...)
+	res.Checks = append(res.Checks, mdeChecks(st, e.rule)...)
+
+	// The probe: the candidate routes of the kind, in one PowerShell run.
+	var out *probe.Output
+	var probeErr string
+	// Without a usable reference the seed's rule cannot judge the host: unless a v2 sensor's own
+	// configuration may decide the route, it is not probed (as before the sensor-aware audit).
+	seedOnly := e.rule == ruleWinINet && sensorConfigPath(sn) == ""
+	if !opt.Probe.Disabled && !(herr != nil && seedOnly) {
+		out, probeErr = e.runProbe(ctx, r)
 	}
+	if out != nil && out.Sensor != nil {
+		sn.Config = sensorConfigOf(sensorConfigPath(sn), out.Sensor)
+	}
+	route := e.decide(out, herr != nil)
+	res.Route = route
+	res.Checks = append(res.Checks, Check{ID: "route", Kind: KindSensor, Status: CheckInfo, Message: route.Decision})
+	if sn.Kind == SensorMigrated {
+		res.Checks = append(res.Checks, leftoverCheck(sn, vals))
+	}
+	if out != nil {
+		res.Checks = append(res.Checks, rootCheck(out, opt.Probe.cloud()))
+	}
+
+	// Registry checks count as the seed says only where WinINet per account is the route.
+	switch route.Source {
+	case RouteWinINet:
+		if herr != nil {
+			res.Status, res.Error = StatusError, herr
+			res.Error.Actor = ActorSensor
+			res.observed = Values{}
+			for _, acct := range ServiceAccounts {
+				res.observed[acct] = vals[acct]
+			}
+			return res
+		}
+		res.Checks = append(res.Checks, e.seedRegistry(regChecks, out)...)
+	default:
+		for _, c := range regChecks {
+			if c.Status == CheckFail {
+				c.Status = CheckWarn
+				c.Actor = ActorSensor
+				c.Message += " (not used: " + notUsedWhy(route.Source) + ")"
+			} else if c.Status == CheckPass {
+				c.Status = CheckInfo
+			}
+			res.Checks = append(res.Checks, c)
+		}
+	}
+	res.Checks = append(res.Checks, e.endpointChecks(out, probeErr, route)...)
 	res.Status = verdict(res.Checks)
 	return res
+}
+
+func notUsedWhy(source string) string {
+	switch source {
+	case RouteSensorJSON:
+		return "the sensor uses the proxy of its SensorConfiguration.json"
+	case RouteWinINetMachine:
+		return "ProxySettingsPerUser=0 applies the machine's WinINet settings to every account"
+	default:
+		return "the v3 sensor uses Defender for Endpoint's connectivity"
+	}
+}
+
+func decodeOrNil(raw []byte) *wininet.Settings {
+	if raw == nil {
+		return nil
+	}
+	s, err := wininet.Decode(raw)
+	if err != nil {
+		return nil
+	}
+	return &s
 }
 
 // verdict: any failed check makes the host noncompliant (it needs action whatever else is unknown);

@@ -103,6 +103,7 @@ func startLab(t *testing.T, fleetFile, first string) *fixEnv {
 	}
 	return &fixEnv{lab: l, hosts: hosts, dir: t.TempDir(), opt: fleet.Options{
 		Concurrency: 12, HostTimeout: 10 * time.Second, Retries: 0, Dialer: winrmclient.Dialer{}, Target: target,
+		Probe: fleet.ProbeOptions{URL: "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"},
 	}}
 }
 

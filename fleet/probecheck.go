@@ -47,62 +47,243 @@ func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []pr
 	return routes, approx, bypassed
 }
 
-func probeChecks(ctx context.Context, r remote.Runner, po ProbeOptions, decoded map[string]*wininet.Settings) []Check {
-	host := ""
-	if u, err := url.Parse(po.URL); err == nil {
-		host = u.Hostname()
+// runProbe builds the host's probe from its rule and runs it: the connecting account (reference,
+// information), both service accounts' WinINet routes (or the machine's under ProxySettingsPerUser=0)
+// and, on a v2 sensor, its own JSON proxy; under MDE's rule, Defender for Endpoint's one route.
+// Identical routes are requested once on the host. It returns the output, or why there is none.
+func (e *hostEval) runProbe(ctx context.Context, r remote.Runner) (*probe.Output, string) {
+	po := e.opt.Probe
+	cfg := probe.Config{Timeout: po.Timeout, Roots: []string{rootFor(po.cloud())}}
+	switch {
+	case po.URL != "":
+		cfg.URL, e.urlKnown = po.URL, true
+	case po.Workspace != "":
+		u, err := WorkspaceURL(po.Workspace, po.Cloud)
+		if err != nil {
+			return nil, "probe: " + err.Error()
+		}
+		cfg.URL, e.urlKnown = u, true
+	default:
+		cfg.URL = unknownWorkspaceURL
 	}
-	routes, approx, bypassed := probeRoutes(decoded, host)
-	cfg := probe.Config{URL: po.URL, Timeout: po.Timeout, Routes: routes}
-	expected := &Probe{URL: po.URL, Accepted: po.Accept, ExpectedIssuers: po.ExpectedIssuers}
-	fail := func(msg string) []Check {
+	if e.rule == ruleMDE {
+		if po.URL == "" {
+			cfg.URLSource = probe.URLMDE
+		}
+		e.mdeRoute = e.mdeRouteOf()
+		rt := probe.Route{ID: RouteIDMDE, Mode: probe.ModeDirect}
+		if e.mdeRoute.Proxy != "" {
+			rt = probe.Route{ID: RouteIDMDE, Mode: probe.ModeProxy, Proxy: e.mdeRoute.Proxy}
+		}
+		cfg.Routes = []probe.Route{rt}
+		if e.sensor.Kind == SensorMigrated {
+			cfg.SensorConfig = sensorConfigPath(e.sensor) // to report a stale JSON proxy
+		}
+	} else {
+		host := ""
+		if u, err := url.Parse(cfg.URL); err == nil {
+			host = u.Hostname()
+		}
+		settings := e.decoded
+		if e.perMachine {
+			settings = map[string]*wininet.Settings{AccountLocalSystem: e.machine, AccountLocalService: e.machine}
+		}
+		cfg.Routes, e.approx, e.bypassed = probeRoutes(settings, host)
+		if path := sensorConfigPath(e.sensor); path != "" {
+			cfg.SensorConfig = path
+			cfg.Routes = append(cfg.Routes, probe.Route{ID: RouteIDSensorJSON, Mode: probe.ModeSensor})
+			if po.URL == "" {
+				cfg.URLSource = probe.URLSensor
+			}
+		}
+	}
+	e.cfg = cfg
+	line, err := probe.Command(cfg)
+	if err != nil {
+		return nil, "probe: " + err.Error()
+	}
+	res, err := r.Run(ctx, line)
+	if err != nil {
+		return nil, "probe: " + err.Error()
+	}
+	out, err := probe.Parse(res.Stdout, cfg)
+	if err != nil {
+		if res.ExitCode != 0 {
+			return nil, fmt.Sprintf("probe: powershell exited %d: %s", res.ExitCode, firstLine(res.Stderr))
+		}
+		return nil, "probe: " + err.Error()
+	}
+	return &out, ""
+}
+
+// accept is what counts as reaching the endpoint for the URL requested: Microsoft's v3 test
+// counts 500 from Defender for Endpoint's identity API.
+func (e *hostEval) accept(from string) []int {
+	if from == probe.FromMDE {
+		return []int{500, 200}
+	}
+	return e.opt.Probe.Accept
+}
+
+// judged reports which probe routes decide the verdict under a route decision.
+func judged(source, id string) bool {
+	switch source {
+	case RouteSensorJSON:
+		return id == RouteIDSensorJSON
+	case RouteWinINet, RouteWinINetMachine:
+		return id == AccountLocalSystem || id == AccountLocalService
+	default:
+		return id == RouteIDMDE
+	}
+}
+
+// endpointChecks turns the probe's results into checks. Only the routes of the decision count; the
+// others are reported as information.
+func (e *hostEval) endpointChecks(out *probe.Output, probeErr string, route *Route) []Check {
+	po := e.opt.Probe
+	if po.Disabled {
+		return nil
+	}
+	expected := &Probe{URL: e.cfg.URL, Accepted: po.Accept, ExpectedIssuers: po.ExpectedIssuers}
+	if out == nil {
 		var cs []Check
-		for _, rt := range routes {
+		for _, rt := range e.cfg.Routes {
+			if !judged(route.Source, rt.ID) {
+				continue
+			}
 			cs = append(cs, Check{ID: "endpoint." + strings.ToLower(rt.ID), Kind: KindEndpoint, Account: rt.ID, Status: CheckError,
-				Expected: expected, Message: msg})
+				Expected: expected, Message: probeErr, Actor: ActorHost})
+		}
+		if len(cs) == 0 {
+			cs = append(cs, Check{ID: "endpoint", Kind: KindEndpoint, Status: CheckError, Expected: expected, Message: probeErr, Actor: ActorHost})
 		}
 		return cs
 	}
-	line, err := probe.Command(cfg)
-	if err != nil {
-		return fail("probe: " + err.Error())
+	if len(e.cfg.Routes) == 0 {
+		return nil
 	}
-	out, err := r.Run(ctx, line)
-	if err != nil {
-		return fail("probe: " + err.Error())
-	}
-	results, err := probe.Parse(out.Stdout, cfg)
-	if err != nil {
-		msg := "probe: " + err.Error()
-		if out.ExitCode != 0 {
-			msg = fmt.Sprintf("probe: powershell exited %d: %s", out.ExitCode, firstLine(out.Stderr))
-		}
-		return fail(msg)
-	}
+	expected.URL = out.URL
+	expected.Accepted = e.accept(out.URLFrom)
+	pox := po
+	pox.Accept = expected.Accepted
 	var cs []Check
-	for _, pr := range results {
+	for _, pr := range out.Results {
+		if pr.Error == probe.ErrNoSensorProxy {
+			continue // the JSON has no proxy: the decision already says so
+		}
 		tls := pr.TLS
-		c := Check{ID: "endpoint." + strings.ToLower(pr.ID), Kind: KindEndpoint, Account: pr.ID,
-			Expected: expected,
-			Actual: &Probe{URL: po.URL, Route: pr.Route, Status: pr.Status, Error: pr.Error, Millis: pr.Millis,
+		c := Check{ID: "endpoint." + strings.ToLower(pr.ID), Kind: KindEndpoint, Account: pr.ID, Expected: expected,
+			Actual: &Probe{URL: pr.URL, Route: pr.Route, Status: pr.Status, Error: pr.Error, Millis: pr.Millis,
 				TLS: &tls, Subject: pr.Subject, Issuer: pr.Issuer},
-			Approximate: approx[pr.ID]}
-		c.Status, c.Message = judgeProbe(pr, po)
-		if bypassed[pr.ID] {
-			c.Message += fmt.Sprintf(" (the account's bypass list matches %s)", host)
+			Approximate: e.approx[pr.ID]}
+		c.Status, c.Message = judgeProbe(pr, pox)
+		if c.Status == CheckPass && pr.Status == 200 && pr.Body != "" && out.URLFrom != probe.FromMDE {
+			c.Message += " (latest sensor version " + pr.Body + ")"
+		}
+		if !e.urlKnown && out.URLFrom == probe.FromGiven {
+			c.Status = CheckError
+			c.Message = "the workspace is unknown: set probe.workspace (and probe.cloud) or probe.url"
+			c.Actor = ActorSensor
+			cs = append(cs, c)
+			continue
+		}
+		if c.Status == CheckFail {
+			c.Actor = ActorProxy
+			c.Status, c.Message = e.proxyAuth(pr, c.Status, c.Message, route)
+			if pr.Error == "TrustFailure" && rootMissing(out, e.opt.Probe.cloud()) {
+				c.Actor = ActorSensor
+				c.Message += " (the sensor's trusted root is missing: see tls.root)"
+			}
+		}
+		if e.bypassed[pr.ID] {
+			c.Message += fmt.Sprintf(" (the account's bypass list matches %s)", hostOf(out.URL))
 		}
 		if c.Approximate {
 			c.Message += " (approximate: the account uses a PAC URL or auto-detection)"
 		}
-		if pr.ID == AccountCurrentUser && c.Status == CheckFail {
-			// The connecting account's own connectivity is informational: it tells whether the reference
-			// itself works, the sensor does not run as it.
-			c.Status = CheckInfo
-			c.Message = "reference route fails: " + c.Message
+		switch {
+		case pr.ID == AccountCurrentUser:
+			// The connecting account's own connectivity is informational: it tells whether the
+			// reference itself works; the sensor does not run as it.
+			if c.Status == CheckFail || c.Status == CheckWarn {
+				c.Message = "reference route fails: " + c.Message
+			}
+			c.Status, c.Actor = CheckInfo, ""
+		case !judged(route.Source, pr.ID):
+			if c.Status != CheckPass {
+				c.Message = "not the sensor's route: " + c.Message
+			}
+			c.Status, c.Actor = CheckInfo, ""
+		}
+		if c.Status == CheckPass || c.Status == CheckInfo {
+			c.Actor = ""
 		}
 		cs = append(cs, c)
 	}
 	return cs
+}
+
+func hostOf(u string) string {
+	if x, err := url.Parse(u); err == nil {
+		return x.Hostname()
+	}
+	return u
+}
+
+// rootMissing reports whether the host lacks the root its cloud's endpoint chains to.
+func rootMissing(out *probe.Output, cloud string) bool {
+	present, ok := out.Roots[rootFor(cloud)]
+	return ok && !present
+}
+
+// proxyAuth refines a failed probe whose proxy wants credentials or refuses the computer: a 407
+// where the sensor has credentials configured is a warning (dcproxy cannot present them), a 401 or
+// 403 from the proxy itself is what the sensor reports as a licensing error.
+func (e *hostEval) proxyAuth(pr probe.Result, status, msg string, route *Route) (string, string) {
+	if pr.TLS {
+		return status, msg
+	}
+	sc := e.sensor.Config
+	switch pr.Status {
+	case 407:
+		if pr.ID == RouteIDSensorJSON && sc != nil && sc.Credentials {
+			return CheckWarn, fmt.Sprintf("407 via %s: the sensor has credentials for %s configured (not verified: dcproxy does not present them)", pr.Route, sc.ProxyUser)
+		}
+		return status, fmt.Sprintf("the proxy wants credentials (407) via %s and the sensor presents none: allow the computer through, or configure the sensor's proxy credentials", pr.Route)
+	case 401, 403:
+		return status, fmt.Sprintf("the proxy refused the request with %d via %s (not 407): the sensor reports this as \"failed to register due to licensing issues\"; allow the DC through the proxy", pr.Status, pr.Route)
+	}
+	return status, msg
+}
+
+// seedRegistry applies the seed's rule to the service accounts' registry checks: a missing value is
+// a failure unless that account's direct probe reached the endpoint (a transparent proxy or direct
+// route works), which makes it a warning.
+func (e *hostEval) seedRegistry(regChecks []Check, out *probe.Output) []Check {
+	reached := map[string]bool{}
+	if out != nil {
+		for _, pr := range out.Results {
+			st, _ := judgeProbe(pr, ProbeOptions{Accept: e.accept(out.URLFrom), ExpectedIssuers: e.opt.Probe.ExpectedIssuers})
+			reached[pr.ID] = st == CheckPass && e.urlKnown
+		}
+	}
+	for i, c := range regChecks {
+		if c.Status != CheckFail {
+			continue
+		}
+		missing := false
+		if a, ok := c.Actual.(*Settings); ok && !a.Present {
+			missing = true
+		}
+		if missing && reached[c.Account] {
+			c.Status, c.Actor = CheckWarn, ActorSensor
+			c.Message = c.Account + " has no " + ValueName + ", and the endpoint is reachable direct (or through a transparent proxy): the sensor works without it"
+		} else {
+			c.Actor = ActorFix
+		}
+		regChecks[i] = c
+	}
+	return regChecks
 }
 
 // judgeProbe turns one probe result into a check status and message. A status proves the endpoint

@@ -166,6 +166,9 @@ type HostResult struct {
 	// observed holds the values the audit read when it could not compare them (no usable
 	// reference): a restore does not need the reference and plans from these. In-process only.
 	observed Values
+	// state is everything the audit's registry read found (in-process only): a fix re-check
+	// replaces the values it wrote and judges the host again with the rest.
+	state *hostState
 }
 
 // HostError says why a host could not be checked. Kind is one of auth, unreachable, timeout,
