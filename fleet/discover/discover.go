@@ -156,6 +156,9 @@ const (
 	// FindingNoDNSHostName: a DC computer object without dNSHostName: it cannot be audited by name
 	// and is not in the inventory.
 	FindingNoDNSHostName = "dc-object-without-dnshostname"
+	// FindingBadDNSHostName: a dNSHostName that is no host name (whitespace, a URL, a port); the DC
+	// is handled like one without dNSHostName.
+	FindingBadDNSHostName = "dc-object-with-bad-dnshostname"
 	// FindingNoSite: no server object under CN=Sites references the DC; it is in the inventory
 	// without site.
 	FindingNoSite = "dc-without-site"

@@ -58,6 +58,13 @@ func mapDCs(domain string, computers, servers []Entry) ([]DC, []Finding) {
 		if dc.Site == "" && dc.Name != "" {
 			dc.Site = siteByName[dc.Name]
 		}
+		if dc.Name != "" {
+			if err := (inventory.Host{Name: dc.Name, Address: dc.Name}).Validate(); err != nil {
+				findings = append(findings, Finding{Domain: domain, Kind: FindingBadDNSHostName, Host: c.DN,
+					Detail: fmt.Sprintf("dNSHostName %q cannot be an inventory host (%v); it is not in the inventory", dc.Name, err)})
+				dc.Name = ""
+			}
+		}
 		if dc.Name == "" {
 			findings = append(findings, Finding{Domain: domain, Kind: FindingNoDNSHostName, Host: c.DN,
 				Detail: "the DC computer object has no dNSHostName; it is not in the inventory"})

@@ -47,9 +47,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -91,6 +91,9 @@ type DC struct {
 
 // Available reports why Start would skip ("" when it can run): not root, or samba missing.
 func Available() string {
+	if runtime.GOOS != "linux" {
+		return "sambatest runs Samba AD DCs on Linux only"
+	}
 	if os.Geteuid() != 0 {
 		return "sambatest needs root (ip addr add, Samba's ports below 1024)"
 	}
@@ -206,7 +209,7 @@ func (dc *DC) start(t testing.TB) {
 	}
 	cmd := exec.Command("samba", "-i", "-M", "single", "--configfile="+dc.ConfigFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("sambatest: start samba: %v", err)
@@ -257,15 +260,15 @@ func (dc *DC) Stop() {
 			return
 		}
 		pid := dc.cmd.Process.Pid
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		terminate(pid)
 		select {
 		case <-dc.done:
 		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			stopGroup(pid)
 			<-dc.done
 		}
 		// smbd and winbindd are children in samba's process group; make sure none outlives the test.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		stopGroup(pid)
 	})
 }
 
