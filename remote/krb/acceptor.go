@@ -111,7 +111,12 @@ func (e *AcceptError) Unwrap() error { return e.Err }
 // SPNEGO NegTokenInit offering Kerberos first): the ticket decrypts with a key of the keytab and is
 // valid now, the authenticator decrypts with its session key, names the ticket's client, is within
 // the skew window and not a replay. Refusals are *AcceptError.
-func (a *Acceptor) Accept(tok []byte) (*Accepted, error) {
+func (a *Acceptor) Accept(tok []byte) (_ *Accepted, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &AcceptError{Err: fmt.Errorf("%w: malformed token", ErrBadToken)}
+		}
+	}()
 	useSPNEGO := isSPNEGO(tok)
 	mech := gssapi.OIDKRB5.OID()
 	krbTok := tok

@@ -289,7 +289,12 @@ func (c *Client) InitSecContext(spn string, useSPNEGO bool) (*InitContext, []byt
 // mutual authentication. A KRB-ERROR token is classified (ErrClockSkew, ErrReplay, ...); a missing or
 // unverifiable AP-REP is ErrMutualAuth. The returned Session seals with the acceptor's subkey when the
 // acceptor sent one (RFC 4121), else the authenticator's subkey.
-func (ic *InitContext) Complete(reply []byte) (*Session, error) {
+func (ic *InitContext) Complete(reply []byte) (_ *Session, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: malformed reply token", ErrMutualAuth)
+		}
+	}()
 	if len(reply) == 0 {
 		return nil, fmt.Errorf("%w: no reply token", ErrMutualAuth)
 	}

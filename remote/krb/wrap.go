@@ -76,11 +76,11 @@ func (s *Session) Wrap(plain []byte) (header, data []byte, err error) {
 // Unwrap verifies and decrypts a sealed message from the peer (header and data as Wrap returns
 // them). A token out of sequence, from the wrong direction or failing its integrity check is
 // ErrBadToken.
-func (s *Session) Unwrap(header, data []byte) ([]byte, error) {
+func (s *Session) Unwrap(header, data []byte) (_ []byte, err error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
+	defer recoverBadToken(&err)
 	var plain []byte
-	var err error
 	if s.cfx {
 		plain, err = s.unwrapCFX(header, data, s.recvSeq)
 	} else {
@@ -91,6 +91,14 @@ func (s *Session) Unwrap(header, data []byte) ([]byte, error) {
 	}
 	s.recvSeq++
 	return plain, nil
+}
+
+// recoverBadToken turns a panic of gokrb5's parsers and ciphers (which index attacker-controlled
+// input without bounds checks in places) into ErrBadToken.
+func recoverBadToken(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: malformed input", ErrBadToken)
+	}
 }
 
 // --- RFC 4121 (AES) ---
@@ -173,6 +181,14 @@ func (s *Session) unwrapCFX(header, data []byte, seq uint64) ([]byte, error) {
 	usage := uint32(usageAcceptorSeal)
 	if s.acceptor {
 		usage = usageInitiatorSeal
+	}
+	et, err := crypto.GetEtype(s.key.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadToken, err)
+	}
+	// gokrb5 slices without checking: confounder, the header copy and the HMAC must be there.
+	if len(ct) < et.GetConfounderByteSize()+cfxHeaderLen+et.GetHMACBitLength()/8 {
+		return nil, fmt.Errorf("%w: short wrap token", ErrBadToken)
 	}
 	pt, err := crypto.DecryptMessage(ct, s.key, usage)
 	if err != nil {
