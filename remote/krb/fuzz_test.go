@@ -106,4 +106,3 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
-
