@@ -34,12 +34,12 @@ var (
 	shared    *realm
 )
 
-func startRealm(t *testing.T) *realm {
+func startRealm(t testing.TB) *realm {
 	t.Helper()
 	krbtest.Require(t, "krb5kdc", "kdb5_util", "kadmin.local")
 	realmOnce.Do(func() {
 		// The KDC must outlive the first test: run it under a long-lived helper test context.
-		st := &sharedT{T: t}
+		st := &sharedT{TB: t}
 		k := krbtest.Start(st, krbtest.Options{RC4: true})
 		k.AddUser("alice", alicePW)
 		k.AddUser("bob", "Bob-Pw-1")
@@ -54,7 +54,7 @@ func startRealm(t *testing.T) *realm {
 
 // sharedT defers cleanups to TestMain (the realm is shared by all tests).
 type sharedT struct {
-	*testing.T
+	testing.TB
 }
 
 var cleanups []func()
@@ -63,7 +63,7 @@ func (s *sharedT) Cleanup(f func()) { cleanups = append(cleanups, f) }
 func (s *sharedT) TempDir() string {
 	d, err := os.MkdirTemp("", "krbtest")
 	if err != nil {
-		s.T.Fatal(err)
+		s.TB.Fatal(err)
 	}
 	cleanups = append(cleanups, func() { _ = os.RemoveAll(d) })
 	return d
@@ -194,7 +194,7 @@ func TestKeytabAndCCache(t *testing.T) {
 	c, a := handshake(t, kt, acceptor(t, r, krb.AcceptorOptions{}), false)
 	exchange(t, c, a.Session, false)
 
-	cc := r.kdc.Kinit("bob", "Bob-Pw-1", "")
+	cc := r.kdc.For(t).Kinit("bob", "Bob-Pw-1", "")
 	fromCC := newClient(t, krb.Credentials{CCache: "FILE:" + cc, ConfigFile: r.kdc.Conf})
 	if fromCC.Principal() != "bob@LAB.TEST" {
 		t.Fatalf("principal %q", fromCC.Principal())

@@ -110,7 +110,7 @@ func TestMITInitiator(t *testing.T) {
 		{"rc4", r.rc4, func(n int) bool { return n >= 45 && n <= 48 }, 23},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cc := r.kdc.Kinit("alice", alicePW, tc.conf)
+			cc := r.kdc.For(t).Kinit("alice", alicePW, tc.conf)
 			env := append(r.kdc.Env(), "KRB5_CONFIG="+tc.conf, "KRB5CCNAME=FILE:"+cc)
 			p := startPeer(t, env, "client", "HTTP@dc01.lab.test")
 			apreq := unb64(t, p.recv())

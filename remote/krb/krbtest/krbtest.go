@@ -270,7 +270,8 @@ func (k *KDC) startKDC() error {
 	return nil
 }
 
-// Stop ends the KDC (KDC-unreachable tests); it is called at cleanup and safe to call twice.
+// Stop ends the KDC (KDC-unreachable tests); it is called at cleanup and safe to call twice. On a
+// view made by For it does nothing.
 func (k *KDC) Stop() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -280,6 +281,12 @@ func (k *KDC) Stop() {
 	_ = k.cmd.Process.Kill()
 	<-k.done
 	k.cmd = nil
+}
+
+// For returns a view of k whose helpers report failures to t: use it when a KDC started in one
+// test (shared through sync.Once) serves later tests.
+func (k *KDC) For(t testing.TB) *KDC {
+	return &KDC{Realm: k.Realm, Dir: k.Dir, Port: k.Port, Conf: k.Conf, KDCProfile: k.KDCProfile, t: t, cmd: nil, done: nil}
 }
 
 // Addr is the KDC's host:port.
