@@ -67,8 +67,7 @@ func LoadConfig(c Credentials) (*config.Config, error) {
 	path := c.ConfigFile
 	explicit := path != ""
 	if path == "" {
-		path = os.Getenv("KRB5_CONFIG")
-		explicit = path != ""
+		path = os.Getenv("KRB5_CONFIG") // a missing file there is skipped, as MIT's profile library does
 		if i := strings.IndexByte(path, ':'); i >= 0 {
 			path = path[:i] // MIT allows a colon-separated list; the first file is used here
 		}
@@ -79,21 +78,12 @@ func LoadConfig(c Credentials) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	var ud config.UnsupportedDirective
 	switch {
-	case err == nil, errors.As(err, &ud):
+	case err == nil, errors.As(err, &ud) && cfg != nil:
 		// MIT-only settings (allow_rc4, ...) are fine.
-	case !explicit && errors.Is(err, os.ErrNotExist) || !explicit && os.IsNotExist(errors.Unwrap(err)):
-		cfg = config.New()
-	case !explicit && c.Realm != "" && len(c.KDCs) > 0:
-		cfg = config.New()
+	case !explicit && !fileExists(path):
+		cfg = config.New() // no /etc/krb5.conf: Realm and KDCs must say everything
 	default:
-		if _, statErr := os.Stat(path); statErr != nil && !explicit {
-			cfg = config.New()
-			break
-		}
 		return nil, fmt.Errorf("%w: krb5.conf %s: %v", ErrNoCredentials, path, err)
-	}
-	if cfg == nil {
-		cfg = config.New()
 	}
 	_, realm := c.Principal()
 	if realm != "" && cfg.LibDefaults.DefaultRealm == "" {
@@ -116,6 +106,11 @@ func LoadConfig(c Credentials) (*config.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func cmpOr(s ...string) string {

@@ -319,3 +319,23 @@ func TestNoCredentials(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestConfig: Realm and KDCs from the target work without any krb5.conf; an explicit krb5.conf that
+// does not exist is an error naming it.
+func TestConfig(t *testing.T) {
+	r := startRealm(t)
+	t.Setenv("KRB5_CONFIG", "/nonexistent/krb5.conf") // not explicit in Credentials: a missing default is fine
+	cl := newClient(t, krb.Credentials{User: "alice", Password: alicePW, Realm: "lab.test", KDCs: []string{r.kdc.Addr()}})
+	if err := cl.ServiceTicket(spn); err != nil {
+		t.Fatalf("no krb5.conf: %v", err)
+	}
+	_, err := krb.NewClient(krb.Credentials{User: aliceUPN, Password: alicePW, ConfigFile: "/nonexistent/krb5.conf"})
+	if !errors.Is(err, krb.ErrNoCredentials) || !strings.Contains(err.Error(), "/nonexistent/krb5.conf") {
+		t.Fatalf("explicit missing krb5.conf: %v", err)
+	}
+	// No KDC for the realm anywhere: a configuration error, not a retried outage.
+	cl2 := newClient(t, krb.Credentials{User: "alice@OTHER.TEST", Password: alicePW, ConfigFile: r.kdc.Conf})
+	if err := cl2.Login(); !errors.Is(err, krb.ErrNoKDC) || remote.Transient(err) {
+		t.Fatalf("no KDC: %v", err)
+	}
+}
