@@ -25,7 +25,7 @@ func hostileTarget(tb testing.TB, srv *hostile.Server) remote.Target {
 
 // dialEndless dials a host whose sealed reply is an endless chunked body and returns the error and
 // the bytes allocated meanwhile (client and in-process server together).
-func dialEndless(tb testing.TB, srv *hostile.Server) (error, uint64) {
+func dialEndless(tb testing.TB, srv *hostile.Server) (uint64, error) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -34,7 +34,7 @@ func dialEndless(tb testing.TB, srv *hostile.Server) (error, uint64) {
 	runtime.ReadMemStats(&before)
 	_, err := Dialer{}.Dial(ctx, hostileTarget(tb, srv))
 	runtime.ReadMemStats(&after)
-	return err, after.TotalAlloc - before.TotalAlloc
+	return after.TotalAlloc - before.TotalAlloc, err
 }
 
 // TestEndlessBodyBounded: a host streaming a chunked body without end gets a protocol error (not a
@@ -46,7 +46,7 @@ func TestEndlessBodyBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	err, alloc := dialEndless(t, srv)
+	alloc, err := dialEndless(t, srv)
 	if remote.Kind(err) != "protocol" {
 		t.Fatalf("err = %v, want protocol", err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkEndlessBody(b *testing.B) {
 	defer srv.Stop()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err, _ := dialEndless(b, srv); remote.Kind(err) != "protocol" {
+		if _, err := dialEndless(b, srv); remote.Kind(err) != "protocol" {
 			b.Fatal(err)
 		}
 	}

@@ -52,7 +52,6 @@ type fakeHost struct {
 	lastOpTO  string
 	commands  map[string]fakeProgram
 	srv       *httptest.Server
-	closedTLS bool
 }
 
 type fakeProgram struct {

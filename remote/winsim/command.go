@@ -39,12 +39,6 @@ func (c *command) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-func (c *command) finished() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.done
-}
-
 func (c *command) finish() {
 	c.mu.Lock()
 	c.done = true
