@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"unicode"
@@ -179,8 +180,9 @@ func parseSensor(w *wireSensor, c Config) (*SensorConfig, error) {
 			return nil, fmt.Errorf("%w: sensor: a field has control characters or more than %d bytes", ErrBadOutput, maxField)
 		}
 	}
-	if *w.Port < 0 || *w.Port > 65535 {
-		return nil, fmt.Errorf("%w: sensor: port %d out of range", ErrBadOutput, *w.Port)
+	// [int] of whatever the JSON holds: any Int32 (a port out of 1-65535 makes the URL fail on the host).
+	if *w.Port < math.MinInt32 || *w.Port > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: sensor: port %d is not an Int32", ErrBadOutput, *w.Port)
 	}
 	sc := &SensorConfig{Found: *w.Found, ProxyURL: redactUser(*w.ProxyURL), ProxyUser: *w.ProxyUser, Credentials: *w.Credentials,
 		Address: *w.Address, Port: *w.Port}

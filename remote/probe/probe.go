@@ -168,7 +168,7 @@ type SensorConfig struct {
 	ProxyUser   string // SensorProxyConfiguration.UserName
 	Credentials bool   // EncryptedUserPasswordData present and not null
 	Address     string // the workspace endpoint's Address (host name)
-	Port        int    // the endpoint's Port (0 = absent)
+	Port        int    // the endpoint's Port as [int] made it (0 = absent; any Int32)
 }
 
 // Result is what the script reports for one route.

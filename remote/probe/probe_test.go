@@ -467,7 +467,7 @@ func TestParse(t *testing.T) {
 		"sensor bad error":   strings.Replace(nosc, `"NotFound"`, `"Gone"`, 1),
 		"found with error":   strings.Replace(sgood, `"found":true,"error":""`, `"found":true,"error":"NotJson"`, 1),
 		"values not read":    strings.Replace(nosc, `"address":""`, `"address":"x"`, 1),
-		"bad port":           strings.Replace(sgood, `"port":4443`, `"port":70000`, 1),
+		"bad port":           strings.Replace(sgood, `"port":4443`, `"port":4294967296`, 1),
 		"control in field":   strings.Replace(sgood, `"proxyUser":"LAB\\svc-mdi"`, `"proxyUser":"a\nb"`, 1),
 		"missing root":       strings.Replace(sgood, `,"`+rootCA+`":false`, ``, 1),
 		"other root":         strings.Replace(sgood, `"`+rootCA+`":false`, `"`+strings.Repeat("E", 40)+`":false`, 1),

@@ -74,6 +74,11 @@ func (h *Host) runProbe(ctx context.Context, c probe.Config, stdout io.Writer) i
 	if uerr == nil && (u.Scheme != "https" && u.Scheme != "http" || u.Hostname() == "") {
 		uerr = fmt.Errorf("no host")
 	}
+	if uerr == nil && u.Port() != "" {
+		if n, err := strconv.Atoi(u.Port()); err != nil || n > 65535 {
+			uerr = fmt.Errorf("bad port") // System.Uri refuses it
+		}
+	}
 	var host string
 	if uerr == nil {
 		host = u.Hostname()
