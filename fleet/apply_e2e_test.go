@@ -516,3 +516,65 @@ hosts:
 		t.Errorf("backup records %v %v", recs, err)
 	}
 }
+
+// routeFleet: the same drifted WinINet values under four routes; only the seed's rule is fixed.
+const routeFleet = `
+defaults:
+  user: 'LAB\auditor'
+  password: 'Lab-Passw0rd!'
+  registry:
+    current_user: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
+    local_system: absent
+    local_service: {proxy: 'old.lab.test:3128', bypass: '<local>', counter: 2}
+  network: {direct: false, proxies: {'proxy.lab.test:8080': ok, 'old.lab.test:3128': down}}
+hosts:
+  - name: no-sensor
+  - name: v2-json-proxy
+    sensor: {kind: v2, proxy: 'http://proxy.lab.test:8080'}
+  - name: v3
+    sensor: {kind: v3}
+    machine: {mde_proxy: {server: 'proxy.lab.test:8080', disable_enterprise_auth_proxy: true}}
+  - name: per-machine
+    machine: {proxy_per_user: false, local_machine: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 1}}
+`
+
+// Issue 9: fix refuses, with the reason and what to run instead, hosts where WinINet is not what
+// the sensor uses, and writes nothing there.
+func TestFixRefusesWhereWinINetIsNotTheRoute(t *testing.T) {
+	e := startLab(t, routeFleet, "127.99.2.1")
+	before := e.snapshot()
+	rep, _ := e.run(t, context.Background(), "fix", nil)
+	after := e.snapshot()
+	want := map[string]struct {
+		source  string
+		instead string
+	}{
+		"v2-json-proxy": {fleet.RouteSensorJSON, "instead: Set-MDISensorProxyConfiguration -ProxyUrl 'http://proxy.lab.test:8080'"},
+		"v3":            {fleet.RouteMDEStatic, "instead: set the TelemetryProxyServer policy"},
+		"per-machine":   {fleet.RouteWinINetMachine, `instead: set the proxy in HKLM\`},
+	}
+	for _, hr := range rep.Hosts {
+		w, refused := want[hr.Host]
+		if !refused {
+			if got := outcomes(hr); got[fleet.AccountLocalSystem] != "write/verified" || got[fleet.AccountLocalService] != "write/verified" {
+				t.Errorf("%s: %v, want both accounts written and verified", hr.Host, got)
+			}
+			continue
+		}
+		if hr.Route == nil || hr.Route.Source != w.source {
+			t.Errorf("%s: route %+v, want %s", hr.Host, hr.Route, w.source)
+		}
+		if len(hr.Remediation) != 2 {
+			t.Fatalf("%s: rows %+v", hr.Host, hr.Remediation)
+		}
+		for _, r := range hr.Remediation {
+			if r.Action != fleet.ActionRefused || r.Outcome != fleet.OutcomeSkipped ||
+				!strings.Contains(r.Message, hr.Route.Decision) || !strings.Contains(r.Message, w.instead) {
+				t.Errorf("%s %s: %s/%s %q, want refused with the decision and %q", hr.Host, r.Account, r.Action, r.Outcome, r.Message, w.instead)
+			}
+		}
+		if !reflect.DeepEqual(before[hr.Host], after[hr.Host]) {
+			t.Errorf("%s: the registry changed although the fix was refused", hr.Host)
+		}
+	}
+}

@@ -137,7 +137,8 @@ type PlanOptions struct {
 }
 
 // PlanFix derives from an audit report what a fix writes on each host, in report order (pure).
-// Errored hosts, hosts without a usable reference, a direct-only reference (unless allowed) and
+// Errored hosts, hosts whose sensor does not use the per-account WinINet values (Route.Source not
+// RouteWinINet, or no route decided: see fixApplies), hosts without a usable reference, a direct-only reference (unless allowed) and
 // values that do not decode are refused; accounts whose decoded settings match the reference (the
 // counter may differ) are left alone; the others get the reference's bytes (or, for a declared
 // reference, bytes encoded from it). With opt.SavedLegacySettings, every account whose
@@ -162,6 +163,9 @@ func planFixHost(hr *HostResult, opt PlanOptions) HostPlan {
 	p := HostPlan{Host: hr.Host}
 	if hr.Status == StatusError && hr.Error != nil {
 		return refuseAll(p, ServiceAccounts, fmt.Sprintf("not fixed: the audit could not check the host (%s): %s", hr.Error.Kind, hr.Error.Message))
+	}
+	if ok, why := fixApplies(hr); !ok {
+		return refuseAll(p, ServiceAccounts, why)
 	}
 	ref, refRaw, why := fixReference(hr, opt)
 	if why != "" {

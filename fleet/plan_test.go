@@ -252,3 +252,61 @@ func TestPlanFixSavedLegacy(t *testing.T) {
 		})
 	}
 }
+
+func TestFixApplies(t *testing.T) {
+	cases := []struct {
+		name   string
+		route  *Route
+		ok     bool
+		reason []string
+	}{
+		{"no route decided", nil, false, []string{"could not decide"}},
+		{"seed rule", &Route{Source: RouteWinINet, Decision: "no sensor yet"}, true, nil},
+		{"sensor json", &Route{Source: RouteSensorJSON, Decision: "the v2 sensor uses its own proxy http://p:8080", Instead: "Set-MDISensorProxyConfiguration -ProxyUrl 'http://p:8080'"},
+			false, []string{"the v2 sensor uses its own proxy http://p:8080", "; instead: Set-MDISensorProxyConfiguration -ProxyUrl 'http://p:8080'"}},
+		{"per machine", &Route{Source: RouteWinINetMachine, Decision: "ProxySettingsPerUser=0", Instead: "set HKLM"}, false, []string{"ProxySettingsPerUser=0", "instead: set HKLM"}},
+		{"mde static", &Route{Source: RouteMDEStatic, Decision: "v3 uses TelemetryProxyServer", Instead: "set the TelemetryProxyServer policy"}, false, []string{"v3 uses", "instead: set the TelemetryProxyServer"}},
+		{"winhttp", &Route{Source: RouteWinHTTP}, false, []string{"its route is winhttp"}},
+		{"direct", &Route{Source: RouteDirect, Decision: "direct"}, false, []string{"direct"}},
+	}
+	for _, tc := range cases {
+		ok, reason := fixApplies(&HostResult{Route: tc.route})
+		if ok != tc.ok {
+			t.Errorf("%s: ok %v, want %v (%s)", tc.name, ok, tc.ok, reason)
+		}
+		for _, w := range tc.reason {
+			if !strings.Contains(reason, w) {
+				t.Errorf("%s: reason %q lacks %q", tc.name, reason, w)
+			}
+		}
+		if tc.ok && reason != "" {
+			t.Errorf("%s: reason %q for a host fix applies to", tc.name, reason)
+		}
+	}
+}
+
+// A fix refuses, with the reason, every service account of a host whose sensor does not use the
+// per-account WinINet values, however far those values are from the reference; nothing else on
+// the host changes the plan.
+func TestPlanFixRefusesOtherRoutes(t *testing.T) {
+	for _, rt := range []*Route{nil, {Source: RouteSensorJSON, Decision: "json", Instead: "Set-MDISensorProxyConfiguration -ProxyUrl 'http://p:8080'"}, {Source: RouteMDEStatic, Decision: "mde"}} {
+		hr := audited(Values{AccountCurrentUser: enc("proxy:8080", "<local>", "", 5), AccountLocalSystem: nil, AccountLocalService: nil}, nil)
+		if hr.Route == nil || hr.Route.Source != RouteWinINet {
+			t.Fatalf("fixture: the audit's route is %+v, want wininet", hr.Route)
+		}
+		if p := planFixHost(&hr, PlanOptions{}); p.Writes() != 2 {
+			t.Fatalf("fixture: %d writes, want 2", p.Writes())
+		}
+		hr.Route = rt
+		p := planFixHost(&hr, PlanOptions{})
+		if p.Writes() != 0 || len(p.Steps) != len(ServiceAccounts) {
+			t.Fatalf("route %+v: %d writes in %+v", rt, p.Writes(), p.Steps)
+		}
+		_, reason := fixApplies(&hr)
+		for _, st := range p.Steps {
+			if st.Action != ActionRefused || st.Message != reason {
+				t.Errorf("route %+v: %s %s %q, want refused %q", rt, st.Account, st.Action, st.Message, reason)
+			}
+		}
+	}
+}
