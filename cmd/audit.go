@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/fleet/inventory"
@@ -27,7 +29,9 @@ type auditOptions struct {
 	configFile string
 	inventory  string
 	limits     []string
+	names      []string // --host (fix): inventory names only
 	quiet      bool
+	all        bool          // --all: every host in the terminal table
 	out        outputOptions // report delivery (cmd/output.go)
 }
 
@@ -36,7 +40,7 @@ type auditOptions struct {
 func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
 	f.StringVar(&o.configFile, "config", "", "configuration file (default: first dcproxy.yaml in ., the user config dir, /etc/dcproxy)")
 	f.StringVarP(&o.inventory, "inventory", "i", "", "inventory file: .yaml/.yml, .csv, or text (host[:port] per line); a directory means DIR/inventory.yaml")
-	f.StringSliceVar(&o.limits, "limit", nil, "only hosts whose name, site or tag matches one of these glob patterns (repeatable, comma-separated)")
+	f.StringSliceVar(&o.limits, "limit", nil, "only hosts whose name (or short name: dc01 for dc01.corp.example), site or tag matches one of these glob patterns (repeatable, comma-separated)")
 	k := keyFlags{f}
 	k.bind("concurrency", "", "concurrency", "hosts checked at once")
 	k.bind("timeout", "", "timeout", "deadline per host")
@@ -56,6 +60,7 @@ func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
 	k.bind("log-format", "", "log_format", "text or json")
 	k.bind("log-file", "", "log_file", "write logs to this file instead of stderr")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress or warnings on stderr")
+	f.BoolVar(&o.all, "all", false, "show every host in the terminal table (by default compliant hosts are left out when the hosts do not fit the screen)")
 }
 
 func (a *app) newAuditCmd() *cobra.Command {
@@ -152,12 +157,20 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 	if hosts, err = limitHosts(hosts, o.limits); err != nil {
 		return nil, err
 	}
-	format, err := a.pickFormat(cfg)
+	if hosts, err = nameHosts(hosts, o.names); err != nil {
+		return nil, err
+	}
+	format, err := pickFormat(cfg, a.stdoutTTY)
 	if err != nil {
 		return nil, err
 	}
-	renderer, err := report.New(format, report.Options{TTY: a.stdoutTTY && cfg.Output == "", Color: a.stdoutTTY && cfg.Output == "" && a.env("NO_COLOR") == "",
-		NewOnly: o.out.failOn == failOnNew, Inventory: o.inventory})
+	ropt := a.reportOptions(cfg, o)
+	ropt.TTY = a.stdoutTTY && cfg.Output == ""
+	ropt.Color = ropt.TTY && a.env("NO_COLOR") == ""
+	if ropt.TTY {
+		ropt.Width, ropt.Height = a.termSize()
+	}
+	renderer, err := report.New(format, ropt)
 	if err != nil {
 		return nil, usageErr("%w", err)
 	}
@@ -209,20 +222,95 @@ func countFinished(rep *fleet.Report) int {
 	return n
 }
 
-func (a *app) pickFormat(cfg *Config) (string, error) {
+// pickFormat decides the main report's format: --format; else from -o's extension (.json, .csv,
+// .md, .html, .xml = junit, .txt = table); else table on a terminal and json elsewhere. A format
+// that contradicts the extension is refused, and so is -o with a format's name ("-o json", a
+// kubectl habit).
+func pickFormat(cfg *Config, stdoutTTY bool) (string, error) {
+	out := cfg.Output
+	if out != "" && filepath.Ext(out) == "" && otherFormat(strings.ToLower(out)) {
+		return "", usageErr("-o %s writes a file named %q: did you mean --format %s (or -o report.%s)?", out, out, strings.ToLower(out), extOf(strings.ToLower(out)))
+	}
+	byExt := ""
+	if out != "" {
+		byExt = formatOfExt(filepath.Ext(out))
+	}
 	if cfg.Format != "" {
-		return cfg.Format, nil
-	}
-	if a.stdoutTTY && cfg.Output == "" {
-		return "table", nil
-	}
-	if cfg.Output != "" {
-		switch strings.ToLower(filepath.Ext(cfg.Output)) {
-		case ".json":
-			return "json", nil
+		f := strings.ToLower(cfg.Format)
+		if f == "md" {
+			f = report.FormatMarkdown
 		}
+		if byExt != "" && byExt != f && !(byExt == report.FormatCSV && f == report.FormatCSVChecks) {
+			return "", usageErr("--format %s but -o %s has the extension of %s: give a matching file name or leave --format out", cfg.Format, out, byExt)
+		}
+		return f, nil
 	}
-	return "json", nil
+	switch {
+	case byExt != "":
+		return byExt, nil
+	case stdoutTTY && out == "":
+		return report.FormatTable, nil
+	}
+	return report.FormatJSON, nil
+}
+
+// formatOfExt is the report format of a file extension, "" when it names none.
+func formatOfExt(ext string) string {
+	switch strings.ToLower(ext) {
+	case ".json":
+		return report.FormatJSON
+	case ".csv":
+		return report.FormatCSV
+	case ".md", ".markdown":
+		return report.FormatMarkdown
+	case ".html", ".htm":
+		return report.FormatHTML
+	case ".xml":
+		return report.FormatJUnit
+	case ".txt":
+		return report.FormatTable
+	}
+	return ""
+}
+
+func extOf(format string) string {
+	switch format {
+	case report.FormatMarkdown:
+		return "md"
+	case report.FormatJUnit:
+		return "xml"
+	case report.FormatTable:
+		return "txt"
+	case report.FormatCSVChecks:
+		return "csv"
+	}
+	return format
+}
+
+// reportOptions are the renderers' options every output of the run shares: inventory, run
+// metadata, --fail-on new, --all.
+func (a *app) reportOptions(cfg *Config, o *auditOptions) report.Options {
+	probe := cfg.Probe.URL
+	if !cfg.Probe.Enabled {
+		probe = "(probe disabled)"
+	}
+	return report.Options{
+		Inventory: o.inventory, NewOnly: o.out.failOn == failOnNew, All: o.all, Now: time.Now,
+		Run: &report.RunInfo{ToolVersion: version(), Operator: operator(cfg), Inventory: o.inventory,
+			ReferenceSource: cfg.Reference.Source, ProbeTarget: probe},
+	}
+}
+
+// termSize is stdout's terminal size (0, 0 when unknown).
+func (a *app) termSize() (int, int) {
+	if a.stdoutFd == nil {
+		return 0, 0
+	}
+	w, h, err := term.GetSize(int(a.stdoutFd.Fd()))
+	if err != nil {
+		return 0, 0
+	}
+	return w, h
 }
 
 // writeReport renders into memory first so that a failed render never leaves half a file, then
@@ -274,7 +362,8 @@ func limitHosts(hosts []inventory.Host, patterns []string) ([]inventory.Host, er
 	var out []inventory.Host
 	for _, h := range hosts {
 		for _, p := range patterns {
-			hit := match(p, h.Name) || match(p, h.Address) || (h.Site != "" && match(p, h.Site))
+			short, _, _ := strings.Cut(h.Name, ".")
+			hit := match(p, h.Name) || match(p, short) || match(p, h.Address) || (h.Site != "" && match(p, h.Site))
 			for _, t := range h.Tags {
 				hit = hit || match(p, t)
 			}
@@ -290,6 +379,26 @@ func limitHosts(hosts []inventory.Host, patterns []string) ([]inventory.Host, er
 	return out, nil
 }
 
+// nameHosts keeps the hosts whose inventory name matches one of the patterns (--host: names only,
+// never a site or tag, so that a ticket's fix line touches exactly the host it names).
+func nameHosts(hosts []inventory.Host, patterns []string) ([]inventory.Host, error) {
+	if len(patterns) == 0 {
+		return hosts, nil
+	}
+	var out []inventory.Host
+	for _, h := range hosts {
+		if matchAny(patterns, h.Name) {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageErr("--host %s matches no host name of the inventory", strings.Join(patterns, ","))
+	}
+	return out, nil
+}
+
+// warnInsecure warns about settings that expose the credentials, globally and per host, and about
+// inventory ports that override --https/--port.
 func (a *app) warnInsecure(cfg *Config, hosts []inventory.Host, quiet bool) {
 	if quiet {
 		return
@@ -300,6 +409,43 @@ func (a *app) warnInsecure(cfg *Config, hosts []inventory.Host, quiet bool) {
 	if cfg.Auth == remote.AuthBasic && !cfg.HTTPS {
 		fmt.Fprintln(a.stderr, "dcproxy: warning: Basic auth over plain HTTP: the password crosses the network in clear (and domain controllers refuse Basic)")
 	}
+	var insecure, basic, port []string
+	for _, h := range hosts {
+		https := cfg.HTTPS
+		if h.HTTPS != nil {
+			https = *h.HTTPS
+		}
+		auth := cfg.Auth
+		if h.Transport != "" {
+			auth = h.Transport
+		}
+		if h.Insecure != nil && *h.Insecure && !cfg.InsecureSkipVerify {
+			insecure = append(insecure, h.Name)
+		}
+		if auth == remote.AuthBasic && !https && !(cfg.Auth == remote.AuthBasic && !cfg.HTTPS) {
+			basic = append(basic, h.Name)
+		}
+		if h.Port != 0 && (cfg.Port != 0 && h.Port != cfg.Port || cfg.HTTPS && h.HTTPS == nil && h.Port == 5985) {
+			port = append(port, fmt.Sprintf("%s (%d)", h.Name, h.Port))
+		}
+	}
+	if len(insecure) > 0 {
+		fmt.Fprintf(a.stderr, "dcproxy: warning: insecure_skip_verify in the inventory: HTTPS certificates are not verified for %s\n", listHosts(insecure))
+	}
+	if len(basic) > 0 {
+		fmt.Fprintf(a.stderr, "dcproxy: warning: Basic auth over plain HTTP in the inventory: the password crosses the network in clear for %s\n", listHosts(basic))
+	}
+	if len(port) > 0 {
+		fmt.Fprintf(a.stderr, "dcproxy: warning: the inventory's port overrides --port/--https for %s\n", listHosts(port))
+	}
+}
+
+// listHosts names at most five hosts and counts the rest.
+func listHosts(names []string) string {
+	if len(names) <= 5 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 }
 
 // targetBuilder resolves every host's connection settings and credentials up front, so that a

@@ -247,6 +247,14 @@ func TestAuditCLI_usageErrors(t *testing.T) {
 	}
 }
 
+func authEverywhere(n int) *fleet.Report {
+	rep := &fleet.Report{}
+	for i := 0; i < n; i++ {
+		rep.Hosts = append(rep.Hosts, fleet.HostResult{Host: fmt.Sprint("dc", i), Status: fleet.StatusError, Error: &fleet.HostError{Kind: "auth", Message: "401"}})
+	}
+	return rep
+}
+
 func TestExitCode(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -273,6 +281,8 @@ func TestExitCode(t *testing.T) {
 		{"noncompliant", nil, nil, report(fleet.StatusCompliant, fleet.StatusNoncompliant), false, ExitNoncompliant},
 		{"host error", nil, nil, report(fleet.StatusError, fleet.StatusCompliant), false, ExitHostErrors},
 		{"both", nil, nil, report(fleet.StatusError, fleet.StatusNoncompliant), false, ExitNoncompliant | ExitHostErrors},
+		{"password refused everywhere", nil, nil, authEverywhere(3), false, ExitFleetWide},
+		{"one host refused", nil, nil, authEverywhere(1), false, ExitHostErrors},
 		{"usage error", nil, usageErr("--limit %q: bad pattern", "["), nil, false, ExitUsage},
 		{"wrapped usage error", nil, fmt.Errorf("audit: %w", usageErr("x")), nil, false, ExitUsage},
 		{"usage error joined with a write error", nil, errors.Join(errors.New("write a: disk full"), usageErr("x")), nil, false, ExitUsage},

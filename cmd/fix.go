@@ -74,6 +74,7 @@ with the same reads, backups, verification and rollback; a reference without one
 	f := c.Flags()
 	addConnFlags(f, &o.auditOptions)
 	addFixFlags(f, o)
+	f.StringSliceVar(&o.names, "host", nil, "only hosts with these inventory names (glob patterns on the name only, never site or tag; repeatable)")
 	k := keyFlags{f}
 	k.bind("allow-direct", "", "fix.allow_direct", "allow copying a reference without any proxy over the service accounts")
 	k.bind("saved-legacy-settings", "", "fix.saved_legacy_settings", "also copy the reference's SavedLegacySettings to the service accounts")
@@ -184,6 +185,11 @@ func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Re
 		return fmt.Errorf("audit log: %w", err)
 	}
 	defer alog.Close()
+	for _, j := range []*fleet.Journal{backups, alog} {
+		if t := j.Torn(); t.Bytes > 0 {
+			fmt.Fprintf(a.stderr, "dcproxy %s: warning: %s ended in a torn write: its last %d bytes (an incomplete line) were moved to %s\n", command, j.Path(), t.Bytes, t.SideFile)
+		}
+	}
 	err = fleet.Apply(ctx, rep, r.hosts, plans, fleet.ApplyOptions{
 		Options: r.opt, Concurrency: cfg.Fix.Concurrency, WriteTimeout: cfg.Fix.WriteTimeout,
 		RunID: runID, Command: command, Operator: operator(cfg), Backups: backups, AuditLog: alog,

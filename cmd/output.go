@@ -100,7 +100,7 @@ func (a *app) planOutputs(cfg *Config, o *auditOptions, log *slog.Logger) (*outp
 	default:
 		return nil, usageErr("--fail-on %q: want any or new", oo.failOn)
 	}
-	ropt := report.Options{NewOnly: a.failOnNew, Inventory: o.inventory, Now: time.Now}
+	ropt := a.reportOptions(cfg, o)
 	seen := map[string]bool{}
 	if cfg.Output != "" {
 		seen[filepath.Clean(cfg.Output)] = true
@@ -161,7 +161,7 @@ func (a *app) planOutputs(cfg *Config, o *auditOptions, log *slog.Logger) (*outp
 	}
 	if raw != "" {
 		pst, err := post.New(raw, post.Options{Format: oo.postFormat, Timeout: oo.postTimeout, Retries: oo.postRetries,
-			Token: a.env(envPostToken), NewOnly: oo.failOn == failOnNew, UserAgent: "dcproxy/" + Version, Log: log, Backoff: postBackoff})
+			Token: a.env(envPostToken), NewOnly: oo.failOn == failOnNew, UserAgent: "dcproxy/" + strings.Fields(version())[0], Log: log, Backoff: postBackoff})
 		if err != nil {
 			return nil, usageErr("--post: %w", postSettingsHint(err))
 		}

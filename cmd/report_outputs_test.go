@@ -179,7 +179,7 @@ func TestReport_severalFormats(t *testing.T) {
 		"audit-" + day + ".json": `"schema": "` + fleet.Schema + `"`,
 		"audit.html":             "<!DOCTYPE html>",
 		"ticket.md":              "## dcproxy audit: 3 of 8 domain controllers need action, 2 could not be checked",
-		"audit.csv":              "host,address,site,host_status,check_id",
+		"audit.csv":              "run_id,started_at,host,address,site,status,acts",
 		"junit.xml":              "<testsuites",
 	}
 	entries, _ := os.ReadDir("out")

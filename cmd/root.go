@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -26,18 +27,57 @@ const (
 	ExitOK           = 0
 	ExitNoncompliant = 1 // bit 0
 	ExitHostErrors   = 2 // bit 1
-	ExitUsage        = 64
-	ExitFailure      = 70 // the run itself failed (cannot write the report, internal error)
-	ExitInterrupted  = 130
+	// ExitFleetWide: no host could be checked, all for one fleet-wide cause (a password refused
+	// everywhere, a KDC unreachable, every host timing out); the report leads with a headline.
+	ExitFleetWide   = 4
+	ExitUsage       = 64
+	ExitFailure     = 70 // the run itself failed (cannot write the report, internal error)
+	ExitInterrupted = 130
 )
 
-// Version is set at build time with -ldflags "-X github.com/dcproxy/dcproxy/cmd.Version=...".
-var Version = "dev"
+// Version is set at build time with -ldflags "-X github.com/dcproxy/dcproxy/cmd.Version=..."; when
+// it is not, version() reads the module version and VCS revision from the build info.
+var Version = ""
+
+// version is the tool's version: Version, else the main module's version and the commit it was
+// built from ("v1.2.0 (commit 1a2b3c4d5e6f, modified)"), else "dev".
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " (commit " + rev + modified + ")"
+	}
+	return v
+}
 
 // app carries the process's streams and the outcome of the command that ran.
 type app struct {
 	ctx       context.Context
 	stdin     *os.File
+	stdoutFd  *os.File // stdout as a file, for the terminal size; nil in tests
 	stdout    io.Writer
 	stderr    io.Writer
 	env       func(string) string
@@ -57,7 +97,7 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	defer startProfiles(os.Getenv)() // DCPROXY_CPUPROFILE / DCPROXY_MEMPROFILE (benchmarks, BENCHMARKS.md)
-	a := &app{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, env: os.Getenv,
+	a := &app{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stdoutFd: os.Stdout, stderr: os.Stderr, env: os.Getenv,
 		stdoutTTY: isTerminal(os.Stdout), stderrTTY: isTerminal(os.Stderr)}
 	return a.run(args)
 }
@@ -128,9 +168,13 @@ func (a *app) setReport(rep *fleet.Report) {
 	a.interrupted = rep.Interrupted
 }
 
-// fleetCode is the exit status of a finished report: bit 0 some host noncompliant, bit 1 some host
-// could not be checked (with --fail-on new: only new findings count).
+// fleetCode is the exit status of a finished report: 4 when one fleet-wide cause kept every host
+// from being checked, else bit 0 some host noncompliant, bit 1 some host could not be checked
+// (with --fail-on new: only new findings count).
 func (a *app) fleetCode(rep *fleet.Report) int {
+	if report.FleetHeadline(rep) != nil {
+		return ExitFleetWide
+	}
 	code := ExitOK
 	if d := rep.Summary.Drift; a.failOnNew && d != nil {
 		// --fail-on new: only findings the baseline did not have set the bits.
@@ -162,7 +206,7 @@ LOCAL_SERVICE (S-1-5-19) carry the WinINet proxy settings the Defender for Ident
 sensor endpoint is reachable from each host through them.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       version(),
 	}
 	root.AddCommand(a.newAuditCmd(), a.newFixCmd(), a.newRestoreCmd(), a.newDecodeCmd(), a.newLabCmd(), a.newDemoCmd(), a.newConfigCmd(), a.newDiscoverCmd())
 	root.SetFlagErrorFunc(flagError)

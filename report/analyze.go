@@ -627,11 +627,12 @@ func remediationChange(r *fleet.Remediation) string {
 
 // oneLine makes text from a host safe for one line of terminal or Markdown output: line breaks and
 // tabs become spaces, other control characters (ESC included, so no terminal escape gets through)
-// become U+FFFD, and surrounding space is trimmed.
+// become U+FFFD, bidirectional controls (U+202A-U+202E, U+2066-U+2069, which can make a line read
+// differently from what it holds) are shown escaped as <U+202E>, and surrounding space is trimmed.
 func oneLine(s string) string {
 	clean := true
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' || r == unicode.ReplacementChar {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' || r == unicode.ReplacementChar || isBidi(r) {
 			clean = false
 			break
 		}
@@ -646,9 +647,16 @@ func oneLine(s string) string {
 			b.WriteByte(' ')
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			b.WriteRune(unicode.ReplacementChar)
+		case isBidi(r):
+			fmt.Fprintf(&b, "<U+%04X>", r)
 		default:
 			b.WriteRune(r)
 		}
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// isBidi reports the bidirectional embedding, override and isolate controls.
+func isBidi(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }

@@ -9,10 +9,10 @@ import (
 	"github.com/dcproxy/dcproxy/fleet"
 )
 
-// csvHeader is the first record of the csv format.
+// csvHeader is the first record of the csv-checks format.
 var csvHeader = []string{"host", "address", "site", "host_status", "check_id", "kind", "account", "status", "expected", "actual", "message", "drift"}
 
-// csvRenderer writes RFC 4180 CSV: one record per host and check. A host without checks (it could
+// csvRenderer (format csv-checks) writes RFC 4180 CSV: one record per host and check. A host without checks (it could
 // not be reached) gets one record with empty check fields and its error as the message; a host
 // error next to checks gets its own record with check_id "host".
 //
@@ -73,4 +73,52 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// csvWideHeader is the first record of the csv format (one record per host).
+var csvWideHeader = []string{"run_id", "started_at", "host", "address", "site", "status", "acts", "sensor", "route", "route_decision",
+	"local_system", "local_service", "endpoint", "reason", "drift", "tool_version"}
+
+// csvWideRenderer writes one RFC 4180 record per host with the run id and start time on every
+// record, so that daily files can be appended to one another (or loaded into one table) and still
+// be told apart. acts is who acts (fix, proxy/firewall, sensor, host, credentials; several joined by
+// ","), route the source and proxy the verdict followed. The per-check form is FormatCSVChecks.
+// Cells a spreadsheet would take for a formula are defused as in csvRenderer.
+type csvWideRenderer struct{ opt Options }
+
+// Render implements Renderer.
+func (c csvWideRenderer) Render(w io.Writer, rep *fleet.Report) error {
+	if rep == nil {
+		return ErrNilReport
+	}
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	write := func(rec []string) {
+		for i, f := range rec {
+			rec[i] = csvSafe(f)
+		}
+		_ = cw.Write(rec)
+	}
+	write(append([]string(nil), csvWideHeader...))
+	started := ""
+	if !rep.StartedAt.IsZero() {
+		started = rep.StartedAt.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	tool := ""
+	if c.opt.Run != nil {
+		tool = c.opt.Run.ToolVersion
+	}
+	for i := range rep.Hosts {
+		h := &rep.Hosts[i]
+		v := viewHost(h)
+		write([]string{rep.RunID, started, h.Host, h.Address, h.Site, h.Status, strings.Join(hostActors(h), ","),
+			strings.TrimPrefix(sensorCell(h), cellNone), strings.TrimPrefix(routeCell(h), cellNone), routeDecision(h),
+			v.system.text, v.service.text, v.endpoint.text, v.reason(), h.Drift, tool})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return writeErr(FormatCSV, err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return writeErr(FormatCSV, err)
 }

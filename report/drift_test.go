@@ -42,6 +42,7 @@ func TestGoldenDrift(t *testing.T) {
 		{"drift_markdown", "markdown", fixedOptions()},
 		{"drift_markdown_newonly", "markdown", newOnly},
 		{"drift_csv", "csv", fixedOptions()},
+		{"drift_csv_checks", "csv-checks", fixedOptions()},
 		{"drift_json", "json", fixedOptions()},
 		{"drift_html", "html", fixedOptions()},
 	} {

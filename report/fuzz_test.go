@@ -68,6 +68,11 @@ func FuzzRender(f *testing.F) {
 					}
 				case FormatCSV:
 					recs, err := csv.NewReader(&buf).ReadAll()
+					if err != nil || len(recs) != 3 {
+						t.Fatalf("wide csv: %d records, %v", len(recs), err)
+					}
+				case FormatCSVChecks:
+					recs, err := csv.NewReader(&buf).ReadAll()
 					if err != nil {
 						t.Fatalf("csv does not parse: %v", err)
 					}

@@ -59,7 +59,11 @@ type htmlPage struct {
 	Hosts       []htmlHost
 	Drift       string // the baseline comparison line, "" without a baseline
 	Resolved    []htmlResolved
+	Headline    *Headline // a fleet-wide cause, nil without one
+	Meta        []htmlMeta
 }
+
+type htmlMeta struct{ Name, Value string }
 
 type htmlResolved struct {
 	Host, Check, Was string
@@ -104,6 +108,11 @@ type htmlHost struct {
 	Service     htmlCell
 	Endpoint    htmlCell
 	Reason      string
+	Acts        string
+	Route       string // the route the verdict followed: source and proxy
+	Decision    string // why that route, in plain words
+	Sensor      string
+	NeedsAction bool
 	DurationMS  int64
 	Duration    string
 	Error       string
@@ -187,6 +196,10 @@ func (r htmlRenderer) page(rep *fleet.Report) htmlPage {
 		}
 	}
 	p.Chart = buildChart(rep)
+	p.Headline = FleetHeadline(rep)
+	for _, m := range runMeta(rep, r.opt) {
+		p.Meta = append(p.Meta, htmlMeta{m[0], m[1]})
+	}
 	p.Drift = upperFirst(driftLine(rep))
 	for i := range rep.Resolved {
 		f := &rep.Resolved[i]
@@ -245,6 +258,11 @@ func htmlHostOf(i int, h *fleet.HostResult) htmlHost {
 		Service:     htmlCellOf(v.service),
 		Endpoint:    htmlCellOf(v.endpoint),
 		Reason:      v.reason(),
+		Acts:        strings.Join(hostActors(h), ", "),
+		Sensor:      sensorCell(h),
+		Route:       routeCell(h),
+		Decision:    routeDecision(h),
+		NeedsAction: h.Status != fleet.StatusCompliant,
 		DurationMS:  h.DurationMS,
 		Duration:    fmtDuration(msDuration(h.DurationMS)),
 		Open:        h.Status != fleet.StatusCompliant,

@@ -158,7 +158,7 @@ func TestHTMLStructure(t *testing.T) {
 		t.Fatalf("host tables = %d", len(tables))
 	}
 	ths := findAll(tables[0], byAtom(atom.Th))
-	if len(ths) != 10 || text(ths[1]) != "Host" || text(ths[4]) != "Status" {
+	if len(ths) != 13 || text(ths[1]) != "Host" || text(ths[4]) != "Status" || text(ths[5]) != "Acts" || text(ths[7]) != "Route" {
 		t.Errorf("host table headers = %d", len(ths))
 	}
 	tbody := findAll(tables[0], byAtom(atom.Tbody))[0]

@@ -9,15 +9,17 @@ import (
 	"github.com/dcproxy/dcproxy/fleet"
 )
 
-// jsonRenderer writes the Report as indented JSON with a trailing newline.
+// jsonRenderer writes the Report as indented JSON with a trailing newline. With Options.Run, the
+// keys "tool" ({"name", "version"}) and "run" (operator, inventory, reference_source,
+// probe_target) follow "schema"; readers of fleet.Report ignore them.
 //
 // Field order is the struct order of fleet.Report, so output is stable. HTML characters are not
 // escaped ("<local>" stays readable). An empty Schema is filled in with fleet.Schema; nothing else
 // is changed, Summary included.
-type jsonRenderer struct{}
+type jsonRenderer struct{ opt Options }
 
 // Render implements Renderer.
-func (jsonRenderer) Render(w io.Writer, rep *fleet.Report) error {
+func (j jsonRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	if rep == nil {
 		return ErrNilReport
 	}
@@ -36,6 +38,19 @@ func (jsonRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	head, err := encodeJSON(&cp, "")
 	if err != nil {
 		return err
+	}
+	if j.opt.Run != nil {
+		// "tool" and "run" follow "schema": the tool version and the run's metadata.
+		meta, err := json.Marshal(j.opt.Run)
+		if err != nil {
+			return fmt.Errorf("encode json report: %w", err)
+		}
+		tool, _ := json.Marshal(map[string]string{"name": "dcproxy", "version": j.opt.Run.ToolVersion})
+		if nl := bytes.IndexByte(head[2:], '\n'); nl >= 0 {
+			at := nl + 3
+			ins := "  \"tool\": " + string(tool) + ",\n  \"run\": " + string(meta) + ",\n"
+			head = append(head[:at:at], append([]byte(ins), head[at:]...)...)
+		}
 	}
 	const marker = "\n  \"hosts\": []"
 	i := bytes.Index(head, []byte(marker))

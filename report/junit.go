@@ -14,7 +14,8 @@ import (
 // junitRenderer writes JUnit XML for CI systems: one <testsuite> for the run, one <testcase> per
 // host and check (classname = host, name = check id), a <failure> for a failed check, an <error>
 // for a check that could not run, and a testcase named "host" carrying the <error> of a host that
-// could not be checked. Info checks pass and put their value in <system-out>.
+// could not be checked. Informational checks are not test cases; a warning passes with its text in
+// <system-out>. Every failure names who acts and the route the verdict followed.
 type junitRenderer struct{}
 
 type junitSuites struct {
@@ -99,8 +100,17 @@ func (junitRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		}
 		for j := range h.Checks {
 			c := &h.Checks[j]
+			if c.Status == fleet.CheckInfo || c.Kind == fleet.KindInfo {
+				continue // information, not a test: nothing can pass or fail
+			}
 			tc := junitCase{Name: orDefault(oneLine(c.ID), oneLine(c.Kind+"."+strings.ToLower(c.Account))), Classname: class}
 			detail := xmlText(checkDetail(c))
+			if a := checkActor(h, c); a != "" {
+				detail = "acts: " + a + "\n" + detail
+			}
+			if r := routeCell(h); r != cellNone {
+				detail += "route: " + r + "\n"
+			}
 			switch c.Status {
 			case fleet.CheckFail:
 				tc.Failure = &junitResult{Message: checkReason(c), Type: c.Kind, Text: detail}

@@ -77,6 +77,17 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	if rep.Interrupted {
 		b.WriteString("> **Warning:** " + interruptedNote + ".\n\n")
 	}
+	for _, m := range runMeta(rep, m.opt) {
+		fmt.Fprintf(&b, "- %s: %s\n", mdText(m[0]), mdText(m[1]))
+	}
+	if m.opt.Run != nil {
+		b.WriteString("\n")
+	}
+	headline := FleetHeadline(rep)
+	if headline != nil {
+		fmt.Fprintf(&b, "> **All hosts (%s):** %s\n\n", mdText(headline.Actor), mdText(headline.Text))
+	}
+	sensor := hasSensorData(rep)
 
 	inv := m.opt.Inventory
 	if inv == "" {
@@ -97,19 +108,53 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	}
 	if len(action) > 0 {
 		fmt.Fprintf(&b, "### Hosts needing action (%d)\n\n", len(action))
-		b.WriteString("| Host | Site | LOCAL_SYSTEM | LOCAL_SERVICE | Reason | Fix |\n|---|---|---|---|---|---|\n")
+		b.WriteString("Who acts: **fix** (run the command in the Fix column), **proxy/firewall**, **sensor**, **host**, **credentials**.\n\n")
+		if sensor {
+			b.WriteString("| Host | Site | Acts | Route | LOCAL_SYSTEM | LOCAL_SERVICE | Reason | Fix |\n|---|---|---|---|---|---|---|---|\n")
+		} else {
+			b.WriteString("| Host | Site | Acts | LOCAL_SYSTEM | LOCAL_SERVICE | Reason | Fix |\n|---|---|---|---|---|---|---|\n")
+		}
 		for _, v := range action {
-			fix := fmt.Sprintf("dcproxy fix -i %s --limit %s --apply", shellQuote(inv), shellQuote(v.h.Host))
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdText(v.h.Host), mdText(v.h.Site), mdText(v.system.text),
-				mdText(v.service.text), mdText(v.reason()), mdCode(fix))
+			fix := "-"
+			if fixable(v.h) {
+				if line, ok := fixLine(inv, v.h.Host); ok {
+					fix = mdCode(line)
+				} else {
+					fix = "(name cannot be quoted safely: run dcproxy fix for this host by hand)"
+				}
+			}
+			route := ""
+			if sensor {
+				route = " " + mdText(routeCell(v.h)) + " |"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |%s %s | %s | %s | %s |\n", mdText(v.h.Host), mdText(v.h.Site), mdText(strings.Join(hostActors(v.h), ", ")),
+				route, mdText(v.system.text), mdText(v.service.text), mdText(v.reason()), fix)
 		}
 		b.WriteString("\n")
 	}
-	if len(broken) > 0 {
+	if len(broken) > 0 && headline != nil {
 		fmt.Fprintf(&b, "### Hosts that could not be checked (%d)\n\n", len(broken))
-		b.WriteString("| Host | Address | Site | Reason |\n|---|---|---|---|\n")
+		names := make([]string, len(broken))
+		for i, v := range broken {
+			names[i] = mdText(v.h.Host)
+		}
+		b.WriteString(strings.Join(names, ", ") + "\n\n")
+	} else if len(broken) > 0 {
+		fmt.Fprintf(&b, "### Hosts that could not be checked (%d)\n\n", len(broken))
+		b.WriteString("| Host | Address | Site | Acts | Reason |\n|---|---|---|---|---|\n")
 		for _, v := range broken {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdText(v.h.Host), mdText(v.h.Address), mdText(v.h.Site), mdText(v.reason()))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdText(v.h.Host), mdText(v.h.Address), mdText(v.h.Site),
+				mdText(strings.Join(hostActors(v.h), ", ")), mdText(v.reason()))
+		}
+		b.WriteString("\n")
+	}
+	if sensor {
+		b.WriteString("### Routes the verdicts followed\n\n| Host | Sensor | Route | Decision |\n|---|---|---|---|\n")
+		for _, v := range views {
+			if newOnly && v.h.Drift != fleet.DriftNew {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdText(v.h.Host), mdText(sensorCell(v.h)), mdText(routeCell(v.h)), mdText(routeDecision(v.h)))
 		}
 		b.WriteString("\n")
 	}
@@ -193,22 +238,44 @@ func mdCode(s string) string {
 	return fence + s + fence
 }
 
-// shellQuote leaves s bare when it only holds characters no shell treats specially, and otherwise
-// single-quotes it for a POSIX shell (an embedded ' becomes '\”). Host names and paths in
-// practice are bare; PowerShell reads a single-quoted string without ' the same way.
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
+// fixLine is the command that fixes exactly one host: --host matches inventory names only (never a
+// site or a tag). It is quoted so that bash, PowerShell and cmd.exe all read the same arguments;
+// ok is false when the host name or the inventory path cannot be written that way.
+func fixLine(inventory, host string) (string, bool) {
+	inv, ok1 := shellQuote(inventory)
+	h, ok2 := shellQuote(host)
+	if !ok1 || !ok2 || strings.ContainsAny(host, "*?[]") {
+		return "", false
 	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/\\@%+=,", r)) {
-			safe = false
-			break
+	return "dcproxy fix -i " + inv + " --host " + h + " --apply", true
+}
+
+// shellQuote writes s as one argument that bash, PowerShell 5.1 and cmd.exe read the same way: bare
+// when it holds only letters, digits and . _ : / - (not leading -), else in double quotes, the one
+// quoting all three share. ok is false for what no common quoting carries: " $ ` % ! ^ (expanded or
+// escaping in one of them), a backslash before another or at the end (bash), the typographic
+// quotes PowerShell treats as quotes (U+2018-U+201E), control and bidi characters.
+func shellQuote(s string) (string, bool) {
+	if s == "" {
+		return `""`, true
+	}
+	bare := s[0] != '-'
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._:/-", r):
+		case strings.ContainsRune("\"$`%!^", r), r >= 0x2018 && r <= 0x201e, r < 0x20, r == 0x7f, isBidi(r), r >= 0x80 && r < 0xa0:
+			return "", false
+		case r == '\\':
+			bare = false
+			if i == len(s)-1 || s[i+1] == '\\' {
+				return "", false
+			}
+		default:
+			bare = false
 		}
 	}
-	if safe {
-		return s
+	if bare {
+		return s, true
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return `"` + s + `"`, true
 }

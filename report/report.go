@@ -37,41 +37,83 @@ type Renderer interface {
 // Options tune human-oriented output. The zero value is valid: plain output without colour, no
 // width limit, the real clock.
 type Options struct {
-	// TTY says that w is an interactive terminal: the table is drawn with box characters and may be
-	// coloured and fitted to Width. When false, the table is plain aligned ASCII without colour.
+	// TTY says that w is an interactive terminal: the table puts problems first and may be coloured
+	// and fitted to Width and Height. When false, the table is plain aligned text in inventory
+	// order, without colour, every cell in full.
 	TTY bool
 	// Color enables ANSI colours in the table; ignored unless TTY is set.
 	Color bool
-	// Width is the terminal width in columns; 0 means no limit. Only used for the table on a TTY.
+	// Width is the terminal width in columns; 0 means no limit. Only used for the table on a TTY:
+	// every line fits, cells are cut with an ellipsis.
 	Width int
+	// Height is the terminal height in lines; 0 means no limit. Only used for the table on a TTY:
+	// when the hosts would not fit, compliant hosts are left out (the table says how many).
+	Height int
+	// All shows every host in the TTY table even when they do not fit Height (--all).
+	All bool
 	// Now returns the time shown as "generated at" (HTML); nil means time.Now.
 	Now func() time.Time
 	// Inventory is the inventory path written into the fix commands of the Markdown ticket; empty
 	// means the placeholder "INVENTORY".
 	Inventory string
+	// Run is the run's metadata (tool version, operator, inventory, reference source, probe
+	// target): JSON carries it as "tool" and "run", HTML and Markdown show it. nil: none.
+	Run *RunInfo
 	// NewOnly restricts the Markdown ticket body to what a baseline comparison found new (dcproxy
 	// --fail-on new): the headline counts hosts with new findings and the host tables list only
 	// them. Ignored when the report has no baseline; the other formats always show every host.
 	NewOnly bool
 }
 
+// RunInfo is what a reader of a report needs to know about the run beyond its results.
+type RunInfo struct {
+	ToolVersion     string `json:"-"`
+	Operator        string `json:"operator,omitempty"`         // local user and connecting account
+	Inventory       string `json:"inventory,omitempty"`        // the inventory file
+	ReferenceSource string `json:"reference_source,omitempty"` // current_user or declared
+	ProbeTarget     string `json:"probe_target,omitempty"`     // the probe URL, or how it is chosen
+}
+
+// runMeta is RunInfo as name/value pairs for the human formats, in a fixed order.
+func runMeta(rep *fleet.Report, o Options) [][2]string {
+	r := o.Run
+	if r == nil {
+		return nil
+	}
+	var out [][2]string
+	add := func(k, v string) {
+		if v = oneLine(v); v != "" {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	add("dcproxy", r.ToolVersion)
+	add("operator", r.Operator)
+	add("inventory", r.Inventory)
+	add("reference", r.ReferenceSource)
+	add("probe target", r.ProbeTarget)
+	return out
+}
+
 // Format names accepted by New.
 const (
-	FormatTable    = "table"
-	FormatJSON     = "json"
-	FormatCSV      = "csv"
-	FormatMarkdown = "markdown"
-	FormatJUnit    = "junit"
-	FormatHTML     = "html"
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatCSV   = "csv"
+	// FormatCSVChecks is the per-check CSV: one record per host and check.
+	FormatCSVChecks = "csv-checks"
+	FormatMarkdown  = "markdown"
+	FormatJUnit     = "junit"
+	FormatHTML      = "html"
 )
 
 var constructors = []struct {
 	name string
 	make func(Options) Renderer
 }{
-	{FormatCSV, func(o Options) Renderer { return csvRenderer{} }},
+	{FormatCSV, func(o Options) Renderer { return csvWideRenderer{opt: o} }},
+	{FormatCSVChecks, func(o Options) Renderer { return csvRenderer{} }},
 	{FormatHTML, func(o Options) Renderer { return htmlRenderer{opt: o} }},
-	{FormatJSON, func(o Options) Renderer { return jsonRenderer{} }},
+	{FormatJSON, func(o Options) Renderer { return jsonRenderer{opt: o} }},
 	{FormatJUnit, func(o Options) Renderer { return junitRenderer{} }},
 	{FormatMarkdown, func(o Options) Renderer { return markdownRenderer{opt: o} }},
 	{FormatTable, func(o Options) Renderer { return tableRenderer{opt: o} }},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -78,9 +79,13 @@ func TestGolden(t *testing.T) {
 		{"table_piped", "table", fixedOptions()},
 		{"table_tty", "table", Options{TTY: true}},
 		{"table_tty_color", "table", Options{TTY: true, Color: true}},
-		{"table_tty_width100", "table", Options{TTY: true, Width: 100}},
+		{"table_tty_width80", "table", Options{TTY: true, Width: 80}},
+		{"table_tty_width120", "table", Options{TTY: true, Width: 120}},
+		{"table_tty_width120_height8", "table", Options{TTY: true, Width: 120, Height: 8}},
+		{"table_tty_width120_height8_all", "table", Options{TTY: true, Width: 120, Height: 8, All: true}},
 		{"json", "json", fixedOptions()},
 		{"csv", "csv", fixedOptions()},
+		{"csv_checks", "csv-checks", fixedOptions()},
 		{"markdown", "markdown", fixedOptions()},
 		{"markdown_inventory", "markdown", inv},
 		{"junit", "junit", fixedOptions()},
@@ -109,7 +114,7 @@ func TestGoldenSmallReports(t *testing.T) {
 }
 
 func TestNewAndFormats(t *testing.T) {
-	want := []string{"csv", "html", "json", "junit", "markdown", "table"}
+	want := []string{"csv", "csv-checks", "html", "json", "junit", "markdown", "table"}
 	if got := Formats(); !slices.Equal(got, want) {
 		t.Fatalf("Formats() = %v, want %v", got, want)
 	}
@@ -259,7 +264,7 @@ func TestTablePiped(t *testing.T) {
 
 func TestTableTTYColorAndWidth(t *testing.T) {
 	out := render(t, "table", Options{TTY: true, Color: true}, fixture())
-	for _, want := range []string{"\x1b[31merror\x1b[0m", "\x1b[33mnoncompliant\x1b[0m", "\x1b[32mcompliant\x1b[0m", "│"} {
+	for _, want := range []string{"\x1b[31merror\x1b[0m", "\x1b[33mnoncompliant\x1b[0m", "\x1b[32mcompliant\x1b[0m", "\x1b[1mHOST\x1b[0m"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("coloured TTY table lacks %q", want)
 		}
@@ -268,18 +273,67 @@ func TestTableTTYColorAndWidth(t *testing.T) {
 	if strings.Contains(plain, "\x1b") {
 		t.Error("TTY table without Color contains escapes")
 	}
-	// The width limit wraps REASON only; lines of the host table fit or are as narrow as the
-	// fixed columns allow (they need 98 columns here).
-	narrow := render(t, "table", Options{TTY: true, Width: 130}, fixture())
-	hostTable := narrow[:strings.Index(narrow, "\n\n")]
-	for _, l := range strings.Split(hostTable, "\n") {
-		if w := twwidth.Width(l); w > 130 {
-			t.Errorf("line %d columns wide exceeds Width 130: %q", w, l)
+	for _, r := range "│─┌└├" {
+		if strings.ContainsRune(plain, r) {
+			t.Errorf("TTY table draws a box (%q), which wraps on a narrow terminal", r)
 		}
 	}
-	if !strings.Contains(hostTable, "│ HOST                   │ ADDRESS   │ STATUS       │ LOCAL_SYSTEM │ LOCAL_SERVICE │") {
-		t.Error("fitting the width truncated or wrapped a fixed column")
+	// Problems first on a terminal: every error and noncompliant host before the first compliant one.
+	lines := strings.Split(plain, "\n")
+	firstOK, lastBad := -1, -1
+	for i, l := range lines[1:11] {
+		switch {
+		case strings.Contains(l, " compliant "):
+			if firstOK < 0 {
+				firstOK = i
+			}
+		case strings.Contains(l, "noncompliant") || strings.Contains(l, " error "):
+			lastBad = i
+		}
 	}
+	if firstOK < lastBad {
+		t.Errorf("a compliant host comes before a problem:\n%s", plain)
+	}
+	// Every line fits the width, with and without colour; cut cells end in an ellipsis.
+	for _, w := range []int{60, 80, 120} {
+		for _, c := range []bool{false, true} {
+			got := render(t, "table", Options{TTY: true, Width: w, Color: c}, fixture())
+			for _, l := range strings.Split(got, "\n") {
+				if lw := twwidth.Width(stripANSI(l)); lw > w {
+					t.Errorf("width %d colour %v: line of %d columns: %q", w, c, lw, l)
+				}
+			}
+			if !strings.Contains(got, ellipsis) {
+				t.Errorf("width %d: nothing was cut", w)
+			}
+		}
+	}
+	// Piped: every cell in full, nothing cut.
+	if strings.Contains(render(t, "table", Options{Width: 40}, fixture()), ellipsis) {
+		t.Error("piped table was cut")
+	}
+	// More hosts than the screen: compliant hosts are hidden and counted; --all shows them.
+	short := render(t, "table", Options{TTY: true, Height: 8}, fixture())
+	if strings.Contains(short, "dc01.corp.example") || !strings.Contains(short, "(3 compliant hosts not shown: --all shows every host)") {
+		t.Errorf("height 8:\n%s", short)
+	}
+	if all := render(t, "table", Options{TTY: true, Height: 8, All: true}, fixture()); !strings.Contains(all, "dc01.corp.example") || strings.Contains(all, "not shown") {
+		t.Errorf("--all:\n%s", all)
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // Text from a host must not smuggle terminal escapes or break lines in the human formats.
@@ -329,7 +383,7 @@ func TestJSON(t *testing.T) {
 }
 
 func TestCSV(t *testing.T) {
-	out := render(t, "csv", fixedOptions(), fixture())
+	out := render(t, "csv-checks", fixedOptions(), fixture())
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -360,11 +414,13 @@ func TestCSV(t *testing.T) {
 	rep := fixture()
 	rep.Hosts[2].Checks[0].Message = "=HYPERLINK(\"http://evil\")"
 	rep.Hosts[2].Site = "-2+3"
-	recs, _ = csv.NewReader(strings.NewReader(render(t, "csv", Options{}, rep))).ReadAll()
-	for _, r := range recs {
-		for _, f := range r {
-			if f != "" && strings.ContainsRune("=+-@", rune(f[0])) {
-				t.Errorf("formula-like cell %q not defused", f)
+	for _, f := range []string{"csv", "csv-checks"} {
+		recs, _ = csv.NewReader(strings.NewReader(render(t, f, Options{}, rep))).ReadAll()
+		for _, r := range recs {
+			for _, f := range r {
+				if f != "" && strings.ContainsRune("=+-@", rune(f[0])) {
+					t.Errorf("formula-like cell %q not defused", f)
+				}
 			}
 		}
 	}
@@ -373,12 +429,12 @@ func TestCSV(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	out := render(t, "markdown", fixedOptions(), fixture())
 	for _, h := range []string{"dc03.corp.example", "dc04.corp.example", "dc-fra-01.corp.example"} {
-		if !strings.Contains(out, "`dcproxy fix -i INVENTORY --limit "+h+" --apply`") {
+		if !strings.Contains(out, "`dcproxy fix -i INVENTORY --host "+h+" --apply`") {
 			t.Errorf("no fix command for %s", h)
 		}
 	}
 	for _, h := range []string{"dc01", "dc06", "dc09"} {
-		if strings.Contains(out, "--limit "+h) {
+		if strings.Contains(out, "--host "+h) {
 			t.Errorf("fix command for %s, which is not noncompliant", h)
 		}
 	}
@@ -392,23 +448,58 @@ func TestMarkdown(t *testing.T) {
 		t.Error("<local> not escaped")
 	}
 	quoted := render(t, "markdown", Options{Inventory: "prod dcs.yaml"}, fixture())
-	if !strings.Contains(quoted, "dcproxy fix -i 'prod dcs.yaml' --limit dc03.corp.example --apply") {
+	if !strings.Contains(quoted, `dcproxy fix -i "prod dcs.yaml" --host dc03.corp.example --apply`) {
 		t.Error("inventory path with a space is not quoted")
 	}
 }
 
+// The fix line's arguments read the same in bash, PowerShell and cmd.exe, or are refused.
 func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"dc01.corp.example":       "dc01.corp.example",
-		`C:\inv\dcs.yaml`:         `C:\inv\dcs.yaml`,
-		"prod dcs.yaml":           "'prod dcs.yaml'",
-		"it's.yaml":               `'it'\''s.yaml'`,
-		"":                        "''",
-		"$(rm -rf /)":             "'$(rm -rf /)'",
-		"inventories/prod-eu.yml": "inventories/prod-eu.yml",
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"dc01.corp.example", "dc01.corp.example", true},
+		{"inventories/prod-eu.yml", "inventories/prod-eu.yml", true},
+		{`C:\inv\dcs.yaml`, `"C:\inv\dcs.yaml"`, true},
+		{"prod dcs.yaml", `"prod dcs.yaml"`, true},
+		{"it's.yaml", `"it's.yaml"`, true},
+		{"", `""`, true},
+		{"-rf", `"-rf"`, true},
+		{"a,b", `"a,b"`, true},     // PowerShell: bare a,b is an array
+		{"@x", `"@x"`, true},       // PowerShell: splatting
+		{"a&b", `"a&b"`, true},     // cmd: & separates commands outside quotes
+		{"$(rm -rf /)", "", false}, // bash and PowerShell expand $ inside double quotes
+		{"a`b", "", false},         // bash command substitution, PowerShell escape
+		{"%PATH%", "", false},      // cmd expands %VAR% inside quotes
+		{"a!b", "", false},         // cmd delayed expansion, bash history
+		{"a^b", "", false},         // cmd escape
+		{`a"b`, "", false},
+		{"dc\u2018x", "", false}, // PowerShell reads U+2018-U+201B as a single quote
+		{"dc\u201cx", "", false}, // and U+201C-U+201E as a double quote
+		{"dc\u202ex", "", false}, // bidi override
+		{"dc\nx", "", false},
+		{`C:\dir\`, "", false}, // bash: \" would escape the closing quote
+		{`\\server\share\inv.yaml`, "", false},
 	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		got, ok := shellQuote(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("shellQuote(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	// What is accepted, bash reads back unchanged (the real shell, when it is installed).
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	for _, in := range []string{"dc01.corp.example", `C:\inv\dcs.yaml`, "prod dcs.yaml", "it's.yaml", "a&b;c|d<e>f(g)", "-rf", "ö ü.yaml"} {
+		q, ok := shellQuote(in)
+		if !ok {
+			t.Fatalf("%q refused", in)
+		}
+		out, err := exec.Command(bash, "-c", "printf %s "+q).Output()
+		if err != nil || string(out) != in {
+			t.Errorf("bash reads %s as %q (%v), want %q", q, out, err, in)
 		}
 	}
 }
@@ -451,6 +542,9 @@ func TestJUnit(t *testing.T) {
 			wantErr++
 		}
 		for _, c := range h.Checks {
+			if c.Status == fleet.CheckInfo {
+				continue // informational checks are not test cases
+			}
 			wantCases++
 			switch c.Status {
 			case fleet.CheckFail:

@@ -2,28 +2,55 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"sort"
+	"strings"
 
-	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/pkg/twwidth"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/dcproxy/dcproxy/fleet"
 )
 
-// tableRenderer draws one row per host, the remediation rows if any, then the summary line.
+// tableRenderer draws a plain table: one row per host, the remediation and resolved rows if any,
+// then the fleet-wide headline if there is one and the summary line. Columns are separated by two
+// spaces; there is no box, so nothing wraps.
 //
-// On a TTY it uses box-drawing characters, optional ANSI colour and fits Options.Width by wrapping
-// long cells; otherwise it writes plain aligned ASCII columns (no borders, no colour, no wrapping)
-// that survive being pasted into a ticket.
+// Piped (Options.TTY false) the table keeps inventory order, shows every host and cell in full and
+// has no colour: it diffs and greps cleanly. On a terminal the hosts that need action come first;
+// with Options.Width every line fits the width (ADDRESS is dropped first, then REASON and the
+// widest columns are cut with an ellipsis); with Options.Height, when the hosts would not fit the
+// screen, compliant hosts are left out (a line says how many; Options.All shows them).
 type tableRenderer struct {
 	opt Options
 }
 
-var hostHeader = []string{"HOST", "ADDRESS", "STATUS", "LOCAL_SYSTEM", "LOCAL_SERVICE", "ENDPOINT", "REASON"}
+// Column headers.
+const (
+	colHost     = "HOST"
+	colAddress  = "ADDRESS"
+	colStatus   = "STATUS"
+	colActs     = "ACTS"
+	colSensor   = "SENSOR"
+	colRoute    = "ROUTE"
+	colSystem   = "LOCAL_SYSTEM"
+	colService  = "LOCAL_SERVICE"
+	colEndpoint = "ENDPOINT"
+	colReason   = "REASON"
+)
+
 var resolvedHeader = []string{"HOST", "CHECK", "DRIFT", "WAS"}
 var remediationHeader = []string{"HOST", "ACCOUNT", "ACTION", "OUTCOME", "CHANGE", "BACKUP", "MESSAGE"}
+
+// ellipsis marks a cell cut to fit the terminal.
+const ellipsis = "…"
+
+// minReason is the narrowest REASON gets before other columns are cut; wantReason is the width
+// REASON should have before columns that repeat it (ADDRESS, ENDPOINT, the accounts) are dropped.
+const (
+	minReason  = 16
+	wantReason = 32
+)
 
 // Render implements Renderer.
 func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
@@ -31,57 +58,98 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		return ErrNilReport
 	}
 	color := t.opt.TTY && t.opt.Color
-	paint := func(c cell) string { return colorize(c.text, c.tone, color) }
-
-	// Render into a buffer first: tablewriter logs rather than returns some write errors.
 	var buf bytes.Buffer
-	hosts := make([][]string, 0, len(rep.Hosts))
-	var rem [][]string
-	for i := range rep.Hosts {
-		h := &rep.Hosts[i]
-		v := viewHost(h)
-		hosts = append(hosts, []string{
-			orDefault(oneLine(h.Host), cellNone),
-			orDefault(oneLine(h.Address), cellNone),
-			paint(cell{oneLine(h.Status), statusTone(h.Status)}),
-			paint(v.system),
-			paint(v.service),
-			paint(v.endpoint),
-			orDefault(v.reason(), cellNone),
+	sensor := hasSensorData(rep)
+	header := []string{colHost, colAddress, colStatus, colActs}
+	if sensor {
+		header = append(header, colSensor, colRoute)
+	}
+	header = append(header, colSystem, colService, colEndpoint, colReason)
+
+	order := make([]int, len(rep.Hosts))
+	for i := range order {
+		order[i] = i
+	}
+	if t.opt.TTY {
+		sort.SliceStable(order, func(a, b int) bool {
+			return statusRank(rep.Hosts[order[a]].Status) < statusRank(rep.Hosts[order[b]].Status)
 		})
+	}
+	headline := FleetHeadline(rep)
+	hidden := 0
+	if t.opt.TTY && !t.opt.All && t.opt.Height > 0 && len(rep.Hosts)+6 > t.opt.Height {
+		hidden = countStatus(rep, fleet.StatusCompliant)
+	}
+	var rows []tableRow
+	var rem [][]string
+	for _, i := range order {
+		h := &rep.Hosts[i]
+		if hidden > 0 && h.Status == fleet.StatusCompliant {
+			continue
+		}
+		v := viewHost(h)
+		r := tableRow{cells: []cell{
+			{orDefault(oneLine(h.Host), cellNone), toneNone},
+			{orDefault(oneLine(h.Address), cellNone), toneNone},
+			{orDefault(oneLine(h.Status), cellNone), statusTone(h.Status)},
+			{orDefault(strings.Join(hostActors(h), ","), cellNone), toneNone},
+		}}
+		if sensor {
+			r.cells = append(r.cells, cell{sensorCell(h), toneNone}, cell{routeCell(h), toneNone})
+		}
+		r.cells = append(r.cells, v.system, v.service, v.endpoint, cell{orDefault(v.reason(), cellNone), toneNone})
+		if headline == nil {
+			rows = append(rows, r)
+		}
 		for j := range h.Remediation {
-			r := &h.Remediation[j]
+			m := &h.Remediation[j]
 			rem = append(rem, []string{
 				orDefault(oneLine(h.Host), cellNone),
-				orDefault(oneLine(r.Account), cellNone),
-				orDefault(oneLine(r.Action), cellNone),
-				paint(cell{orDefault(oneLine(r.Outcome), cellNone), outcomeTone(r.Outcome)}),
-				orDefault(remediationChange(r), cellNone),
-				orDefault(oneLine(r.Backup), cellNone),
-				orDefault(oneLine(r.Message), cellNone),
+				orDefault(oneLine(m.Account), cellNone),
+				orDefault(oneLine(m.Action), cellNone),
+				orDefault(oneLine(m.Outcome), cellNone),
+				orDefault(remediationChange(m), cellNone),
+				orDefault(oneLine(m.Backup), cellNone),
+				orDefault(oneLine(m.Message), cellNone),
 			})
 		}
 	}
-	if err := t.table(&buf, hostHeader, hosts, color); err != nil {
-		return err
+	if headline != nil {
+		fmt.Fprintf(&buf, "%s %s\n", colorize("ALL HOSTS ("+headline.Actor+"):", toneBad, color), headline.Text)
+		names := make([]string, 0, len(rep.Hosts))
+		for i := range rep.Hosts {
+			names = append(names, oneLine(rep.Hosts[i].Host))
+		}
+		line := "hosts: " + strings.Join(names, ", ")
+		if t.opt.TTY && t.opt.Width > 0 {
+			line = truncate(line, t.opt.Width)
+		}
+		buf.WriteString(line + "\n")
+	} else {
+		t.table(&buf, header, rows, color, true)
+	}
+	if hidden > 0 {
+		fmt.Fprintf(&buf, "(%d compliant %s not shown: --all shows every host)\n", hidden, plural(hidden, "host"))
 	}
 	if len(rem) > 0 {
 		buf.WriteString("\n")
-		if err := t.table(&buf, remediationHeader, rem, color); err != nil {
-			return err
+		rrows := make([]tableRow, len(rem))
+		for i, r := range rem {
+			rrows[i] = plainRow(r)
+			rrows[i].cells[3].tone = outcomeTone(r[3])
 		}
+		t.table(&buf, remediationHeader, rrows, color, false)
 	}
 	if len(rep.Resolved) > 0 {
-		res := make([][]string, 0, len(rep.Resolved))
+		res := make([]tableRow, 0, len(rep.Resolved))
 		for i := range rep.Resolved {
 			f := &rep.Resolved[i]
-			res = append(res, []string{orDefault(oneLine(f.Host), cellNone), orDefault(oneLine(f.Check), cellNone),
-				paint(cell{fleet.DriftResolved, toneGood}), orDefault(findingText(f), cellNone)})
+			r := plainRow([]string{orDefault(oneLine(f.Host), cellNone), orDefault(oneLine(f.Check), cellNone), fleet.DriftResolved, orDefault(findingText(f), cellNone)})
+			r.cells[2].tone = toneGood
+			res = append(res, r)
 		}
 		buf.WriteString("\n")
-		if err := t.table(&buf, resolvedHeader, res, color); err != nil {
-			return err
-		}
+		t.table(&buf, resolvedHeader, res, color, false)
 	}
 	if rep.Interrupted {
 		buf.WriteString(colorize(interruptedNote, toneBad, color) + "\n")
@@ -94,88 +162,136 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	return writeErr(FormatTable, err)
 }
 
-// minFlex is the narrowest the last (wrapping) column gets when fitting a table to the terminal.
-const minFlex = 24
+type tableRow struct{ cells []cell }
 
-func (t tableRenderer) table(w io.Writer, header []string, rows [][]string, color bool) error {
-	rend := tw.Rendition{Symbols: tw.NewSymbols(tw.StyleLight)}
-	if !t.opt.TTY {
-		rend = tw.Rendition{
-			Symbols: tw.NewSymbols(tw.StyleASCII),
-			Borders: tw.Border{Left: tw.Off, Right: tw.Off, Top: tw.Off, Bottom: tw.Off},
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off, ShowHeader: tw.Off, ShowFooter: tw.Off},
-				Lines:      tw.Lines{ShowTop: tw.Off, ShowBottom: tw.Off, ShowHeaderLine: tw.Off, ShowFooterLine: tw.Off},
-			},
+func plainRow(s []string) tableRow {
+	r := tableRow{cells: make([]cell, len(s))}
+	for i, x := range s {
+		r.cells[i] = cell{x, toneNone}
+	}
+	return r
+}
+
+func countStatus(rep *fleet.Report, status string) int {
+	n := 0
+	for i := range rep.Hosts {
+		if rep.Hosts[i].Status == status {
+			n++
 		}
 	}
-	cfg := tablewriter.Config{
-		Header: tw.CellConfig{
-			Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
-			Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
-		},
-		Row: tw.CellConfig{
-			Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
-			Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
-		},
-		Behavior: tw.Behavior{TrimSpace: tw.On},
+	return n
+}
+
+// table writes header and rows as aligned columns. On a TTY with a width, the columns are fitted:
+// for the host table, columns the REASON repeats are dropped (ADDRESS, ENDPOINT, LOCAL_SERVICE,
+// LOCAL_SYSTEM, SENSOR, in that order) until REASON can be wantReason wide; then REASON and the
+// widest other columns are cut with an ellipsis.
+func (t tableRenderer) table(buf *bytes.Buffer, header []string, rows []tableRow, color, hosts bool) {
+	n := len(header)
+	keep := make([]bool, n)
+	widths := make([]int, n)
+	for c := range header {
+		keep[c] = true
+		widths[c] = twwidth.Width(header[c])
+		for _, r := range rows {
+			widths[c] = max(widths[c], twwidth.Width(r.cells[c].text))
+		}
 	}
-	if t.opt.TTY && t.opt.Width > 0 {
-		// Fit the terminal by wrapping only the last column (REASON, MESSAGE): the short status
-		// columns stay on one line so the table can still be scanned by eye.
-		last := len(header) - 1
-		used := 3*len(header) + 1 // "│ " before every cell, " " after it, and the closing "│"
-		for col := 0; col < last; col++ {
-			wmax := twwidth.Width(header[col])
-			for _, r := range rows {
-				wmax = max(wmax, twwidth.Width(r[col]))
+	fit := t.opt.TTY && t.opt.Width > 0
+	total := func() int {
+		s, k := 0, 0
+		for c := range widths {
+			if keep[c] {
+				s += widths[c]
+				k++
 			}
-			used += wmax
 		}
-		flex := max(t.opt.Width-used, minFlex, twwidth.Width(header[last]))
-		cfg.Row.Formatting.AutoWrap = tw.WrapNormal
-		cfg.Row.ColMaxWidths = tw.CellWidth{PerColumn: tw.NewMapper[int, int]().Set(last, flex)}
+		return s + 2*(k-1)
 	}
-	var buf bytes.Buffer
-	tbl := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(rend)),
-		tablewriter.WithConfig(cfg),
-	)
-	hdr := make([]any, len(header))
-	for i, h := range header {
-		if color {
-			h = "\x1b[1m" + h + "\x1b[0m"
+	last := n - 1
+	if fit && total() > t.opt.Width {
+		if hosts {
+			// Drop what the REASON column repeats, least useful first, until REASON can have
+			// wantReason columns (or nothing is left to drop).
+			for _, name := range []string{colAddress, colEndpoint, colService, colSystem, colSensor} {
+				if total()-widths[last]+min(widths[last], wantReason) <= t.opt.Width {
+					break
+				}
+				for c := range header {
+					if header[c] == name {
+						keep[c] = false
+					}
+				}
+			}
 		}
-		hdr[i] = h
+		if over := total() - t.opt.Width; over > 0 {
+			widths[last] = max(min(minReason, widths[last]), widths[last]-over)
+		}
+		for total() > t.opt.Width {
+			widest := -1
+			for c := 0; c < last; c++ {
+				if keep[c] && widths[c] > 4 && (widest < 0 || widths[c] > widths[widest]) {
+					widest = c
+				}
+			}
+			if widest < 0 {
+				break // as narrow as a table can be
+			}
+			widths[widest]--
+		}
 	}
-	tbl.Header(hdr...)
-	if err := tbl.Bulk(rows); err != nil {
-		return fmtErr(err)
+	line := func(cells []cell) {
+		var b strings.Builder
+		first := true
+		for c, x := range cells {
+			if !keep[c] {
+				continue
+			}
+			if !first {
+				b.WriteString("  ")
+			}
+			first = false
+			text := x.text
+			if fit {
+				text = truncate(text, widths[c])
+			}
+			pad := widths[c] - twwidth.Width(text)
+			b.WriteString(colorize(text, x.tone, color))
+			if c < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", max(pad, 0)))
+			}
+		}
+		buf.WriteString(strings.TrimRight(b.String(), " ") + "\n")
 	}
-	if err := tbl.Render(); err != nil {
-		return fmtErr(err)
+	hdr := make([]cell, n)
+	for c, h := range header {
+		hdr[c] = cell{h, toneHeader}
 	}
-	out := buf.Bytes()
-	if !t.opt.TTY {
-		out = trimPlain(out)
+	line(hdr)
+	for _, r := range rows {
+		line(r.cells)
 	}
-	_, err := w.Write(out)
-	return err
 }
 
-// trimPlain removes the padding the borderless table leaves: one leading space on every line and
-// all trailing spaces, so piped output diffs and greps cleanly.
-func trimPlain(b []byte) []byte {
-	lines := bytes.Split(b, []byte("\n"))
-	for i, l := range lines {
-		l = bytes.TrimPrefix(l, []byte(" "))
-		lines[i] = bytes.TrimRight(l, " ")
+// truncate cuts s to at most w display columns, ending in an ellipsis when it was cut.
+func truncate(s string, w int) string {
+	if twwidth.Width(s) <= w {
+		return s
 	}
-	return bytes.Join(lines, []byte("\n"))
-}
-
-func fmtErr(err error) error {
-	return writeErr(FormatTable, err)
+	if w <= 1 {
+		return strings.Repeat(ellipsis, max(w, 0))
+	}
+	var b strings.Builder
+	used := 0
+	for _, r := range s {
+		rw := twwidth.Width(string(r))
+		if used+rw > w-1 {
+			break
+		}
+		b.WriteRune(r)
+		used += rw
+	}
+	return b.String() + ellipsis
 }
 
 func outcomeTone(outcome string) tone {
@@ -202,6 +318,11 @@ func colorize(s string, t tone, on bool) string {
 		return "\x1b[33m" + s + "\x1b[0m"
 	case toneBad:
 		return "\x1b[31m" + s + "\x1b[0m"
+	case toneHeader:
+		return "\x1b[1m" + s + "\x1b[0m"
 	}
 	return s
 }
+
+// toneHeader is the bold of the table's header row (terminal only; no CSS class).
+const toneHeader tone = 100

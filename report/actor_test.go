@@ -1,0 +1,116 @@
+package report
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dcproxy/dcproxy/fleet"
+)
+
+// Who acts: the audit's Actor field wins; without it the label is derived from kind and status.
+func TestActors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    fleet.Check
+		want string
+	}{
+		{"pass", fleet.Check{Kind: fleet.KindRegCompare, Status: fleet.CheckPass}, ""},
+		{"info", fleet.Check{Kind: fleet.KindInfo, Status: fleet.CheckInfo}, ""},
+		{"registry fail", fleet.Check{Kind: fleet.KindRegCompare, Status: fleet.CheckFail}, fleet.ActorFix},
+		{"endpoint fail", fleet.Check{Kind: fleet.KindEndpoint, Status: fleet.CheckFail}, fleet.ActorProxy},
+		{"tls fail", fleet.Check{Kind: fleet.KindTLS, Status: fleet.CheckFail}, fleet.ActorSensor},
+		{"sensor warn", fleet.Check{Kind: fleet.KindSensor, Status: fleet.CheckWarn}, fleet.ActorSensor},
+		{"check error", fleet.Check{Kind: fleet.KindEndpoint, Status: fleet.CheckError}, fleet.ActorHost},
+		{"field wins", fleet.Check{Kind: fleet.KindRegCompare, Status: fleet.CheckFail, Actor: fleet.ActorSensor}, fleet.ActorSensor},
+	} {
+		if got := checkActor(nil, &tc.c); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// An endpoint failing for an account whose value is missing is the fix's, not the proxy's.
+	h := &fleet.HostResult{Checks: []fleet.Check{
+		{Kind: fleet.KindRegCompare, Account: fleet.AccountLocalSystem, Status: fleet.CheckFail},
+		{Kind: fleet.KindEndpoint, Account: fleet.AccountLocalSystem, Status: fleet.CheckFail},
+		{Kind: fleet.KindEndpoint, Account: fleet.AccountLocalService, Status: fleet.CheckFail},
+	}}
+	if a, b := checkActor(h, &h.Checks[1]), checkActor(h, &h.Checks[2]); a != fleet.ActorFix || b != fleet.ActorProxy {
+		t.Errorf("endpoint actors %q %q", a, b)
+	}
+	if got := hostErrorActor(&fleet.HostError{Kind: "auth"}); got != fleet.ActorCredentials {
+		t.Errorf("auth: %q", got)
+	}
+	if got := hostErrorActor(&fleet.HostError{Kind: "timeout"}); got != fleet.ActorHost {
+		t.Errorf("timeout: %q", got)
+	}
+}
+
+func errorFleet(kind, msg string, n int) *fleet.Report {
+	rep := &fleet.Report{Schema: fleet.Schema, Command: "audit", StartedAt: fixedNow, FinishedAt: fixedNow}
+	for i := 0; i < n; i++ {
+		rep.Hosts = append(rep.Hosts, fleet.HostResult{Host: "dc0" + string(rune('1'+i)) + ".corp.example", Status: fleet.StatusError,
+			Error: &fleet.HostError{Kind: kind, Message: msg}})
+	}
+	return rep
+}
+
+// One fleet-wide cause is one headline, not N rows, in every human format.
+func TestFleetHeadline(t *testing.T) {
+	for _, tc := range []struct {
+		kind, msg, want string
+	}{
+		{"auth", "401: logon refused", "the logon was refused on all 4 hosts"},
+		{"timeout", "no answer within 60s", "every host timed out (4)"},
+		{"unreachable", "connection refused", "no host was reachable (4)"},
+		{"auth", "KDC unreachable: krb.corp.example:88", "the Kerberos KDC could not be reached"},
+	} {
+		rep := errorFleet(tc.kind, tc.msg, 4)
+		hl := FleetHeadline(rep)
+		if hl == nil || !strings.Contains(hl.Text, tc.want) {
+			t.Fatalf("%s: headline %+v", tc.msg, hl)
+		}
+		table := render(t, "table", Options{TTY: true, Width: 80}, rep)
+		if strings.Count(table, tc.msg) > 0 || !strings.Contains(table, "ALL HOSTS (") || strings.Count(table, "\n") > 4 {
+			t.Errorf("table repeats the cause per host:\n%s", table)
+		}
+		for _, f := range []string{"markdown", "html"} {
+			if out := render(t, f, fixedOptions(), rep); !strings.Contains(out, tc.want) {
+				t.Errorf("%s lacks the headline %q", f, tc.want)
+			}
+		}
+	}
+	// Mixed causes, one host, or one host fine: no headline.
+	mixed := errorFleet("auth", "401", 3)
+	mixed.Hosts[1].Error.Kind = "timeout"
+	one := errorFleet("auth", "401", 1)
+	someOK := errorFleet("auth", "401", 3)
+	someOK.Hosts[2] = fleet.HostResult{Host: "ok", Status: fleet.StatusCompliant}
+	for _, rep := range []*fleet.Report{mixed, one, someOK} {
+		if hl := FleetHeadline(rep); hl != nil {
+			t.Errorf("unexpected headline %+v", hl)
+		}
+	}
+}
+
+// The sensor-aware columns appear when hosts carry a sensor and a route, and every format says
+// which proxy source decided the verdict.
+func TestSensorAndRoute(t *testing.T) {
+	rep := fixture()
+	rep.Hosts[0].Sensor = &fleet.Sensor{Kind: fleet.SensorV2, Version: "2.250.18972.18405"}
+	rep.Hosts[0].Route = &fleet.Route{Source: fleet.RouteSensorJSON, Proxy: "proxy.lab.test:8080",
+		Decision: "the sensor uses the proxy of SensorConfiguration.json", Unverified: true}
+	rep.Hosts[1].Sensor = &fleet.Sensor{Kind: fleet.SensorV3}
+	rep.Hosts[1].Route = &fleet.Route{Source: fleet.RouteMDEStatic, Proxy: "mde-proxy:3128", Decision: "the unified sensor uses MDE's static proxy"}
+	golden(t, "table_sensor_width120", render(t, "table", Options{TTY: true, Width: 120}, rep))
+	table := render(t, "table", Options{}, rep)
+	for _, want := range []string{"SENSOR", "ROUTE", "v2 2.250.18972.18405", "sensor-json proxy.lab.test:8080", "mde-static mde-proxy:3128"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	for _, f := range []string{"csv", "markdown", "html", "junit", "json"} {
+		out := render(t, f, fixedOptions(), rep)
+		if !strings.Contains(out, "sensor-json") || !strings.Contains(out, "mde-static") {
+			t.Errorf("%s does not say which proxy source decided the verdict", f)
+		}
+	}
+}
