@@ -1,6 +1,7 @@
 // Package auth is the HTTP authentication layer of a simulated Windows WinRM
-// listener: Negotiate (raw NTLM tokens, as masterzen/winrm and pywinrm send them)
-// and Basic, NTLM message sealing (multipart/encrypted) and the refusals Windows
+// listener: Negotiate (raw NTLM tokens, as masterzen/winrm and pywinrm send them;
+// Kerberos, raw or SPNEGO, when Policy.Kerberos is set: kerberos.go) and Basic,
+// NTLM and Kerberos message sealing (multipart/encrypted) and the refusals Windows
 // answers with. It wraps the WS-Man handler of remote/winsim.
 //
 // # Per-connection state machine
@@ -286,7 +287,8 @@ func (h *handler) negotiate(w http.ResponseWriter, r *http.Request, st *connStat
 		return
 	}
 	if err != nil || len(tok) < 12 || !bytes.HasPrefix(tok, []byte("NTLMSSP\x00")) {
-		// unverified: SPNEGO-wrapped tokens (Kerberos, SPNEGO/NTLM) are not simulated.
+		// Kerberos (raw or SPNEGO) is taken above when Policy.Kerberos is set.
+		// unverified: SPNEGO-wrapped NTLM tokens are not simulated.
 		st.reset()
 		h.unauthorized(w)
 		return
