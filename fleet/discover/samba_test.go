@@ -178,3 +178,24 @@ func slugOf(t *testing.T, dc *sambatest.DC) string {
 func newSearch(base, filter string) *ldap.SearchRequest {
 	return ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, []string{"operatingSystemVersion"}, nil)
 }
+
+// BenchmarkSambaDiscovery measures one discovery (SRV of the domain and every site, LDAPS bind,
+// three searches) against a real Samba AD DC with three simulated DCs in two sites:
+// go test -run XXX -bench SambaDiscovery ./fleet/discover/
+func BenchmarkSambaDiscovery(b *testing.B) {
+	dc := sambatest.Start(b, sambatest.Options{})
+	dc.AddSimulatedDC(b, sambatest.SimDC{Name: "dc02", Site: "Branch"})
+	dc.AddSimulatedDC(b, sambatest.SimDC{Name: "rodc03", Site: "Branch", ReadOnly: true})
+	dc.AddSimulatedDC(b, sambatest.SimDC{Name: "dc04"})
+	o := discover.Options{
+		Domain: dc.Domain, DNSServer: dc.Addr, LDAPServer: dc.HostName, User: dc.AdminUser, Password: dc.AdminPassword,
+		TLS: &tls.Config{RootCAs: dc.CAPool, MinVersion: tls.VersionTLS12}, ResolveAddresses: true,
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := discover.Discover(context.Background(), o)
+		if err != nil || len(r.Hosts) != 4 {
+			b.Fatalf("err %v, %d hosts", err, len(r.Hosts))
+		}
+	}
+}

@@ -2,13 +2,16 @@ package sambatest
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // One DC: provisioning, the simulated DCs' objects and records, and the keytab export.
@@ -60,10 +63,32 @@ func TestSambaDC(t *testing.T) {
 		t.Errorf("Branch SRV %v: want dc02 and rodc03", b)
 	}
 
+	// The exported keytab decrypts a service ticket this AD's KDC issues for HTTP/dc02 (AES).
 	kt := filepath.Join(t.TempDir(), "http.keytab")
 	dc.ExportKeytab(t, kt, "HTTP/"+dc02)
-	st, err := os.Stat(kt)
-	if err != nil || st.Size() < 50 {
-		t.Fatalf("keytab: %v %v", st, err)
+	cfg, err := config.Load(dc.WriteKrb5Conf(t, filepath.Join(t.TempDir(), "krb5.conf")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client.NewWithPassword("Administrator", dc.Realm, dc.AdminPassword, cfg, client.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		t.Fatalf("AS exchange with %s: %v", dc.KDC(), err)
+	}
+	tkt, _, err := cl.GetServiceTicket("HTTP/" + dc02)
+	if err != nil {
+		t.Fatalf("TGS for HTTP/%s: %v", dc02, err)
+	}
+	if et := tkt.EncPart.EType; et != etypeID.AES256_CTS_HMAC_SHA1_96 && et != etypeID.AES128_CTS_HMAC_SHA1_96 {
+		t.Errorf("ticket etype %d, want AES (msDS-SupportedEncryptionTypes 24)", et)
+	}
+	k, err := keytab.Load(kt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tkt.DecryptEncPart(k, nil); err != nil {
+		t.Fatalf("the exported keytab does not decrypt the ticket: %v", err)
+	}
+	if got := tkt.DecryptedEncPart.CName.PrincipalNameString(); !strings.EqualFold(got, "Administrator") {
+		t.Errorf("ticket client %q", got)
 	}
 }
