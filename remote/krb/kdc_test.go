@@ -339,3 +339,15 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("no KDC: %v", err)
 	}
 }
+
+// TestAES128: an AES-128 session key (enctype 17) seals in the same 60-byte layout.
+func TestAES128(t *testing.T) {
+	r := startRealm(t)
+	conf := r.kdc.For(t).ClientConf("aes128-cts-hmac-sha1-96")
+	cl := newClient(t, krb.Credentials{User: aliceUPN, Password: alicePW, ConfigFile: conf})
+	c, a := handshake(t, cl, acceptor(t, r, krb.AcceptorOptions{}), false)
+	if c.EncType() != 17 || a.Session.EncType() != 17 {
+		t.Fatalf("etype %d/%d, want 17", c.EncType(), a.Session.EncType())
+	}
+	exchange(t, c, a.Session, false)
+}
