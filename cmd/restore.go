@@ -50,7 +50,10 @@ could not reach are refused; a host without a usable reference (HKCU) is restore
 // restoreSelection returns the records of the chosen run and hosts, and the inventory hosts they
 // name. Recorded hosts missing from the inventory cannot be reached: they are named on stderr.
 func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.BackupRecord, *auditEnv, error) {
-	all, err := fleet.ReadBackups(backupPath)
+	// A damaged line (a torn write) costs only its own record: it is skipped with a warning.
+	all, err := fleet.BackupReader{Warn: func(w fleet.BackupWarning) {
+		fmt.Fprintf(a.stderr, "dcproxy restore: warning: %s\n", w)
+	}}.Read(backupPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, usageErr("restore: no backup file %s (give --backup FILE)", backupPath)
 	}
