@@ -160,6 +160,12 @@ func TestWrapRedactsEchoedCredentials(t *testing.T) {
 	if strings.Contains(msg, "TlRMTVNT") || len(msg) > 600 {
 		t.Errorf("excerpt not redacted or capped (%d bytes): %s", len(msg), msg)
 	}
+	// Any other error quoting server bytes is capped too, and keeps its class.
+	long := fmt.Errorf("malformed HTTP status code %q", strings.Repeat("x", 5000)+pw)
+	err = r.wrap(context.Background(), "command", long)
+	if msg := err.Error(); len(msg) > 2*maxErrorMessage || strings.Contains(msg, pw) || !errors.Is(err, remote.ErrProtocol) {
+		t.Errorf("long error not capped/redacted/classified (%d bytes): %v", len(msg), errors.Is(err, remote.ErrProtocol))
+	}
 	// A weak password that is an ordinary word leaves prose alone.
 	tr = newTransport(modeBasic, user, "verify", time.Second)
 	r.tr = tr

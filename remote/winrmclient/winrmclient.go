@@ -41,6 +41,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/krb"
+	"github.com/dcproxy/dcproxy/remote/redact"
 )
 
 // Protocol limits.
@@ -129,7 +130,7 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 	ep := winrm.NewEndpoint(host, t.Port, t.HTTPS, t.InsecureSkipVerify, caPEM, nil, nil, httpTimeout)
 	ep.TLSServerName = t.TLSServerName
 	if err := tr.Transport(ep); err != nil {
-		return nil, fmt.Errorf("%s: %w", t, tr.red.Error(err))
+		return nil, fmt.Errorf("%s: %w", t, safeError(tr.red, err))
 	}
 
 	r := &runner{target: t, params: params, tr: tr}
@@ -330,8 +331,35 @@ func (r *runner) wrap(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, remote.ErrAuth) {
 		return ctxError(r.target, op, ctxErr)
 	}
-	return r.tr.red.Error(fmt.Errorf("%s: %s: %w", r.target, op, classify(err)))
+	return safeError(r.tr.red, fmt.Errorf("%s: %s: %w", r.target, op, classify(err)))
 }
+
+// maxErrorMessage caps an error message that quotes server text (net/http quotes the bytes of a
+// malformed status line, faults quote reasons).
+const maxErrorMessage = 600
+
+// safeError returns err with its message redacted (credentials the server may echo) and capped;
+// the chain is kept for errors.Is/As.
+func safeError(red *redact.Redactor, err error) error {
+	msg := err.Error()
+	safe := red.String(msg)
+	if len(safe) > maxErrorMessage {
+		safe = redact.Excerpt(safe, maxErrorMessage)
+	}
+	if safe == msg {
+		return err
+	}
+	return &redactedError{msg: safe, err: err}
+}
+
+// redactedError is an error whose message was redacted; it unwraps to the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // ctxError reports that the caller's context ended: remote.ErrTimeout for a deadline, the bare
 // context.Canceled otherwise.
