@@ -63,7 +63,9 @@ func (s *Shell) resolve(ctx context.Context, path string) (Program, error) {
 		return nil, ErrFileNotFound
 	}
 	if !strings.ContainsAny(name, `\/`) && !(len(name) >= 2 && name[1] == ':') {
-		name = `.\` + name // CreateProcess with an application name: the current directory only
+		// CreateProcess with an application name: the current directory only. unverified: that
+		// WinRS uses the shell's working directory here (the capture only shows the profile case).
+		name = `.\` + name
 	}
 	prog, status := s.lookup(name, st)
 	if status != found {
