@@ -40,7 +40,12 @@ package probe
 //     [regex]::Replace escapes every other character outside printable ASCII the same way, so the
 //     line is ASCII whatever the console code page. [Console]::Out.WriteLine bypasses the formatter
 //     (no wrapping at the console width).
-//   - ASCII only, no aliases, no backticks, no here-strings.
+//   - ASCII only, no aliases, no backticks, no here-strings, no double quotes, no percent signs;
+//     every line end is a valid ';' (no line starts with catch/else), so Inline gives the same script.
+//   - unverified (no Windows host here; tree-sitter checks syntax only): the inline script passed by
+//     cmd.exe to powershell.exe -Command unchanged; '{param(...);...}' on one line; a scriptblock as
+//     [regex]::Replace's MatchEvaluator; 5.1's ConvertTo-Json of [ordered] dictionaries in key order;
+//     $o.status on a hashtable that EndInvoke returns wrapped in a PSObject.
 const (
 	scriptHead = "$ProgressPreference='SilentlyContinue'\n$ErrorActionPreference='Stop'\n"
 	dataPrefix = "$cfg=@{"
