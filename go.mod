@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/Azure/go-ntlmssp v0.0.0-20221128193559-754e69321358
+	github.com/alexbrainman/sspi v0.0.0-20250919150558-7d374ff0d59e
 	github.com/bodgit/ntlmssp v0.0.0-20240506230425-31973bb52d9b
 	github.com/go-ldap/ldap/v3 v3.4.12
 	github.com/jcmturner/gofork v1.7.6

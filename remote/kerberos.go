@@ -3,6 +3,7 @@ package remote
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 )
 
@@ -78,5 +79,7 @@ func (t Target) validateKerberos() error {
 }
 
 // userOptional reports whether the target can log on without a user name: a Kerberos ticket cache
-// names its principal.
-func (t Target) userOptional() bool { return t.IsKerberos() && t.Kerberos.CCache != "" }
+// names its principal, and on Windows a Kerberos target without a password uses the current logon.
+func (t Target) userOptional() bool {
+	return t.IsKerberos() && (t.Kerberos.CCache != "" || t.Password == "" && runtime.GOOS == "windows")
+}

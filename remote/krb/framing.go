@@ -166,7 +166,7 @@ func partHeader(part []byte) (protocol string, length int, err error) {
 }
 
 // Seal wraps plain with s and frames it; send it with ContentType(protocol).
-func Seal(s *Session, protocol string, plain []byte) ([]byte, error) {
+func Seal(s Sealer, protocol string, plain []byte) ([]byte, error) {
 	h, d, err := s.Wrap(plain)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func Seal(s *Session, protocol string, plain []byte) ([]byte, error) {
 
 // Open unframes and unwraps a sealed body and returns the protocol it used and the plaintext, whose
 // length must be the announced Length.
-func Open(s *Session, body []byte) (protocol string, plain []byte, err error) {
+func Open(s Sealer, body []byte) (protocol string, plain []byte, err error) {
 	protocol, h, d, n, err := Unframe(body)
 	if err != nil {
 		return "", nil, err

@@ -106,3 +106,24 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
+
+// TestSSPIHeaderLen: the split of a whole wrap token into WinRM's header and data (used for SSPI's
+// EncryptMessage output on Windows) agrees with the layouts Wrap produces (checked against MIT).
+func TestSSPIHeaderLen(t *testing.T) {
+	ia, _, ir, _ := fuzzSessions()
+	for _, s := range []*Session{ia, ir} {
+		for _, n := range []int{0, 1, 100, 70000} {
+			h, d, err := s.Wrap(bytes.Repeat([]byte("a"), n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := sspiHeaderLen(append(append([]byte(nil), h...), d...), n)
+			if err != nil || got != len(h) {
+				t.Fatalf("etype %d n %d: %d %v, want %d", s.EncType(), n, got, err, len(h))
+			}
+		}
+	}
+	if _, err := sspiHeaderLen([]byte{1, 2, 3}, 0); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}

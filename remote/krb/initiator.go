@@ -341,6 +341,41 @@ func (ic *InitContext) Complete(reply []byte) (_ *Session, err error) {
 	return newSession(key, false, accSub, ic.seq, uint64(uint32(enc.SequenceNumber)))
 }
 
+// Sealer is an established context that seals WinRM messages: *Session (RFC 4121/4757 on top of
+// gokrb5), or on Windows the current logon's SSPI context. Wrap returns the token header and the
+// encrypted data, Unwrap takes them back; calls in one direction are serialized and in wire order.
+type Sealer interface {
+	Wrap(plain []byte) (header, data []byte, err error)
+	Unwrap(header, data []byte) ([]byte, error)
+}
+
+// Initiator starts client contexts for service principals: a Client (credentials from a ticket
+// cache, keytab or password) or, on Windows, the current logon (CurrentLogon). Start returns the
+// first token (a raw GSS-API krb5 AP-REQ) and a function that verifies the acceptor's reply token
+// (mutual authentication) and returns the sealing context. Implementations are safe for concurrent
+// use; Close releases them.
+type Initiator interface {
+	Start(spn string) (token []byte, complete func(reply []byte) (Sealer, error), err error)
+	Close()
+}
+
+var _ Initiator = (*Client)(nil)
+
+// Start implements Initiator with InitSecContext (raw krb5 token) and Complete.
+func (c *Client) Start(spn string) ([]byte, func([]byte) (Sealer, error), error) {
+	ic, tok, err := c.InitSecContext(spn, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tok, func(reply []byte) (Sealer, error) {
+		s, err := ic.Complete(reply)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}, nil
+}
+
 // KRBErrorToken classifies the KRB-ERROR message inside an acceptor's error token.
 func KRBErrorToken(msg []byte) error {
 	var ke messages.KRBError

@@ -383,3 +383,24 @@ func newSession(key types.EncryptionKey, acceptor, acceptorSubkey bool, initSeq,
 	}
 	return s, nil
 }
+
+// sspiHeaderLen finds the token header in SSPI EncryptMessage's output (sspi_windows.go) (trailer | data | padding, which
+// alexbrainman/sspi concatenates): an RFC 4121 token's data is the plaintext's length; an RFC 4757
+// token's header is its GSS-API framing plus 32 bytes.
+func sspiHeaderLen(out []byte, plainLen int) (int, error) {
+	switch {
+	case len(out) >= cfxHeaderLen && out[0] == 0x05 && out[1] == 0x04:
+		return len(out) - plainLen, nil
+	case len(out) > 2 && out[0] == 0x60:
+		l := 2
+		if out[1]&0x80 != 0 {
+			l += int(out[1] & 0x7f)
+		}
+		n := l + len(krb5OIDDER) + 32
+		if n > len(out) {
+			return 0, fmt.Errorf("%w: short RC4 token", ErrBadToken)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("%w: unknown SSPI token %x", ErrBadToken, out[:min(len(out), 4)])
+}

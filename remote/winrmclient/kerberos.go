@@ -42,10 +42,10 @@ const (
 
 // kerberosAuth is the Kerberos state of a transport.
 type kerberosAuth struct {
-	client *krb.Client
-	own    bool // created for this Dial: closed with the transport
-	spn    string
-	sess   *krb.Session // context of the current connection; nil until the handshake
+	init krb.Initiator // a krb.Client, or the current Windows logon (SSPI)
+	own  bool          // created for this Dial: closed with the transport
+	spn  string
+	sess krb.Sealer // context of the current connection; nil until the handshake
 }
 
 // kerberosCredentials maps a Target onto krb.Credentials; ok is false when the target names no
@@ -93,6 +93,14 @@ func (d Dialer) setupKerberos(t remote.Target) (*kerberosAuth, error) {
 		return nil, fmt.Errorf("%w: %s: Kerberos needs the host's DNS name: an IP address has no service principal", remote.ErrInvalidTarget, t.Host)
 	}
 	creds, ok := kerberosCredentials(t)
+	if !ok && t.Password == "" {
+		// Windows, no credentials given: the current logon's tickets through SSPI (elsewhere
+		// CurrentLogon fails with ErrNoCredentials).
+		// unverified: runs on a domain-joined Windows machine only.
+		if cur, err := krb.CurrentLogon(); err == nil {
+			return &kerberosAuth{init: cur, own: true, spn: krb.SPN(t.SPNHostName())}, nil
+		}
+	}
 	if !ok {
 		if allowNTLM {
 			return nil, nil
@@ -123,7 +131,7 @@ func (d Dialer) setupKerberos(t remote.Target) (*kerberosAuth, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
-	return &kerberosAuth{client: cl, own: own, spn: spn}, nil
+	return &kerberosAuth{init: cl, own: own, spn: spn}, nil
 }
 
 // postKerberos sends one SOAP message on a Kerberos-authenticated connection: sealed on HTTP, plain
@@ -185,7 +193,7 @@ func (t *transport) postKerberos(ctx context.Context, body []byte) ([]byte, erro
 // verified from the 200's WWW-Authenticate.
 func (t *transport) kerberosHandshake(ctx context.Context) error {
 	t.handshakes.Add(1)
-	ic, tok, err := t.krb.client.InitSecContext(t.krb.spn, false)
+	tok, complete, err := t.krb.init.Start(t.krb.spn)
 	if err != nil {
 		return err
 	}
@@ -197,7 +205,7 @@ func (t *transport) kerberosHandshake(ctx context.Context) error {
 	_, reply := negotiateToken(resp.Header)
 	switch resp.StatusCode {
 	case http.StatusOK:
-		sess, err := ic.Complete(reply)
+		sess, err := complete(reply)
 		if err != nil {
 			return err
 		}
@@ -205,7 +213,7 @@ func (t *transport) kerberosHandshake(ctx context.Context) error {
 		return nil
 	case http.StatusUnauthorized:
 		if len(reply) > 0 {
-			if _, err := ic.Complete(reply); err != nil && !errors.Is(err, krb.ErrMutualAuth) {
+			if _, err := complete(reply); err != nil && !errors.Is(err, krb.ErrMutualAuth) {
 				return fmt.Errorf("the host refused the Kerberos ticket: %w", err) // KRB-ERROR: skew, replay, ...
 			}
 		}
@@ -216,7 +224,7 @@ func (t *transport) kerberosHandshake(ctx context.Context) error {
 // closeKerberos releases a client created for this Dial alone.
 func (t *transport) closeKerberos() {
 	if t.krb != nil && t.krb.own {
-		t.krb.client.Close()
+		t.krb.init.Close()
 		t.krb.own = false
 	}
 }
