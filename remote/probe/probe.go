@@ -49,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -195,7 +196,7 @@ type Result struct {
 
 var (
 	idRE    = regexp.MustCompile(`^[A-Z_]+$`)
-	hostRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+	hostRE  = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$`) // WinINet takes underscores
 	thumbRE = regexp.MustCompile(`^[0-9A-F]{40}$`)
 	pathRE  = regexp.MustCompile(`^[A-Za-z]:\\[^'"%` + "`" + `<>|?*]*$`)
 )
@@ -304,7 +305,13 @@ func validateHostPort(s string) error {
 	if err != nil {
 		return errors.New("want host:port")
 	}
-	if len(host) > 253 || !hostRE.MatchString(host) {
+	switch {
+	case strings.HasPrefix(s, "["):
+		// An IPv6 literal, bracketed as a URL needs it (net.JoinHostPort's form).
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
+			return errors.New("bad IPv6 address")
+		}
+	case len(host) > 253 || !hostRE.MatchString(strings.TrimSuffix(host, ".")):
 		return errors.New("bad host name")
 	}
 	if port == "" || port[0] == '0' {

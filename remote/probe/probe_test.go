@@ -142,7 +142,9 @@ func TestScriptProperties(t *testing.T) {
 		// signs (cmd.exe); nothing of the encrypted password but its presence.
 		for _, bad := range []string{"Invoke-WebRequest", " % ", " ? ", "| where", "| select", "iwr ", "curl ", "`",
 			"ServicePoint.Certificate", ".Certificate", "BypassList", "bypass", "ServicePointManager]::ServerCertificateValidationCallback",
-			"GetResponseAsync", "BeginGetResponse", `"`, "%", "EncryptedBytes", "CertificateThumbprint", "SecretVersion", "$_.Exception.Message"} {
+			"GetResponseAsync", "BeginGetResponse", `"`, "%", "EncryptedBytes", "CertificateThumbprint", "SecretVersion", "$_.Exception.Message",
+			// The probe presents what the sensor presents: never the connecting admin's credentials.
+			"DefaultCredentials", "UseDefaultCredentials", "Credentials="} {
 			if strings.Contains(s, bad) {
 				t.Errorf("%s: script contains %q", name, bad)
 			}
@@ -230,6 +232,22 @@ func TestCommandLengthRealistic(t *testing.T) {
 	}
 	if len(line) > 7500 {
 		t.Fatalf("command is %d characters, want at most 7500 (cmd.exe limit 8191)", len(line))
+	}
+}
+
+// TestValidateProxyForms: the proxy forms WinINet accepts (wininet.ProxyRouteFor's Addr) pass.
+func TestValidateProxyForms(t *testing.T) {
+	for _, p := range []string{"proxy_1.corp.example:8080", "proxy.corp.example.:3128", "[2001:db8::1]:8080", "[::1]:80", "10.0.0.1:80"} {
+		c := Config{URL: "https://contososensorapi.atp.azure.com/tri/sensor/api/ping", Timeout: time.Second, Routes: []Route{{ID: "LOCAL_SERVICE", Mode: ModeProxy, Proxy: p}}}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	for _, p := range []string{"2001:db8::1:8080", "[fe80::1%eth0]:80", "[10.0.0.1]:80", "-bad:80", "a..b:80", "p:0", "p:65536"} {
+		c := Config{URL: "https://contososensorapi.atp.azure.com/tri/sensor/api/ping", Timeout: time.Second, Routes: []Route{{ID: "LOCAL_SERVICE", Mode: ModeProxy, Proxy: p}}}
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", p)
+		}
 	}
 }
 

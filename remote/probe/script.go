@@ -32,7 +32,10 @@ package probe
 //     that answers the CONNECT itself (407, 401, 403, 503) produces a status without a certificate.
 //   - Routes carry no bypass list: dcproxy decides on the client whether an account's list matches
 //     the URL's host (wininet.Bypassed) and sends such a route as direct. Every proxied request uses
-//     a WebProxy of the resolved address with the connecting account's default credentials.
+//     a WebProxy of the resolved address WITHOUT credentials: the probe presents what the sensor
+//     presents (LocalService goes out anonymously), never the connecting admin's own credentials,
+//     which would pass a proxy the sensor cannot. A proxy that wants credentials answers 407, and
+//     the caller says who would authenticate (LocalSystem as the computer account, not verified).
 //   - Body of a 200: its first line, '?' for non-printable characters, at most 64 characters.
 //   - Output: [pscustomobject]@{...} keeps the key order; results come from List.ToArray(), not
 //     from the pipeline, so 5.1 does not emit {"value":[...],"Count":n}. 5.1's ConvertTo-Json
@@ -73,7 +76,7 @@ $q.ServerCertificateValidationCallback={param($a,$c,$ch,$e)
 $t.tls=$true
 if($null -ne $c){$t.subject=([string]$c.Subject) -replace '[^ -~]','?';$t.issuer=([string]$c.Issuer) -replace '[^ -~]','?'}
 return ($e -eq [Net.Security.SslPolicyErrors]::None)}
-if($x){$q.Proxy=[Net.WebProxy]::new($x);$q.Proxy.Credentials=[Net.CredentialCache]::DefaultCredentials}
+if($x){$q.Proxy=[Net.WebProxy]::new($x)}
 $rs=$q.GetResponse();$o.status=[int]$rs.StatusCode
 if($o.status -eq 200){$b=[IO.StreamReader]::new($rs.GetResponseStream()).ReadLine() -replace '[^ -~]','?';$o.body=$b.Substring(0,[Math]::Min(64,$b.Length))}
 $rs.Close()}catch{$z=$_.Exception

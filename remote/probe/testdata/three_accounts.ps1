@@ -25,7 +25,7 @@ $q.ServerCertificateValidationCallback={param($a,$c,$ch,$e)
 $t.tls=$true
 if($null -ne $c){$t.subject=([string]$c.Subject) -replace '[^ -~]','?';$t.issuer=([string]$c.Issuer) -replace '[^ -~]','?'}
 return ($e -eq [Net.Security.SslPolicyErrors]::None)}
-if($x){$q.Proxy=[Net.WebProxy]::new($x);$q.Proxy.Credentials=[Net.CredentialCache]::DefaultCredentials}
+if($x){$q.Proxy=[Net.WebProxy]::new($x)}
 $rs=$q.GetResponse();$o.status=[int]$rs.StatusCode
 if($o.status -eq 200){$b=[IO.StreamReader]::new($rs.GetResponseStream()).ReadLine() -replace '[^ -~]','?';$o.body=$b.Substring(0,[Math]::Min(64,$b.Length))}
 $rs.Close()}catch{$z=$_.Exception
