@@ -40,18 +40,12 @@ func runApp(t *testing.T, env map[string]string, args ...string) runResult {
 	return runResult{code, out.String(), errb.String()}
 }
 
-func chdir(t *testing.T, dir string) {
-	t.Helper()
-	old, _ := os.Getwd()
-	if err := os.Chdir(dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chdir(old) })
-}
+// chdir is t.Chdir (kept for tests written before it).
+func chdir(t *testing.T, dir string) { t.Helper(); t.Chdir(dir) }
 
 func TestConfig_precedence(t *testing.T) {
 	dir := t.TempDir()
-	chdir(t, dir)
+	t.Chdir(dir)
 	// embedded default
 	r := runApp(t, nil, "config", "show")
 	if r.code != 0 || !strings.Contains(r.stdout, "concurrency: 50\n") || !strings.Contains(r.stdout, "# source: (defaults)") {
@@ -109,7 +103,7 @@ func TestConfig_errors(t *testing.T) {
 		{"not yaml", "concurrency: [\n", "dcproxy.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			chdir(t, t.TempDir())
+			t.Chdir(t.TempDir())
 			if err := os.WriteFile("dcproxy.yaml", []byte(tc.file), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +119,7 @@ func TestConfig_errors(t *testing.T) {
 }
 
 func TestConfig_showHasNoSecret(t *testing.T) {
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	r := runApp(t, map[string]string{"DCPROXY_PASSWORD": "hunter2", "DCPROXY_USER": `LAB\x`}, "config", "show")
 	if r.code != 0 || strings.Contains(r.stdout, "hunter2") || !strings.Contains(r.stdout, `user: "LAB\\x"`) {
 		t.Fatalf("%+v", r)
@@ -171,7 +165,7 @@ func TestAuditCLI_againstLab(t *testing.T) {
 	if env["DCPROXY_USER"] != lab.GenUser || env["DCPROXY_PASSWORD"] != lab.GenPassword {
 		t.Fatalf("lab.env: %v", env)
 	}
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	out := filepath.Join(t.TempDir(), "report.json")
 	r := runApp(t, env, "audit", "-i", filepath.Join(dir, "inventory.yaml"), "--timeout", "3s", "--retries", "0", "-o", out)
 	if r.code != ExitNoncompliant|ExitHostErrors {
@@ -209,7 +203,7 @@ func TestAuditCLI_againstLab(t *testing.T) {
 func TestAuditCLI_usageErrors(t *testing.T) {
 	dir, _ := startLab(t, 1, "127.93.1.1")
 	inv := filepath.Join(dir, "inventory.yaml")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte(lab.GenPassword+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func TestNamedCredentials(t *testing.T) {
 	}
 	t.Cleanup(l.Close)
 	dir := t.TempDir()
-	chdir(t, dir)
+	t.Chdir(dir)
 	inv := fmt.Sprintf("hosts:\n  - {name: dc01.lab.test, address: %s, port: %d}\n  - {name: dc01.child.lab.test, address: %s, port: %d, credential: child}\n",
 		l.Members[0].Address, l.Members[0].Port, l.Members[1].Address, l.Members[1].Port)
 	if err := os.WriteFile("inv.yaml", []byte(inv), 0o644); err != nil {
@@ -89,7 +89,7 @@ func TestAuditCLI_interruptWritesReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	inv := fmt.Sprintf("hosts:\n  - {name: dc01.lab.test, address: %s, port: %d}\n  - {name: dc02.lab.test, address: %s, port: %d}\n",
 		l.Members[0].Address, l.Members[0].Port, l.Members[2].Address, l.Members[2].Port)
 	if err := os.WriteFile("inv.yaml", []byte(inv), 0o644); err != nil {

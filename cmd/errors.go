@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,18 +24,6 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // usageErr builds a UsageError; %w in format wraps an error as fmt.Errorf does.
 func usageErr(format string, a ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, a...)}
-}
-
-// asUsage marks err (from a library: inventory, lab spec, baseline) as the user's input.
-func asUsage(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		return err
-	}
-	return &UsageError{Err: err}
 }
 
 // args makes cobra's positional-argument validators return usage errors.

@@ -19,7 +19,7 @@ func TestRestoreChangedSinceCLI(t *testing.T) {
 	env := labEnv(t, dir)
 	state := t.TempDir()
 	env["XDG_STATE_HOME"] = state
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	inv := filepath.Join(dir, "inventory.yaml")
 	common := []string{"-i", inv, "--timeout", "3s", "--retries", "0", "--format", "json"}
 	backups := filepath.Join(state, "dcproxy", "backups.jsonl")

@@ -47,7 +47,7 @@ func TestFixCLI_savedLegacy(t *testing.T) {
 	}
 	env := labEnv(t, dir)
 	work := t.TempDir()
-	chdir(t, work)
+	t.Chdir(work)
 	before := labRegistries(l)
 	common := []string{"-i", filepath.Join(dir, "inventory.yaml"), "--timeout", "5s", "--retries", "0", "--backup", filepath.Join(work, "backups.jsonl"), "--format", "json"}
 

@@ -48,7 +48,7 @@ func TestFixCLI(t *testing.T) {
 	env := labEnv(t, dir)
 	state := t.TempDir()
 	env["XDG_STATE_HOME"] = state
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	inv := filepath.Join(dir, "inventory.yaml")
 	before := labRegistries(l)
 	common := []string{"-i", inv, "--timeout", "3s", "--retries", "0"}

@@ -72,7 +72,7 @@ hosts:
 	if st, err := os.Stat(filepath.Join(out, lab.EnvFile)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("lab.env mode: %v %v", st.Mode(), err)
 	}
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	r := runApp(t, env, "audit", "-i", filepath.Join(out, "inventory.yaml"), "--format", "json")
 	if r.code != ExitNoncompliant || !strings.Contains(r.stdout, `"status": "noncompliant"`) {
 		t.Fatalf("audit of the lab: exit %d stdout %s stderr %s", r.code, r.stdout, r.stderr)

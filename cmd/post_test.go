@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/dcproxy/dcproxy/fleet"
 )
 
 func init() { postBackoff = time.Millisecond }
@@ -51,18 +49,11 @@ func (h *hook) requests() []hookReq {
 	return append([]hookReq(nil), h.reqs...)
 }
 
-func testReport() *fleet.Report {
-	return &fleet.Report{Schema: fleet.Schema, Command: "audit", StartedAt: time.Now(), Hosts: []fleet.HostResult{
-		{Host: "dc1", Status: fleet.StatusNoncompliant, Checks: []fleet.Check{{ID: "registry.local_system", Status: fleet.CheckFail, Message: "no value"}}},
-		{Host: "dc2", Status: fleet.StatusError, Error: &fleet.HostError{Kind: "auth", Message: "401"}, Checks: []fleet.Check{}},
-	}}
-}
-
 // End to end: the report is on disk before the post arrives, the exit status is the fleet's when
 // delivery works and 70 when it does not, and neither the token nor the password is printed.
 func TestPost_CLI(t *testing.T) {
 	inv, env := driftLab(t, "127.94.3.1")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	env["DCPROXY_POST_TOKEN"] = "tok-123456"
 	out := "report.json"
 	var onDisk bool

@@ -20,7 +20,7 @@ import (
 // password, not even for the host that refused it.
 func TestReport_jsonLogFile(t *testing.T) {
 	inv, env := driftLab(t, "127.94.4.1")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	if env["DCPROXY_PASSWORD"] != lab.GenPassword {
 		t.Fatalf("lab env: %v", env)
 	}
@@ -101,7 +101,7 @@ func TestReport_progress(t *testing.T) {
 
 	// Through the CLI: a terminal stderr gets it, --quiet and a pipe do not.
 	inv, env := driftLab(t, "127.94.5.1")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	run := func(tty bool, extra ...string) string {
 		devnull, _ := os.Open(os.DevNull)
 		defer devnull.Close()

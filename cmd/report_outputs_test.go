@@ -50,7 +50,7 @@ func writeReportJSON(t *testing.T, path string, rep *fleet.Report) {
 // shows new and resolved findings, and only the new ones set the bits.
 func TestReport_baselineAndFailOnNew(t *testing.T) {
 	inv, env := driftLab(t, "127.94.0.1")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	base := "latest.json"
 	common := []string{"audit", "-i", inv, "--timeout", "5s", "--retries", "0"}
 
@@ -118,7 +118,7 @@ func TestReport_baselineAndFailOnNew(t *testing.T) {
 
 func TestReport_usageErrors(t *testing.T) {
 	inv, env := driftLab(t, "127.94.1.1")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	if err := os.WriteFile("inventory-as-json.json", []byte(`{"hosts": ["dc1"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestReport_usageErrors(t *testing.T) {
 // One run writes the main report and every --report file, atomically, with {date} expanded.
 func TestReport_severalFormats(t *testing.T) {
 	inv, env := driftLab(t, "127.94.2.1")
-	chdir(t, t.TempDir())
+	t.Chdir(t.TempDir())
 	if err := os.Mkdir("out", 0o755); err != nil {
 		t.Fatal(err)
 	}

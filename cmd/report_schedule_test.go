@@ -128,7 +128,7 @@ func TestSchedule_systemdCommandRuns(t *testing.T) {
 	if args[0] != "/usr/local/bin/dcproxy" {
 		t.Fatalf("ExecStart runs %s", args[0])
 	}
-	chdir(t, state)
+	t.Chdir(state)
 	noSecrets := map[string]string{} // nothing from the environment: the unit has no Environment=
 	r := runApp(t, noSecrets, args[1:]...)
 	if r.code != ExitNoncompliant|ExitHostErrors {
@@ -290,7 +290,7 @@ func TestSchedule_windowsTaskXML(t *testing.T) {
 		}
 		args = append(args, a)
 	}
-	chdir(t, root)
+	t.Chdir(root)
 	r := runApp(t, map[string]string{}, args...)
 	if r.code != ExitNoncompliant|ExitHostErrors {
 		t.Fatalf("task action: exit %d stderr %q (args %q)", r.code, r.stderr, args)

@@ -151,27 +151,6 @@ func (o Options) now() time.Time {
 	return time.Now()
 }
 
-// errWriter remembers the first write error so renderers can write freely and check once.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	if err != nil {
-		e.err = err
-	}
-	return n, err
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	fmt.Fprintf(e, format, args...)
-}
-
 func writeErr(format string, err error) error {
 	if err == nil {
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/olekukonko/tablewriter/pkg/twwidth"
 
 	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -490,7 +491,7 @@ func TestShellQuote(t *testing.T) {
 	// What is accepted, bash reads back unchanged (the real shell, when it is installed).
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("no bash")
+		testenv.SkipOrFail(t, "no bash to check the quoting with")
 	}
 	for _, in := range []string{"dc01.corp.example", `C:\inv\dcs.yaml`, "prod dcs.yaml", "it's.yaml", "a&b;c|d<e>f(g)", "-rf", "ö ü.yaml"} {
 		q, ok := shellQuote(in)
