@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/reg"
+	"github.com/dcproxy/dcproxy/remote/remotetest"
 	"github.com/dcproxy/dcproxy/remote/wininet"
 	"github.com/dcproxy/dcproxy/remote/winrmclient"
 	"github.com/dcproxy/dcproxy/remote/winsim/lab"
@@ -25,16 +25,7 @@ import (
 
 // fixFleet: fixable hosts, hosts a fix must refuse, a host under a Group Policy that reverts every
 // write (verification fails, rollback), and a host whose on-host backup directory is read-only.
-const fixFleet = `
-defaults:
-  user: 'LAB\auditor'
-  password: 'Lab-Passw0rd!'
-  registry:
-    current_user: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-    local_system: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-    local_service: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-  network: {direct: false, proxies: {'proxy.lab.test:8080': ok, 'old.lab.test:3128': down}}
-hosts:
+var fixFleet = remotetest.LabFleet("{direct: false, proxies: {'proxy.lab.test:8080': ok, 'old.lab.test:3128': down}}", `
   - name: healthy
   - name: missing-system
     registry: {local_system: absent}
@@ -68,7 +59,7 @@ hosts:
   - name: probe-regression
     registry: {local_system: {proxy: 'old.lab.test:3128', counter: 2}}
     network: {proxies: {'proxy.lab.test:8080': down, 'old.lab.test:3128': ok}}
-`
+`)
 
 type fixEnv struct {
 	lab   *lab.Lab
@@ -86,15 +77,7 @@ func startFixLab(t *testing.T, first string) *fixEnv {
 // startLab starts the fleet file on addresses from first.
 func startLab(t *testing.T, fleetFile, first string) *fixEnv {
 	t.Helper()
-	spec, err := lab.ParseSpec([]byte(fleetFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(spec, lab.Options{FirstAddress: netip.MustParseAddr(first), PSStart: 10 * time.Millisecond, ProbeTime: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
+	l := remotetest.StartLab(t, fleetFile, first)
 	var hosts []inventory.Host
 	for _, m := range l.Members {
 		hosts = append(hosts, inventory.Host{Name: m.Spec.Name, Address: m.Address, Port: m.Port, Source: "fix-e2e"})

@@ -6,31 +6,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/remotetest"
 )
 
-// cannedRunner answers every command line with the same output and records the lines.
-type cannedRunner struct {
-	out   remote.Output
-	lines []string
-}
-
-func (c *cannedRunner) Run(_ context.Context, line string) (remote.Output, error) {
-	c.lines = append(c.lines, line)
-	return c.out, nil
-}
-
-func (c *cannedRunner) Close(context.Context) error { return nil }
+// backupLine matches the on-host backup command line (reg.BatchExportCommand).
+const backupLine = `^echo @@dcproxy:root:%SystemRoot% & mkdir "%SystemRoot%\\Temp\\dcproxy" 2>nul & `
 
 func TestMutateGateRefusesWriteBeforeBackup(t *testing.T) {
-	r := &cannedRunner{}
+	r := remotetest.NewFakeRunner(t).ExpectOnce(`^reg add x$`, remotetest.Stdout(""))
 	x := &hostRun{runner: r, recorded: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
-	if _, err := x.mutate(context.Background(), AccountLocalSystem, "reg add x"); err == nil || len(r.lines) != 0 {
-		t.Fatalf("write before backup record: err %v, ran %q", err, r.lines)
+	if _, err := x.mutate(context.Background(), AccountLocalSystem, "reg add x"); err == nil || len(r.Calls()) != 0 {
+		t.Fatalf("write before backup record: err %v, ran %q", err, r.Calls())
 	}
 	x.recorded[AccountLocalSystem] = true
-	if _, err := x.mutate(context.Background(), AccountLocalSystem, "reg add x"); err != nil || len(r.lines) != 1 {
-		t.Fatalf("write after backup record: err %v, ran %q", err, r.lines)
+	if _, err := x.mutate(context.Background(), AccountLocalSystem, "reg add x"); err != nil || len(r.Calls()) != 1 {
+		t.Fatalf("write after backup record: err %v, ran %q", err, r.Calls())
 	}
 }
 
@@ -53,7 +43,7 @@ func TestHostBackupMarkers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &cannedRunner{out: remote.Output{Stdout: []byte(tc.stdout)}}
+			r := remotetest.NewFakeRunner(t).ExpectOnce(backupLine, remotetest.Stdout(tc.stdout))
 			x := &hostRun{opt: &ApplyOptions{RunID: "20260101T000000Z-abcdef"}, plan: plan, runner: r, recorded: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
 			files, err := x.hostBackup(context.Background(), []int{0, 1})
 			if tc.err != "" {
@@ -68,25 +58,25 @@ func TestHostBackupMarkers(t *testing.T) {
 			if f := files[AccountLocalSystem]; !strings.HasPrefix(f, strings.SplitN(tc.stdout[len("@@dcproxy:root:"):], "\r", 2)[0]+`\Temp\dcproxy\DefaultConnectionSettings-S-1-5-18-20260101T000000Z-abcdef.reg`) {
 				t.Errorf("file %q", f)
 			}
-			if len(r.lines) != 1 || !strings.Contains(r.lines[0], `mkdir "%SystemRoot%\Temp\dcproxy" 2>nul`) || !strings.Contains(r.lines[0], `reg export "HKU\S-1-5-19\`) {
-				t.Errorf("command line %q", r.lines)
+			if calls := r.Calls(); len(calls) != 1 || !strings.Contains(calls[0], `mkdir "%SystemRoot%\Temp\dcproxy" 2>nul`) || !strings.Contains(calls[0], `reg export "HKU\S-1-5-19\`) {
+				t.Errorf("command line %q", calls)
 			}
 		})
 	}
 }
 
 func TestGateIsPerValue(t *testing.T) {
-	r := &cannedRunner{}
+	r := remotetest.NewFakeRunner(t).ExpectOnce(`^reg add x$`, remotetest.Stdout(""))
 	x := &hostRun{runner: r, recorded: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
 	dcs := Step{Account: AccountLocalSystem, Value: ValueName}
 	sl := Step{Account: AccountLocalSystem, Value: SavedLegacyValue}
 	x.recorded[dcs.id()] = true
-	if _, err := x.mutate(context.Background(), sl.id(), "reg add x"); err == nil || len(r.lines) != 0 {
-		t.Fatalf("SavedLegacySettings written on the DefaultConnectionSettings record: err %v, ran %q", err, r.lines)
+	if _, err := x.mutate(context.Background(), sl.id(), "reg add x"); err == nil || len(r.Calls()) != 0 {
+		t.Fatalf("SavedLegacySettings written on the DefaultConnectionSettings record: err %v, ran %q", err, r.Calls())
 	}
 	x.recorded[sl.id()] = true
-	if _, err := x.mutate(context.Background(), sl.id(), "reg add x"); err != nil || len(r.lines) != 1 {
-		t.Fatalf("after its own record: err %v, ran %q", err, r.lines)
+	if _, err := x.mutate(context.Background(), sl.id(), "reg add x"); err != nil || len(r.Calls()) != 1 {
+		t.Fatalf("after its own record: err %v, ran %q", err, r.Calls())
 	}
 }
 
@@ -96,13 +86,13 @@ func TestHostBackupOneExportPerAccount(t *testing.T) {
 		{Account: AccountLocalSystem, Key: k, Value: ValueName, Action: ActionWrite},
 		{Account: AccountLocalSystem, Key: k, Value: SavedLegacyValue, Action: ActionWrite},
 	}}
-	r := &cannedRunner{out: remote.Output{Stdout: []byte("@@dcproxy:root:C:\\Windows\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n")}}
+	r := remotetest.NewFakeRunner(t).ExpectOnce(backupLine, remotetest.Stdout("@@dcproxy:root:C:\\Windows\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n"))
 	x := &hostRun{opt: &ApplyOptions{RunID: "20260101T000000Z-abcdef"}, plan: plan, runner: r, recorded: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
 	files, err := x.hostBackup(context.Background(), []int{0, 1})
 	if err != nil || len(files) != 1 || files[AccountLocalSystem] == "" {
 		t.Fatalf("files %v, err %v", files, err)
 	}
-	if n := strings.Count(r.lines[0], "reg export "); n != 1 {
-		t.Errorf("%d exports of one key: %s", n, r.lines[0])
+	if n := strings.Count(r.Calls()[0], "reg export "); n != 1 {
+		t.Errorf("%d exports of one key: %s", n, r.Calls()[0])
 	}
 }

@@ -11,21 +11,13 @@ import (
 	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/remotetest"
 	"github.com/dcproxy/dcproxy/remote/winrmclient"
 	"github.com/dcproxy/dcproxy/remote/winsim/lab"
 )
 
 // e2eFleet mixes every verdict with transport failures, en-US and de-DE, HTTP and HTTPS.
-const e2eFleet = `
-defaults:
-  user: 'LAB\auditor'
-  password: 'Lab-Passw0rd!'
-  registry:
-    current_user: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-    local_system: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-    local_service: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-  network: {direct: false, proxies: {'proxy.lab.test:8080': ok, 'old.lab.test:3128': down}}
-hosts:
+var e2eFleet = remotetest.LabFleet("{direct: false, proxies: {'proxy.lab.test:8080': ok, 'old.lab.test:3128': down}}", `
   - name: dc01-healthy
   - name: dc02-https-healthy
     https: true
@@ -53,7 +45,7 @@ hosts:
   - name: dc12-de-missing-service
     locale: de-DE
     registry: {local_service: absent}
-`
+`)
 
 func TestE2E_auditOverWinRM(t *testing.T) {
 	spec, err := lab.ParseSpec([]byte(e2eFleet))

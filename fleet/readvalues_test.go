@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/remotetest"
 )
 
 func TestSavedLegacyIsNotCompliance(t *testing.T) {
@@ -28,20 +28,21 @@ func TestSavedLegacyIsNotCompliance(t *testing.T) {
 // TestReadValuesOneLine: one reg query line per host, 4 queries without the option, 7 with it.
 func TestReadValuesOneLine(t *testing.T) {
 	for _, saved := range []bool{false, true} {
-		r := &cannedRunner{out: remote.Output{Stdout: []byte("")}}
+		r := remotetest.NewFakeRunner(t).ExpectOnce(`^echo @@dcproxy:`+AccountCurrentUser+`:begin & reg query `, remotetest.Stdout(""))
 		_, _ = readValues(context.Background(), r, saved)
-		if len(r.lines) != 1 {
-			t.Fatalf("saved=%v: %d command lines", saved, len(r.lines))
+		lines := r.Calls()
+		if len(lines) != 1 {
+			t.Fatalf("saved=%v: %d command lines", saved, len(lines))
 		}
-		n, want := strings.Count(r.lines[0], "reg query "), 4
+		n, want := strings.Count(lines[0], "reg query "), 4
 		if saved {
 			want = 7
 		}
-		if n != want || strings.Contains(r.lines[0], SavedLegacyValue) != saved {
-			t.Errorf("saved=%v: %d queries (want %d): %s", saved, n, want, r.lines[0])
+		if n != want || strings.Contains(lines[0], SavedLegacyValue) != saved {
+			t.Errorf("saved=%v: %d queries (want %d): %s", saved, n, want, lines[0])
 		}
-		if saved && strings.Count(r.lines[0], `/v "`+SavedLegacyValue+`"`) != 3 {
-			t.Errorf("saved: %s", r.lines[0])
+		if saved && strings.Count(lines[0], `/v "`+SavedLegacyValue+`"`) != 3 {
+			t.Errorf("saved: %s", lines[0])
 		}
 	}
 }

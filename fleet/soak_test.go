@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"context"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +14,7 @@ import (
 	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/remotetest"
 	"github.com/dcproxy/dcproxy/remote/winrmclient"
 	"github.com/dcproxy/dcproxy/remote/winsim/auth"
 	"github.com/dcproxy/dcproxy/remote/winsim/hostile"
@@ -22,16 +22,7 @@ import (
 )
 
 // soakFleet: healthy hosts and one host of every lab fault.
-const soakFleet = `
-defaults:
-  user: 'LAB\auditor'
-  password: 'Lab-Passw0rd!'
-  registry:
-    current_user: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-    local_system: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-    local_service: {proxy: 'proxy.lab.test:8080', bypass: '<local>', counter: 5}
-  network: {direct: false, proxies: {'proxy.lab.test:8080': ok}}
-hosts:
+var soakFleet = remotetest.LabFleet("{direct: false, proxies: {'proxy.lab.test:8080': ok}}", `
   - name: healthy01
   - name: fault-refuse
     fault: refuse
@@ -52,7 +43,7 @@ hosts:
   - name: healthy06
   - name: fault-authfail
     fault: authfail
-`
+`)
 
 // Issue 13: one audit over a fleet mixing every lab fault and every hostile server with healthy
 // hosts. Every host gets its verdict or its own error within the host timeout plus a small bound
@@ -64,15 +55,7 @@ func TestAudit_faultSoak(t *testing.T) {
 	}
 	const hostTimeout = 4 * time.Second
 	const bound = 3 * time.Second // connection teardown, the last Progress call, a loaded CI machine
-	spec, err := lab.ParseSpec([]byte(soakFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := lab.Start(spec, lab.Options{FirstAddress: netip.MustParseAddr("127.99.4.1"), PSStart: 10 * time.Millisecond, ProbeTime: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
+	l := remotetest.StartLab(t, soakFleet, "127.99.4.1")
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, l.CAPEM, 0o644); err != nil {
 		t.Fatal(err)
