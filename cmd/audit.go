@@ -201,7 +201,11 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 
 // runAudit audits r's hosts with a progress line and says on stderr when it was interrupted.
 func (a *app) runAudit(ctx context.Context, r *auditRun) *fleet.Report {
-	prog := newProgress(a.stderr, a.stderrTTY && !r.quiet, len(r.hosts))
+	names := make([]string, len(r.hosts))
+	for i, h := range r.hosts {
+		names[i] = h.Name
+	}
+	prog := newProgress(a.stderr, a.stderrTTY && !r.quiet, names)
 	opt := r.opt
 	opt.Progress = prog.update
 	rep := fleet.Audit(ctx, r.hosts, opt)

@@ -76,14 +76,16 @@ func TestReport_jsonLogFile(t *testing.T) {
 // when stderr is not a terminal or with --quiet; the line is cleared at the end.
 func TestReport_progress(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, true, 3)
-	p.update(1, fleet.HostResult{Status: fleet.StatusCompliant})
+	p := newProgress(&buf, true, []string{"a", "b", "c"})
+	p.update(1, fleet.HostResult{Host: "a", Status: fleet.StatusCompliant})
+	p.mu.Lock()
 	p.lastOut = time.Time{} // let the next update draw despite the redraw throttle
-	p.update(2, fleet.HostResult{Status: fleet.StatusError})
-	p.update(3, fleet.HostResult{Status: fleet.StatusNoncompliant}) // the last host always draws
+	p.mu.Unlock()
+	p.update(2, fleet.HostResult{Host: "b", Status: fleet.StatusError})
+	p.update(3, fleet.HostResult{Host: "c", Status: fleet.StatusNoncompliant}) // the last host always draws
 	p.finish()
 	out := buf.String()
-	for _, want := range []string{"1/3 hosts, 0 need attention", "2/3 hosts, 1 need attention", "3/3 hosts, 2 need attention", " elapsed, ~", " left"} {
+	for _, want := range []string{"1/3 hosts, 0 need attention", "2/3 hosts, 1 need attention", "3/3 hosts, 2 need attention", " elapsed, ~", " left", "; waiting for b, c", "; waiting for c"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress lacks %q: %q", want, out)
 		}
@@ -92,7 +94,7 @@ func TestReport_progress(t *testing.T) {
 		t.Errorf("progress line not cleared at the end: %q", out)
 	}
 	buf.Reset()
-	off := newProgress(&buf, false, 3)
+	off := newProgress(&buf, false, []string{"a"})
 	off.update(1, fleet.HostResult{})
 	off.finish()
 	if buf.Len() != 0 {
