@@ -25,6 +25,7 @@ type fixOptions struct {
 	apply bool
 	yes   bool
 	run   string   // restore: the run whose records are put back
+	list  bool     // restore: list the runs of the backup file
 	force bool     // restore: put back values changed since the run too
 	hosts []string // restore: only these hosts (glob patterns)
 }
@@ -93,6 +94,9 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 	backupPath, auditPath, err := a.journalPaths(cfg)
 	if err != nil {
 		return err
+	}
+	if o.list {
+		return a.restoreList(backupPath, auditPath)
 	}
 	for _, p := range []string{backupPath, auditPath} {
 		if err := fleet.CheckJournalFile(p); errors.Is(err, fleet.ErrJournalMode) {

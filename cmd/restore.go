@@ -41,6 +41,7 @@ could not reach are refused; a host without a usable reference (HKCU) is restore
 	f := c.Flags()
 	addConnFlags(f, &o.auditOptions)
 	addFixFlags(f, o)
+	f.BoolVar(&o.list, "list", false, "list the runs in the backup file (id, date, operator, hosts, values) and exit")
 	f.StringVar(&o.run, "run", "", "run id whose records are restored (default: the latest fix run in the backup file)")
 	f.BoolVar(&o.force, "force", false, "also put back values that changed since the run wrote them (overwrites those later changes)")
 	f.StringSliceVar(&o.hosts, "host", nil, "only these hosts (glob patterns on the recorded host name; repeatable, comma-separated)")
@@ -81,6 +82,11 @@ func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.Backup
 		}
 		recs = append(recs, r)
 	}
+	if len(recs) == 0 && o.run != "" && !hasRun(all, o.run) {
+		var b strings.Builder
+		listRuns(&b, summarizeRuns(all, nil))
+		return nil, nil, usageErr("restore: %s has no run %s; the runs it holds (newest first):\n%s", backupPath, run, strings.TrimRight(b.String(), "\n"))
+	}
 	if len(recs) == 0 {
 		return nil, nil, usageErr("restore: %s has no records of run %s for the hosts given", backupPath, run)
 	}
@@ -107,6 +113,15 @@ func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.Backup
 	}
 	fmt.Fprintf(a.stderr, "dcproxy restore: run %s: %d records on %d hosts\n", run, len(recs), len(hosts))
 	return recs, &auditEnv{hosts: hosts}, nil
+}
+
+func hasRun(recs []fleet.BackupRecord, id string) bool {
+	for _, r := range recs {
+		if r.RunID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func matchAny(patterns []string, s string) bool {
