@@ -49,6 +49,7 @@ type hostEval struct {
 	urlKnown bool // cfg.URL is a real URL (explicit or the workspace's), not the .invalid placeholder
 	approx   map[string]bool
 	bypassed map[string]bool
+	unprobed map[string]string // accounts without a probe route, and why (probeRoutes)
 	mdeRoute *Route // the route MDE uses (rule mde)
 }
 

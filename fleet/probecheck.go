@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/probe"
@@ -18,9 +19,13 @@ import (
 // The bypass decision is made here, with WinINet's rules (wininet.Bypassed: "<local>" matches a name
 // without a dot, other entries are wildcards), so no bypass list travels in the probe's command line.
 // bypassed names the accounts sent direct because of their list.
-func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []probe.Route, approx, bypassed map[string]bool) {
+//
+// Each route is validated alone: an account whose proxy entry cannot be parsed, or that only a
+// socks= entry serves (WinINet uses SOCKS only for what it cannot reach otherwise, and an HTTP
+// probe cannot speak it), gets no route and a reason in unprobed; the other accounts are probed.
+func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []probe.Route, approx, bypassed map[string]bool, unprobed map[string]string) {
 	routes = []probe.Route{{ID: AccountCurrentUser, Mode: probe.ModeSystem}}
-	approx, bypassed = map[string]bool{}, map[string]bool{}
+	approx, bypassed, unprobed = map[string]bool{}, map[string]bool{}, map[string]string{}
 	for _, acct := range ServiceAccounts {
 		s := decoded[acct]
 		switch {
@@ -30,21 +35,30 @@ func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []pr
 			routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeSystem})
 			approx[acct] = true
 		case s.Flags&wininet.FlagProxy != 0:
-			hp, ok := wininet.ProxyFor(*s, "https")
+			rt, ok, err := wininet.ProxyRouteFor(*s, "https")
 			switch {
 			case !ok:
 				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 			case wininet.Bypassed(*s, host):
 				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 				bypassed[acct] = true
+			case err != nil:
+				unprobed[acct] = fmt.Sprintf("%s's proxy entry cannot be used: %v", acct, err)
+			case rt.SOCKS:
+				unprobed[acct] = fmt.Sprintf("%s reaches https only through the SOCKS entry %q (WinINet uses SOCKS only for what it cannot reach otherwise); dcproxy cannot probe a SOCKS route", acct, rt.Raw)
 			default:
-				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeProxy, Proxy: hp})
+				r := probe.Route{ID: acct, Mode: probe.ModeProxy, Proxy: rt.Addr()}
+				if err := (probe.Config{URL: "https://x.invalid", Timeout: time.Second, Routes: []probe.Route{r}}).Validate(); err != nil {
+					unprobed[acct] = fmt.Sprintf("%s's proxy %s cannot be probed: %v", acct, rt.Addr(), err)
+					continue
+				}
+				routes = append(routes, r)
 			}
 		default:
 			routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 		}
 	}
-	return routes, approx, bypassed
+	return routes, approx, bypassed, unprobed
 }
 
 // runProbe builds the host's probe from its rule and runs it: the connecting account (reference,
@@ -88,7 +102,7 @@ func (e *hostEval) runProbe(ctx context.Context, r remote.Runner) (*probe.Output
 		if e.perMachine {
 			settings = map[string]*wininet.Settings{AccountLocalSystem: e.machine, AccountLocalService: e.machine}
 		}
-		cfg.Routes, e.approx, e.bypassed = probeRoutes(settings, host)
+		cfg.Routes, e.approx, e.bypassed, e.unprobed = probeRoutes(settings, host)
 		if path := sensorConfigPath(e.sensor); path != "" {
 			cfg.SensorConfig = path
 			cfg.Routes = append(cfg.Routes, probe.Route{ID: RouteIDSensorJSON, Mode: probe.ModeSensor})
@@ -159,14 +173,25 @@ func (e *hostEval) endpointChecks(out *probe.Output, probeErr string, route *Rou
 		}
 		return cs
 	}
-	if len(e.cfg.Routes) == 0 {
-		return nil
-	}
 	expected.URL = out.URL
 	expected.Accepted = e.accept(out.URLFrom)
 	pox := po
 	pox.Accept = expected.Accepted
 	var cs []Check
+	for _, acct := range ServiceAccounts {
+		msg, ok := e.unprobed[acct]
+		if !ok {
+			continue
+		}
+		c := Check{ID: "endpoint." + strings.ToLower(acct), Kind: KindEndpoint, Account: acct, Expected: expected, Status: CheckFail, Actor: ActorFix, Message: msg}
+		switch {
+		case !judged(route.Source, acct):
+			c.Status, c.Actor, c.Message = CheckInfo, "", "not the sensor's route: "+msg
+		case strings.Contains(msg, "SOCKS"):
+			c.Status, c.Actor = CheckError, ActorSensor
+		}
+		cs = append(cs, c)
+	}
 	for _, pr := range out.Results {
 		if pr.Error == probe.ErrNoSensorProxy {
 			continue // the JSON has no proxy: the decision already says so
@@ -249,7 +274,13 @@ func (e *hostEval) proxyAuth(pr probe.Result, status, msg string, route *Route) 
 		if pr.ID == RouteIDSensorJSON && sc != nil && sc.Credentials {
 			return CheckWarn, fmt.Sprintf("407 via %s: the sensor has credentials for %s configured (not verified: dcproxy does not present them)", pr.Route, sc.ProxyUser)
 		}
-		return status, fmt.Sprintf("the proxy wants credentials (407) via %s and the sensor presents none: allow the computer through, or configure the sensor's proxy credentials", pr.Route)
+		if pr.ID == AccountLocalSystem {
+			// unverified: whether WinINet authenticates LocalSystem's requests to this proxy with the
+			// computer account (Negotiate) depends on the proxy and zone settings; dcproxy cannot
+			// present the computer account from a WinRM session.
+			return CheckWarn, fmt.Sprintf("the proxy wants credentials (407) via %s: the updater (LocalSystem) would present the computer account (not verified: dcproxy probes anonymously)", pr.Route)
+		}
+		return status, fmt.Sprintf("the proxy wants credentials (407) via %s and the sensor presents none (LocalService goes out anonymously): let the computer through without authentication, or give the sensor its own proxy credentials (Set-MDISensorProxyConfiguration -ProxyCredential)", pr.Route)
 	case 401, 403:
 		return status, fmt.Sprintf("the proxy refused the request with %d via %s (not 407): the sensor reports this as \"failed to register due to licensing issues\"; allow the DC through the proxy", pr.Status, pr.Route)
 	}

@@ -60,6 +60,9 @@ var verdictCases = []verdictCase{
 		checks: map[string]string{"registry.local_service": fleet.CheckWarn, "endpoint.local_service": fleet.CheckPass}, says: "reachable direct"},
 	{name: "none-de-differing", spec: "locale: de-DE\n    registry: {local_system: {proxy: 'old.lab.test:3128', bypass: '<local>'}}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
 		checks: map[string]string{"registry.local_system": fleet.CheckFail, "endpoint.local_system": fleet.CheckFail}},
+	{name: "none-407-anonymous", spec: "registry: {current_user: {proxy: 'auth.lab.test:8080'}, local_system: {proxy: 'auth.lab.test:8080'}, local_service: {proxy: 'auth.lab.test:8080'}}",
+		status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
+		checks: map[string]string{"endpoint.local_service": fleet.CheckFail, "endpoint.local_system": fleet.CheckWarn, "endpoint.current_user": fleet.CheckInfo}, says: "LocalService goes out anonymously"},
 	// v2 without a JSON proxy: the seed's rule.
 	{name: "v2-wininet-ok", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
 		checks: map[string]string{"endpoint.local_service": fleet.CheckPass, "endpoint.local_system": fleet.CheckPass}, says: "latest sensor version 2.250.18972.18405"},
