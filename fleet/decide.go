@@ -50,7 +50,7 @@ type hostEval struct {
 	approx   map[string]bool
 	bypassed map[string]bool
 	unprobed map[string]string // accounts without a probe route, and why (probeRoutes)
-	mdeRoute *Route // the route MDE uses (rule mde)
+	mdeRoute *Route            // the route MDE uses (rule mde)
 }
 
 // unknownWorkspaceURL is requested only when neither probe.url nor probe.workspace is set and the host
