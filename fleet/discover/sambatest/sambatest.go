@@ -5,7 +5,7 @@
 // samba-vfs-modules and winbind (scripts/test-deps.sh installs them), and its own loopback address:
 // it adds 127.53.N.2/8 to lo (`ip addr add`; Samba refuses to start on 127.0.0.1 alone: "no network
 // interfaces found") and removes it when the test ends. Without samba or root the test is skipped,
-// unless CI=true, where it fails.
+// unless on CI (testenv.OnCI: CI=true), where it fails.
 //
 // The DC gets its own certificate authority and LDAPS certificate (Samba's self-generated one has a
 // negative serial number that Go refuses), so clients verify it with DC.CAFile / DC.CAPool and the
@@ -54,6 +54,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dcproxy/dcproxy/internal/testenv"
 )
 
 // Options of the provisioned domain. Zero values give LAB.TEST / LAB / dc01.
@@ -107,13 +109,10 @@ func Available() string {
 	return ""
 }
 
-// skipOrFail skips the test, or fails it under CI=true (where the dependencies must be there).
+// skipOrFail skips the test, or fails it on CI (where the dependencies must be there).
 func skipOrFail(t testing.TB, why string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("sambatest: %s (CI=true: the Samba AD DC tests must run)", why)
-	}
-	t.Skipf("sambatest: %s", why)
+	testenv.SkipOrFail(t, "sambatest: %s (scripts/test-deps.sh installs Samba)", why)
 }
 
 // Start provisions and starts a DC; it is stopped and its address removed when the test ends.
