@@ -119,8 +119,9 @@ type Target struct {
 	// Kerberos holds the Kerberos settings used with Auth negotiate or kerberos (kerberos.go).
 	Kerberos KerberosTarget
 	// BeforeLogon, when set, is called by a Dialer that honours it (see LogonHooker) at most once
-	// per Dial, just before the first request that carries credentials: for NTLM after the
-	// connection (TCP, TLS) is up and the host has answered the anonymous first request, for Basic
+	// per Dial, just before the first request that carries credentials: for NTLM before the
+	// AUTHENTICATE, once the connection (TCP, TLS) is up and the host has answered the NEGOTIATE
+	// with its CHALLENGE, for Basic
 	// (whose credentials ride on the first request) after nothing. A host that never answers
 	// therefore never reaches it. When it returns an error the Dialer sends no credentials and
 	// Dial fails with an error wrapping it. Whoever set it learns the outcome of the logon from

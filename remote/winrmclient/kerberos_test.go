@@ -129,6 +129,7 @@ func runAudit(t *testing.T, d Dialer, tg remote.Target) (remote.Stats, error) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	waitDeleted(t, r)
 	return r.(remote.StatsReporter).Stats(), nil
 }
 

@@ -15,8 +15,11 @@
 //     with the target's TLS settings (CA file, server name, insecure).
 //   - Basic: credentials on every request; over HTTP only when Target.AllowBasicHTTP.
 //
-// A full audit of one host (Create, two commands with their Receives and Signals, Delete) over
-// sealed NTLM costs 11 HTTP requests and one handshake.
+// A full audit of one host over sealed NTLM costs 8 HTTP requests and one handshake on one TCP
+// connection: NEGOTIATE and AUTHENTICATE (no anonymous request first), Create, Command and Receive
+// of the registry batch, Signal (terminate: MS-WSMV requires it before the next command), Command
+// and Receive of the endpoint probe, Delete. The last command gets no terminate Signal (the Delete
+// releases it with the shell), and Close does not wait for Delete's reply (see Close).
 //
 // Every reply body is read with a bound (maxBodySize: a few times MaxEnvelopeSize plus framing); a
 // longer one is a protocol error for that host.
@@ -31,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"sync"
@@ -146,7 +150,8 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 }
 
 // CallsBeforeLogon implements remote.LogonHooker: Dial calls Target.BeforeLogon just before the
-// first request carrying credentials (NTLM: after the host answered the anonymous first request).
+// first request carrying credentials (NTLM: the AUTHENTICATE, after the host answered the
+// NEGOTIATE with its CHALLENGE).
 func (Dialer) CallsBeforeLogon() bool { return true }
 
 // exchangeTimeout is the per-HTTP-exchange budget: the target's timeout, capped by what is left of
@@ -193,9 +198,16 @@ type runner struct {
 	params *winrm.Parameters
 	tr     *transport
 
-	mu      sync.Mutex // one operation at a time; guards shellID
+	mu      sync.Mutex // one operation at a time; guards shellID, finished and closed
 	shellID string
 	closed  bool
+	// finished is the CommandId of the last command, Done but not yet terminated: the terminate
+	// Signal is sent before the next Command (MS-WSMV 3.1.4.12: "the client MUST send this before a
+	// new command can be executed"), or never when the shell is deleted first.
+	finished string
+	// deleted is closed when the background Delete of Close has ended (reply, error or timeout) and
+	// the connection is dropped; nil before Close.
+	deleted chan struct{}
 }
 
 var (
@@ -233,9 +245,11 @@ func (r *runner) createShell(ctx context.Context) error {
 
 // Run executes commandLine through cmd.exe in the shell and returns its raw output (code page
 // 65001) and exit code. No stdin is sent. Receive is repeated until the command is Done (an
-// OperationTimeout fault just means "no output yet"); then the command is terminated (Signal). If
-// ctx ends first, the command is terminated and the context's error is returned (wrapping
-// remote.ErrTimeout for a deadline).
+// OperationTimeout fault just means "no output yet"). The finished command is terminated (Signal)
+// just before the next Command of the shell, not after its own output: the shell's last command
+// needs no Signal because Close deletes the shell. If ctx ends first, or the output fails, the
+// command is terminated at once and the error is returned (the context's wraps remote.ErrTimeout
+// for a deadline).
 func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -246,6 +260,11 @@ func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, er
 		return remote.Output{}, ctxError(r.target, "run", err)
 	}
 	r.tr.setContext(ctx)
+	if r.finished != "" {
+		// The previous command's terminate, owed before a new Command (MS-WSMV 3.1.4.12).
+		r.signal(r.finished)
+		r.finished = ""
+	}
 	rep, err := r.exchange(ctx, winrm.NewExecuteCommandRequest(r.tr.url, r.shellID, commandLine, nil, r.params))
 	if err != nil {
 		return remote.Output{}, r.wrap(ctx, "command", err)
@@ -280,9 +299,13 @@ func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, er
 			break
 		}
 	}
-	// Terminate the finished command, as WinRS clients do; the output is complete, so a failure
-	// here is not the command's failure.
-	r.signal(cmdID)
+	// The output is complete. The terminate Signal is owed (MS-WSMV 3.1.4.14: "a final Signal
+	// message MUST also be issued for the command after all the stream data has been received")
+	// but only matters to a later Command of this shell, so it is sent with it; Delete releases the
+	// shell with its finished commands (every real capture in pypsrp's tests/responses deletes a
+	// shell whose Done command never got a terminate, only a ctrl_c; unverified: that Windows also
+	// deletes it without any Signal at all, which no capture shows).
+	r.finished = cmdID
 	return out, nil
 }
 
@@ -300,7 +323,14 @@ func isOperationTimeout(err error) bool {
 }
 
 // Close deletes the shell and drops the connection. It is safe to call more than once; only the
-// first call talks to the host. If ctx has already ended, the Delete still gets a short budget.
+// first call talks to the host. It does not wait for Delete's reply: it returns once the Delete
+// request has been written to the connection (or ctx ended, or the write failed), and the reply is
+// read in the background, bounded by cleanupTimeout whatever ctx does; the connection is closed by
+// this client after that (so that TIME_WAIT lands on the client side, see BENCHMARKS.md). A failed
+// Delete is therefore not reported: the shell is then left to the host's IdleTimeout, as after a
+// lost connection. unverified: that Windows completes a Delete whose connection the client closed
+// before the reply (when the process exits right after Close); HTTP.sys has the whole request by
+// then, and winsim completes it.
 func (r *runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -308,15 +338,32 @@ func (r *runner) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
-	defer r.tr.closeIdle()
+	r.finished = ""
 	if r.shellID == "" {
+		r.tr.closeIdle()
 		return nil
 	}
-	r.tr.setContext(ctx)
-	_, err := r.exchange(context.WithoutCancel(ctx), winrm.NewDeleteShellRequest(r.tr.url, r.shellID, r.params))
+	written := make(chan struct{})
+	var once sync.Once
+	wrote := func() { once.Do(func() { close(written) }) }
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	dctx = httptrace.WithClientTrace(dctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote() },
+	})
+	r.tr.setContext(dctx)
+	msg := winrm.NewDeleteShellRequest(r.tr.url, r.shellID, r.params)
 	r.shellID = ""
-	if err != nil {
-		return r.wrap(ctx, "delete shell", err)
+	r.deleted = make(chan struct{})
+	go func() {
+		defer close(r.deleted)
+		defer r.tr.closeIdle()
+		defer cancel()
+		defer wrote()
+		_, _ = r.exchange(dctx, msg)
+	}()
+	select {
+	case <-written:
+	case <-ctx.Done():
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +50,26 @@ func audit(t *testing.T, tg remote.Target) (remote.Runner, []remote.Output) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	waitDeleted(t, r)
 	return r, outs
+}
+
+// waitDeleted waits until the Delete that r's Close sent in the background has its answer (or
+// failed) and the connection is dropped; Close itself returns once the Delete is written.
+func waitDeleted(t testing.TB, r remote.Runner) {
+	t.Helper()
+	rr := r.(*runner)
+	rr.mu.Lock()
+	ch := rr.deleted
+	rr.mu.Unlock()
+	if ch == nil {
+		t.Fatal("waitDeleted before Close, or Close sent no Delete")
+	}
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the background Delete did not end")
+	}
 }
 
 func checkAuditOutputs(t *testing.T, outs []remote.Output) {
@@ -85,7 +105,9 @@ func TestAuditSealedNTLM(t *testing.T) {
 	if st.Wait <= 0 {
 		t.Errorf("Stats.Wait = %v, want > 0", st.Wait)
 	}
-	want := []string{"Create", "Command", "Receive", "Signal", "Command", "Receive", "Signal", "Delete"}
+	// The first command is terminated before the second starts (MS-WSMV); the last is not: Delete
+	// releases it.
+	want := []string{"Create", "Command", "Receive", "Signal", "Command", "Receive", "Delete"}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("actions = %v, want %v", actions, want)
 	}
@@ -176,7 +198,7 @@ func TestReHandshakeAfterDroppedConnection(t *testing.T) {
 	if conns != 2 {
 		t.Errorf("connections = %d, want 2", conns)
 	}
-	if len(actions) != 8 {
+	if len(actions) != 7 {
 		t.Errorf("actions = %v, want each message processed once", actions)
 	}
 }
@@ -208,6 +230,7 @@ func TestRunContextDeadlineTerminatesCommand(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	waitDeleted(t, r)
 	if n := h.openShells(); n != 0 {
 		t.Errorf("%d shells left open", n)
 	}
@@ -222,6 +245,7 @@ func TestCloseWithEndedContextStillDeletes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_ = r.Close(ctx)
+	waitDeleted(t, r)
 	if n := h.openShells(); n != 0 {
 		t.Errorf("%d shells left open after Close with a cancelled context", n)
 	}
@@ -262,8 +286,8 @@ func TestBasicHTTP(t *testing.T) {
 	r, outs := audit(t, tg)
 	checkAuditOutputs(t, outs)
 	st := r.(remote.StatsReporter).Stats()
-	if st.Handshakes != 0 || st.Requests != 8 {
-		t.Errorf("basic stats = %+v, want 8 requests and no handshake", st)
+	if st.Handshakes != 0 || st.Requests != 7 {
+		t.Errorf("basic stats = %+v, want 7 requests and no handshake", st)
 	}
 }
 
@@ -614,4 +638,64 @@ func TestIPv6Literal(t *testing.T) {
 	}
 	_, outs := audit(t, tg)
 	checkAuditOutputs(t, outs)
+}
+
+// TestBeforeLogonBeforeAuthenticate: with sealed NTLM the first request is the NEGOTIATE (no
+// anonymous request first), and BeforeLogon runs once, after the host answered it with a CHALLENGE
+// and before the AUTHENTICATE, the first request that carries credentials. A refusing hook stops
+// the Dial before any credentials leave.
+func TestBeforeLogonBeforeAuthenticate(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		h := newFakeHost(t, nil)
+		tg := h.target(t)
+		var calls, seen int
+		errGate := errors.New("gate closed")
+		tg.BeforeLogon = func(context.Context) error {
+			calls++
+			seen, _, _, _, _ = h.snapshot()
+			if refuse {
+				return errGate
+			}
+			return nil
+		}
+		r, err := Dialer{}.Dial(testCtx(t, 10*time.Second), tg)
+		if refuse {
+			if !errors.Is(err, errGate) {
+				t.Errorf("refusing hook: Dial = %v, want it to wrap the hook's error", err)
+			}
+			if n, hs, _, _, _ := h.snapshot(); n != 1 || hs != 1 {
+				t.Errorf("refusing hook: host saw %d requests (%d NEGOTIATE), want only the NEGOTIATE", n, hs)
+			}
+		} else {
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			_ = r.Close(context.Background())
+			waitDeleted(t, r)
+		}
+		if calls != 1 || seen != 1 {
+			t.Errorf("refuse=%v: hook called %d times, after %d requests; want once, after the NEGOTIATE", refuse, calls, seen)
+		}
+	}
+}
+
+// TestNoNegotiateOffered: a listener that answers the NEGOTIATE with a 401 offering only Basic is
+// an authentication error naming the schemes it offers, after that one request.
+func TestNoNegotiateOffered(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	tg := targetFor(t, srv.Listener.Addr().String())
+	_, err := Dialer{}.Dial(testCtx(t, 10*time.Second), tg)
+	if !errors.Is(err, remote.ErrAuth) || !errors.Is(err, errNoNegotiate) || !strings.Contains(err.Error(), `"Basic"`) {
+		t.Errorf("Dial = %v, want ErrAuth: no Negotiate, schemes listed", err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests, want 1 (the NEGOTIATE)", n)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dcproxy/dcproxy/remote/krb"
@@ -82,6 +83,35 @@ type Host struct {
 	mu     sync.Mutex
 	shells map[string]*shell // by upper-case id
 	policy map[bool]*auth.Policy
+
+	counts counters
+}
+
+// counters count what a Host was asked (see Requests).
+type counters struct {
+	http, create, command, send, receive, signal, delete, other atomic.Int64
+}
+
+// RequestCounts is what a Host has been asked since it was built: every HTTP request that reached
+// its handler (authentication legs, refusals and faults included) and, among them, the WS-Man
+// operations that passed authentication, by action. HTTP minus the operations is the requests
+// spent on authentication (and refused ones).
+type RequestCounts struct {
+	HTTP                                                  int
+	Create, Command, Send, Receive, Signal, Delete, Other int
+}
+
+// Operations returns the number of WS-Man operations counted.
+func (c RequestCounts) Operations() int {
+	return c.Create + c.Command + c.Send + c.Receive + c.Signal + c.Delete + c.Other
+}
+
+// Requests returns the counts so far; safe for concurrent use.
+func (h *Host) Requests() RequestCounts {
+	c := &h.counts
+	return RequestCounts{HTTP: int(c.http.Load()), Create: int(c.create.Load()), Command: int(c.command.Load()),
+		Send: int(c.send.Load()), Receive: int(c.receive.Load()), Signal: int(c.signal.Load()),
+		Delete: int(c.delete.Load()), Other: int(c.other.Load())}
 }
 
 // NewHost builds a host with a fresh registry and file system. Every account gets a SID and a loaded
@@ -198,6 +228,7 @@ func (h *Host) Account(user string) (Account, bool) {
 func (h *Host) Handler(https bool) http.Handler {
 	inner := h.policy[https].Wrap(http.HandlerFunc(h.serveWSMan))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.counts.http.Add(1)
 		w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
 		if h.cfg.Latency > 0 {
 			t := time.NewTimer(h.cfg.Latency)
@@ -259,18 +290,25 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	h.sweepIdle()
 	switch req.Header.Action {
 	case actionCreate:
+		h.counts.create.Add(1)
 		h.create(w, r, req, id)
 	case actionCommand:
+		h.counts.command.Add(1)
 		h.command(w, req, id)
 	case actionSend:
+		h.counts.send.Add(1)
 		h.send(w, req, id)
 	case actionReceive:
+		h.counts.receive.Add(1)
 		h.receive(w, r, req, id)
 	case actionSignal:
+		h.counts.signal.Add(1)
 		h.signal(w, req, id)
 	case actionDelete:
+		h.counts.delete.Add(1)
 		h.delete(w, req, id)
 	default:
+		h.counts.other.Add(1)
 		h.writeFault(w, lang, relates, faultBadAction(t))
 	}
 }
