@@ -4,6 +4,8 @@
 #   - the npm packages tree-sitter + tree-sitter-powershell (every PowerShell script dcproxy sends is parsed)
 #   - Debian's chromium (the HTML report is rendered in a real headless browser)
 #   - systemd-analyze (the scheduling examples are verified with it)
+#   - tmux (the progress line is checked in a real terminal)
+#   - an MIT KDC and a Samba AD DC (Kerberos and discovery tests start their own)
 # Needs root for apt-get (as on CI); without root it only reports what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,7 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux) # the live progress line is tested in a real terminal
 # --- Kerberos (remote/krb, remote/krb/krbtest): a real MIT KDC, kinit/klist, and python3-winrm's Kerberos path.
 command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ] || need_apt+=(krb5-kdc krb5-admin-server)
 command -v kinit >/dev/null 2>&1 || need_apt+=(krb5-user)

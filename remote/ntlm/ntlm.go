@@ -28,7 +28,8 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"golang.org/x/crypto/md4" //nolint:staticcheck // MD4 is what NTOWFv1 is defined with.
+	//lint:ignore SA1019 MS-NLMP defines the NT hash (NTOWFv2's key) as MD4 of the password; no other hash interoperates.
+	"golang.org/x/crypto/md4"
 )
 
 // Sentinel errors. Every error returned by this package wraps exactly one of them.

@@ -588,7 +588,7 @@ func TestAuthenticatedConnectionRules(t *testing.T) {
 		ts := start(t, basePolicy())
 		rc := ts.dial(t)
 		old, _ := rc.handshake("auditor", "LAB", adminPass, nil)
-		c, r := rc.handshake("viewer", "LAB", viewerPass, nil)
+		_, r := rc.handshake("viewer", "LAB", viewerPass, nil)
 		if r.StatusCode != 200 {
 			t.Fatal(r.StatusCode)
 		}
@@ -596,7 +596,7 @@ func TestAuthenticatedConnectionRules(t *testing.T) {
 			t.Fatalf("message sealed with the old context: %d", r.StatusCode)
 		}
 		rc = ts.dial(t)
-		c, _ = rc.handshake("viewer", "LAB", viewerPass, nil)
+		c, _ := rc.handshake("viewer", "LAB", viewerPass, nil)
 		r = rc.post("", ntlm.EncryptedContentType, seal(t, c, []byte(soapBody)))
 		if r.StatusCode != 500 {
 			t.Fatalf("status %d", r.StatusCode)
@@ -641,7 +641,7 @@ func TestBasicRaw(t *testing.T) {
 		{"auditor@lab.local", adminPass, 200, Identity{User: adminUser, Admin: true}},
 		{`DC01\auditor`, adminPass, 200, Identity{User: adminUser, Admin: true}},
 		{`lab.local\auditor`, adminPass, 200, Identity{User: adminUser, Admin: true}},
-		{viewerUser, viewerPass, 500, Identity{User: viewerUser}},
+		{viewerUser, viewerPass, 401, Identity{}}, // no rights: Basic answers 401 (fidelity D2)
 		{adminUser, viewerPass, 401, Identity{}},
 		{`OTHER\auditor`, adminPass, 401, Identity{}},
 		{"auditor@other.example", adminPass, 401, Identity{}},

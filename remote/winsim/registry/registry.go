@@ -166,17 +166,6 @@ func (n *node) sortedSubs() []*node {
 	return out
 }
 
-func (n *node) clone() *node {
-	c := newNode(n.name)
-	for _, v := range n.values {
-		c.values = append(c.values, v.clone())
-	}
-	for k, s := range n.subs {
-		c.subs[k] = s.clone()
-	}
-	return c
-}
-
 // Registry is the registry of one simulated host. It is safe for concurrent use; every method is
 // atomic with respect to the others.
 type Registry struct {
