@@ -15,8 +15,12 @@ import (
 // Sentinel errors classify why a host could not be checked. Transport errors wrap exactly one of
 // them (with %w) so that callers branch with errors.Is and reports can name the kind.
 var (
-	// ErrAuth: the host refused the credentials (HTTP 401, access denied). Never retried.
+	// ErrAuth: the host refused the credentials (HTTP 401). Never retried.
 	ErrAuth = errors.New("authentication failed")
+	// ErrAccessDenied: the account logged on but lacks the rights to use WinRM on the host (a WS-Man
+	// access-denied fault). Not ErrAuth: the password was right, so it never counts for the lockout
+	// protection. Never retried.
+	ErrAccessDenied = errors.New("access denied: the account logged on but lacks the rights to use WinRM on this host")
 	// ErrUnreachable: no TCP connection or TLS session could be established, or the connection broke.
 	ErrUnreachable = errors.New("host unreachable")
 	// ErrTimeout: the host accepted the connection but did not answer in time.
@@ -28,7 +32,7 @@ var (
 	ErrTLS = errors.New("TLS failed")
 )
 
-// Kind names the class of err for reports: "auth", "tls", "unreachable", "timeout", "protocol", "canceled"
+// Kind names the class of err for reports: "auth", "rights", "tls", "unreachable", "timeout", "protocol", "canceled"
 // or "error".
 func Kind(err error) string {
 	switch {
@@ -36,6 +40,8 @@ func Kind(err error) string {
 		return ""
 	case errors.Is(err, ErrAuth):
 		return "auth"
+	case errors.Is(err, ErrAccessDenied):
+		return "rights"
 	case errors.Is(err, ErrTLS):
 		return "tls"
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):

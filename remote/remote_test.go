@@ -16,6 +16,7 @@ func TestKindAndTransient(t *testing.T) {
 	}{
 		{fmt.Errorf("dial: %w: refused", ErrUnreachable), "unreachable", true},
 		{fmt.Errorf("%w: 401", ErrAuth), "auth", false},
+		{fmt.Errorf("%w: wsman fault 5", ErrAccessDenied), "rights", false},
 		{fmt.Errorf("%w: unknown authority", ErrTLS), "tls", false},
 		{fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded), "timeout", false},
 		{context.DeadlineExceeded, "timeout", false},

@@ -43,7 +43,9 @@ type HTTPError struct {
 func (e *HTTPError) Error() string {
 	switch {
 	case e.StatusCode == http.StatusUnauthorized:
-		return "http 401: credentials refused"
+		// Windows answers a Basic logon of an account without rights with the same 401 as a wrong
+		// password (fidelity D2): the client cannot tell them apart.
+		return "http 401: credentials refused (wrong user name or password, or the account lacks the rights to use WinRM on this host)"
 	case !isSOAP(e.ContentType):
 		ct := e.ContentType
 		if ct == "" {
@@ -124,7 +126,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, s := range []error{remote.ErrAuth, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol, remote.ErrInvalidTarget} {
+	for _, s := range []error{remote.ErrAuth, remote.ErrAccessDenied, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol, remote.ErrInvalidTarget} {
 		if errors.Is(err, s) {
 			return err
 		}
@@ -145,8 +147,8 @@ func sentinelFor(err error) error {
 		switch {
 		case he.StatusCode == http.StatusUnauthorized, he.StatusCode == http.StatusForbidden:
 			return remote.ErrAuth
-		case isSOAP(he.ContentType) && he.fault().accessDenied():
-			return remote.ErrAuth
+		case isSOAP(he.ContentType) && rightsRefused(he.fault()):
+			return remote.ErrAccessDenied
 		case isSOAP(he.ContentType) && he.fault().timedOut():
 			return remote.ErrTimeout
 		default:
@@ -203,6 +205,17 @@ func sentinelFor(err error) error {
 		return remote.ErrUnreachable
 	}
 	return remote.ErrProtocol
+}
+
+// hresultAccessDenied is E_ACCESSDENIED (0x80070005) as a WSManFault Code.
+const hresultAccessDenied = "2147942405"
+
+// rightsRefused recognises the faults of a host that authenticated the account but refuses it the
+// rights to use WinRM (fidelity D2): WSManFault Code 5 (w:AccessDenied, "WSMAN ERROR CODE: 5"), and
+// s:Receiver / w:InternalError with Code 2147942405 "Access is denied." ("Zugriff verweigert" on a
+// German host). The codes are locale independent; the English reason is matched as well.
+func rightsRefused(f *wsFault) bool {
+	return f.accessDenied() || f != nil && f.WSManCode == hresultAccessDenied
 }
 
 // isCertFailure reports a certificate that did not verify (unknown CA, wrong name, expired).

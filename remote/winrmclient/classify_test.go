@@ -27,6 +27,10 @@ const (
 	accessDeniedBody = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:AccessDenied</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">Access is denied. </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="5" Machine="dc01"><f:Message>Access is denied. </f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`
 	badSelectorBody  = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:InvalidSelectors</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">The WS-Management service cannot process the request because the request contained invalid selectors for the resource. </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2150858843"/></s:Detail></s:Fault></s:Body></s:Envelope>`
 	soapCT           = "application/soap+xml;charset=UTF-8"
+	// The third form of D2 (wazuh/wazuh-ansible#581: s:Receiver, w:InternalError, wsmanfault_code
+	// 2147942405, "Access is denied."), here from the cmd shell plugin and in German.
+	internalDeniedBody   = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InternalError</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">Access is denied. </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2147942405" Machine="dc01"><f:Message><f:ProviderFault provider="Shell cmd plugin" path="%systemroot%\system32\winrscmd.dll">Access is denied. </f:ProviderFault></f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`
+	internalDeniedBodyDE = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InternalError</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="de-DE">Zugriff verweigert </s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="2147942405" Machine="dc01"><f:Message>Zugriff verweigert </f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`
 )
 
 type timeoutErr struct{}
@@ -47,7 +51,9 @@ func Test_classify(t *testing.T) {
 	}{
 		{"401", &HTTPError{StatusCode: 401}, remote.ErrAuth},
 		{"403", &HTTPError{StatusCode: 403, ContentType: "text/html"}, remote.ErrAuth},
-		{"access denied fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: accessDeniedBody}, remote.ErrAuth},
+		{"access denied fault", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: accessDeniedBody}, remote.ErrAccessDenied},
+		{"access denied internal error", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: internalDeniedBody}, remote.ErrAccessDenied},
+		{"access denied internal error, German", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: internalDeniedBodyDE}, remote.ErrAccessDenied},
 		{"no negotiate offered", fmt.Errorf("x: %w", errNoNegotiate), remote.ErrAuth},
 		{"connection refused", urlErr(&connectError{dialRefused}), remote.ErrUnreachable},
 		{"dial op error", dialRefused, remote.ErrUnreachable},
@@ -79,7 +85,7 @@ func Test_classify(t *testing.T) {
 		{"already classified", fmt.Errorf("%w: x", remote.ErrAuth), remote.ErrAuth},
 		{"canceled", urlErr(context.Canceled), nil},
 	}
-	sentinels := []error{remote.ErrAuth, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol}
+	sentinels := []error{remote.ErrAuth, remote.ErrAccessDenied, remote.ErrTLS, remote.ErrUnreachable, remote.ErrTimeout, remote.ErrProtocol}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := classify(tc.err)
@@ -105,6 +111,41 @@ func Test_classify(t *testing.T) {
 	}
 	if classify(nil) != nil {
 		t.Error("classify(nil) != nil")
+	}
+}
+
+// TestRightsRefusals: the three answers Windows gives an account that logs on but lacks rights
+// (fidelity D2). Basic's 401 cannot be told from a wrong password (auth, the message says both);
+// the two faults are "rights", each with its own message, and never ErrAuth.
+func TestRightsRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  *HTTPError
+		kind string
+		want []string
+	}{
+		{"basic 401", &HTTPError{StatusCode: 401}, "auth", []string{"credentials refused", "lacks the rights"}},
+		{"wsman code 5", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: accessDeniedBody}, "rights",
+			[]string{"lacks the rights", "wsman fault 5 (w:AccessDenied): Access is denied."}},
+		{"internal error", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: internalDeniedBody}, "rights",
+			[]string{"lacks the rights", "wsman fault 2147942405 (w:InternalError): Access is denied.", "[provider Shell cmd plugin]"}},
+		{"internal error German", &HTTPError{StatusCode: 500, ContentType: soapCT, Body: internalDeniedBodyDE}, "rights",
+			[]string{"lacks the rights", "wsman fault 2147942405 (w:InternalError): Zugriff verweigert"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := classify(tc.err)
+			if k := remote.Kind(err); k != tc.kind {
+				t.Errorf("kind %q, want %q: %v", k, tc.kind, err)
+			}
+			if tc.kind == "rights" && errors.Is(err, remote.ErrAuth) {
+				t.Errorf("a rights refusal is ErrAuth (would feed the lockout gate): %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not contain %q", err, w)
+				}
+			}
+		})
 	}
 }
 
@@ -176,7 +217,7 @@ func TestWrapRedactsEchoedCredentials(t *testing.T) {
 }
 
 func FuzzParseFault(f *testing.F) {
-	for _, s := range []string{timedOutFault, timedOutFaultDE, accessDeniedBody, badSelectorBody, "", "<x/>", "<Envelope><Body><Fault/></Body></Envelope>"} {
+	for _, s := range []string{timedOutFault, timedOutFaultDE, accessDeniedBody, internalDeniedBody, internalDeniedBodyDE, badSelectorBody, "", "<x/>", "<Envelope><Body><Fault/></Body></Envelope>"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {

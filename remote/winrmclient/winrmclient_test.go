@@ -416,7 +416,7 @@ func TestDialErrors(t *testing.T) {
 		{"blackholed", targetFor(t, black.Addr().String()), 500 * time.Millisecond, remote.ErrTimeout},
 		{"500 not SOAP", targetFor(t, html.Listener.Addr().String()), 5 * time.Second, remote.ErrProtocol},
 		{"wrong password", wrongPW.target(t), 5 * time.Second, remote.ErrAuth},
-		{"access denied fault", denied.target(t), 5 * time.Second, remote.ErrAuth},
+		{"access denied fault", denied.target(t), 5 * time.Second, remote.ErrAccessDenied},
 		{"basic wrong password", func() remote.Target {
 			tg := basicWrong.target(t)
 			tg.User, tg.Auth, tg.AllowBasicHTTP = "admin", remote.AuthBasic, true

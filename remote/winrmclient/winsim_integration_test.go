@@ -116,7 +116,7 @@ func TestWinsimRefusals(t *testing.T) {
 		want error
 	}{
 		{"wrong password", func() remote.Target { tg := winsimTarget(t, srv); tg.Password = "nope"; return tg }, remote.ErrAuth},
-		{"not an administrator", func() remote.Target { tg := winsimTarget(t, srv); tg.User = `LAB\user`; return tg }, remote.ErrAuth},
+		{"not an administrator", func() remote.Target { tg := winsimTarget(t, srv); tg.User = `LAB\user`; return tg }, remote.ErrAccessDenied},
 		{"logon failure fault model", func() remote.Target { return winsimTarget(t, failSrv) }, remote.ErrAuth},
 		{"basic disabled", func() remote.Target {
 			tg := winsimTarget(t, basicOff)

@@ -47,6 +47,9 @@ type Config struct {
 	Basic            bool // WinRM service Auth/Basic (Windows default false)
 	AllowUnencrypted bool // WinRM service AllowUnencrypted (Windows default false)
 	AuthFail         bool // fault model: every logon fails
+	// RightsRefusal is how the host refuses a non-admin account that logged on: RightsAccessDenied
+	// (default, "") or RightsInternalError (rights.go). Basic logons of such accounts get 401.
+	RightsRefusal string
 	// Kerberos, when set, makes the host accept Negotiate Kerberos with the keys of a keytab exported by
 	// a real KDC for HTTP/<Name>: krb.NewAcceptor(krb.LoadKeytab(file)); one acceptor may serve many hosts.
 	Kerberos *krb.Acceptor
@@ -128,6 +131,9 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	if cfg.Locale != "en-US" && cfg.Locale != "de-DE" {
 		return nil, fmt.Errorf("winsim: host %s: unsupported locale %q (want en-US or de-DE)", cfg.Name, cfg.Locale)
+	}
+	if err := checkRightsRefusal(cfg.Name, cfg.RightsRefusal); err != nil {
+		return nil, err
 	}
 	if cfg.MaxShellsPerUser == 0 {
 		cfg.MaxShellsPerUser = 5
@@ -280,7 +286,7 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	}
 	relates := req.Header.MessageID
 	if !id.Admin {
-		h.writeFault(w, lang, relates, faultAccessDenied(t))
+		h.writeFault(w, lang, relates, faultRights(h.cfg.RightsRefusal, t))
 		return
 	}
 	if req.Header.ResourceURI != resourceCmd {
@@ -671,6 +677,7 @@ func (h *Host) cmdShell(s *shell) *cmdexe.Shell {
 		FS:     h.fs,
 		Env: map[string]string{
 			"SystemRoot": `C:\Windows`, "windir": `C:\Windows`, "SystemDrive": "C:",
+			"ProgramData": `C:\ProgramData`, "ALLUSERSPROFILE": `C:\ProgramData`,
 			"COMPUTERNAME": h.short, "USERNAME": user, "USERDOMAIN": dom, "USERPROFILE": s.profile,
 			"TEMP": s.profile + `\AppData\Local\Temp`, "TMP": s.profile + `\AppData\Local\Temp`,
 			"ComSpec": `C:\Windows\system32\cmd.exe`, "OS": "Windows_NT", "PROCESSOR_ARCHITECTURE": "AMD64",

@@ -64,7 +64,8 @@ type Account struct {
 	// Password is the clear-text password; it never appears in errors or responses.
 	Password string
 	// Admin marks members of the local Administrators group. Non-admins authenticate
-	// fine; the WS-Man layer answers them with the access-denied fault.
+	// fine over Negotiate and the WS-Man layer answers them with an access-denied fault;
+	// over Basic they get 401 like a wrong password (fidelity D2).
 	Admin bool
 }
 
@@ -354,6 +355,13 @@ func (h *handler) basic(w http.ResponseWriter, r *http.Request, token string, bo
 	}
 	a := h.find(user, "")
 	if a == nil || subtle.ConstantTimeCompare([]byte(a.Password), []byte(pass)) != 1 {
+		h.unauthorized(w)
+		return
+	}
+	if !a.Admin {
+		// An account without the rights to use WinRM gets the same 401 as a wrong password over
+		// Basic (fidelity D2: WinRb/WinRM#194, diyan/pywinrm#114); over Negotiate it is
+		// authenticated and refused by the WS-Man layer with a fault instead.
 		h.unauthorized(w)
 		return
 	}

@@ -180,6 +180,7 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		Basic:            hs.Auth.Basic != nil && *hs.Auth.Basic,
 		AllowUnencrypted: hs.Auth.AllowUnencrypted != nil && *hs.Auth.AllowUnencrypted,
 		AuthFail:         hs.Fault == FaultAuthFail,
+		RightsRefusal:    hs.RightsRefusal,
 		Latency:          dur(hs.Latency, 0),
 		ExecTime:         dur(hs.ExecTime, 0),
 		PSStart:          dur(hs.PSStart, opt.PSStart),
@@ -207,7 +208,8 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		enforce = enforcePolicy(h.Registry())
 	}
 	if hs.Backup != nil && hs.Backup.ReadOnly {
-		if err := h.FS().SetReadOnly(`C:\Windows\Temp`, true); err != nil {
+		// The on-host backup folder (%ProgramData%\dcproxy\backup) is created below it.
+		if err := h.FS().SetReadOnly(`C:\ProgramData`, true); err != nil {
 			return nil, err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/wininet"
+	"github.com/dcproxy/dcproxy/remote/winsim"
 	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
 )
 
@@ -192,12 +193,16 @@ type HostSpec struct {
 	Sensor *SensorSpec `yaml:"sensor"`
 	// Machine holds machine-wide values: the per-machine WinINet override, MDE's static proxy, TLS
 	// settings, root certificates.
-	Machine MachineSpec    `yaml:"machine"`
-	Fault   string         `yaml:"fault"`
-	Backup  *BackupSpec    `yaml:"backup"`
-	Policy  *PolicySpec    `yaml:"policy"`
-	Line    int            `yaml:"-"`
-	Extra   map[string]any `yaml:",inline"`
+	Machine MachineSpec `yaml:"machine"`
+	Fault   string      `yaml:"fault"`
+	// RightsRefusal is how the host refuses its non-admin accounts (admin: false) over Negotiate:
+	// access-denied (default: WSManFault Code 5) or internal-error (w:InternalError 2147942405);
+	// over Basic they get 401 either way (winsim.RightsAccessDenied, fidelity D2).
+	RightsRefusal string         `yaml:"rights_refusal"`
+	Backup        *BackupSpec    `yaml:"backup"`
+	Policy        *PolicySpec    `yaml:"policy"`
+	Line          int            `yaml:"-"`
+	Extra         map[string]any `yaml:",inline"`
 }
 
 // BackupSpec models a host where the on-host backup directory cannot be written.
@@ -330,6 +335,11 @@ func (s *Spec) validate() error {
 				return fmt.Errorf("%s: address %q: want a 127.x.y.z loopback address", where, h.Address)
 			}
 		}
+		switch h.RightsRefusal {
+		case "", winsim.RightsAccessDenied, winsim.RightsInternalError:
+		default:
+			return fmt.Errorf("%s: rights_refusal %q: want %s or %s", where, h.RightsRefusal, winsim.RightsAccessDenied, winsim.RightsInternalError)
+		}
 		switch h.Fault {
 		case "", FaultNone, FaultRefuse, FaultBlackhole, FaultSlow, FaultHTTP500, FaultDrop, FaultAuthFail:
 		default:
@@ -366,6 +376,7 @@ func (s *Spec) Resolve(i int) HostSpec {
 	h.Password = str(h.Password, d.Password)
 	h.Locale = str(h.Locale, d.Locale)
 	h.Fault = str(h.Fault, d.Fault)
+	h.RightsRefusal = str(h.RightsRefusal, d.RightsRefusal)
 	if h.HTTPS == nil {
 		h.HTTPS = d.HTTPS
 	}
