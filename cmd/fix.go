@@ -49,7 +49,7 @@ func (a *app) newFixCmd() *cobra.Command {
 CURRENT_USER DefaultConnectionSettings (or the declared reference) to LOCAL_SYSTEM and LOCAL_SERVICE. Only
 accounts whose decoded settings differ are written. Without --apply it prints the plan and writes nothing.
 
-With --apply, per host: reg export of each target key to %SystemRoot%\Temp\dcproxy, a backup record per
+With --apply, per host: reg export of each target key to %ProgramData%\dcproxy\backup, a backup record per
 account appended and fsynced to the backup file, then reg add, read-back compared byte for byte and the
 endpoint probe; a failed verification (or a probe that passed before and fails after) restores the previous
 value. Refused: hosts the audit could not check, a missing reference, a direct-only reference (unless

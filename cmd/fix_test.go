@@ -102,7 +102,7 @@ func TestFixCLI(t *testing.T) {
 		for _, m := range h.Remediation {
 			if m.Outcome == fleet.OutcomeVerified {
 				verified++
-				if m.Backup == "" || !strings.HasPrefix(m.Backup, `C:\Windows\Temp\dcproxy\`) {
+				if m.Backup == "" || !strings.HasPrefix(m.Backup, `C:\ProgramData\dcproxy\backup\`) {
 					t.Errorf("%s %s: on-host backup %q", h.Host, m.Account, m.Backup)
 				}
 			}

@@ -34,15 +34,22 @@ type ApplyOptions struct {
 	RollbackOnProbeRegression bool
 }
 
-// HostBackupDir is where the on-host `reg export` files go, below %SystemRoot%.
-const HostBackupDir = `Temp\dcproxy`
+// The on-host `reg export` files go to %ProgramData%\dcproxy\backup (C:\ProgramData\dcproxy\backup),
+// created by the export's own command line when it is missing. Not %SystemRoot%\Temp: Disk Cleanup
+// and Storage Sense empty it, and a backup must still be there when an administrator looks for it
+// months later. The folder inherits %ProgramData%'s ACL (Administrators and SYSTEM full control,
+// Users read); the files hold only proxy settings.
+const (
+	HostBackupBase = "ProgramData"    // environment variable of the host's shell
+	HostBackupDir  = `dcproxy\backup` // below it
+)
 
 // Apply carries out plans (from PlanFix or PlanRestore, in the order of rep.Hosts) on the hosts
 // with at most opt.Concurrency hosts in flight, and updates rep in place: every host gets its
 // remediation rows, and a host that was written gets the checks and status of its re-check.
 //
 // Per host, through one shell: a fresh read (the host must still hold the audited values, else it
-// is skipped), `reg export` of each target key to %SystemRoot%\Temp\dcproxy, one backup record per
+// is skipped), `reg export` of each target key to %ProgramData%\dcproxy\backup, one backup record per
 // account and value appended and fsynced to opt.Backups, then the writes, a read-back compared byte for byte,
 // and the endpoint probe. A failed verification rolls every written account of the host back (and
 // verifies that). Any failure before the backups are recorded leaves the host untouched. Every
@@ -415,7 +422,7 @@ func (x *hostRun) audit(st Step, action string, old, new []byte, outcome, msg st
 	}
 }
 
-// hostBackup exports each target key to %SystemRoot%\Temp\dcproxy with one command line and returns
+// hostBackup exports each target key to %ProgramData%\dcproxy\backup with one command line and returns
 // the file per account (one export per account: its key holds both DefaultConnectionSettings and
 // SavedLegacySettings). A key that does not exist has nothing to export (no file); any other
 // failure is an error.
@@ -430,7 +437,7 @@ func (x *hostRun) hostBackup(ctx context.Context, steps []int) (map[string]strin
 			exports = append(exports, reg.Export{Key: st.Key, File: "DefaultConnectionSettings-" + accountFileTag(st.Account) + "-" + x.opt.RunID + ".reg"})
 		}
 	}
-	line, err := reg.BatchExportCommand(HostBackupDir, exports)
+	line, err := reg.BatchExportCommand(HostBackupBase, HostBackupDir, exports)
 	if err != nil {
 		return nil, err
 	}

@@ -276,6 +276,9 @@ func TestFixE2E(t *testing.T) {
 			t.Errorf("%v: no on-host export file", k)
 			continue
 		}
+		if !strings.HasPrefix(r.HostFile, `C:\ProgramData\dcproxy\backup\`) { // not %SystemRoot%\Temp: Disk Cleanup empties it
+			t.Errorf("%v: on-host export %s is not in C:\\ProgramData\\dcproxy\\backup", k, r.HostFile)
+		}
 		data, err := e.member(k.host).Host.FS().ReadFile(r.HostFile)
 		name := registry.UTF16("Connections")
 		if err != nil || !bytes.Contains(data, name[:len(name)-2]) { // reg export writes UTF-16LE

@@ -10,7 +10,7 @@ import (
 )
 
 // backupLine matches the on-host backup command line (reg.BatchExportCommand).
-const backupLine = `^echo @@dcproxy:root:%SystemRoot% & mkdir "%SystemRoot%\\Temp\\dcproxy" 2>nul & `
+const backupLine = `^echo @@dcproxy:root:%ProgramData% & \(if not exist "%ProgramData%\\dcproxy\\backup" mkdir "%ProgramData%\\dcproxy\\backup"\) & `
 
 func TestMutateGateRefusesWriteBeforeBackup(t *testing.T) {
 	r := remotetest.NewFakeRunner(t).ExpectOnce(`^reg add x$`, remotetest.Stdout(""))
@@ -35,11 +35,11 @@ func TestHostBackupMarkers(t *testing.T) {
 		files  int
 		err    string
 	}{
-		{"both exported", "@@dcproxy:root:D:\\WINNT\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n@@dcproxy:b1:key\r\n@@dcproxy:b1:ok\r\n", 2, ""},
-		{"missing key has nothing to export", "@@dcproxy:root:C:\\Windows\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n@@dcproxy:b1:fail\r\n", 1, ""},
-		{"export failed", "@@dcproxy:root:C:\\Windows\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:fail\r\n@@dcproxy:b1:key\r\n@@dcproxy:b1:ok\r\n", 0, "reg export"},
-		{"unexpanded SystemRoot", "@@dcproxy:root:%SystemRoot%\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n@@dcproxy:b1:key\r\n@@dcproxy:b1:ok\r\n", 0, "SystemRoot"},
-		{"truncated", "@@dcproxy:root:C:\\Windows\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n", 0, "no result marker"},
+		{"both exported", "@@dcproxy:root:D:\\ProgramData\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n@@dcproxy:b1:key\r\n@@dcproxy:b1:ok\r\n", 2, ""},
+		{"missing key has nothing to export", "@@dcproxy:root:C:\\ProgramData\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n@@dcproxy:b1:fail\r\n", 1, ""},
+		{"export failed", "@@dcproxy:root:C:\\ProgramData\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:fail\r\n@@dcproxy:b1:key\r\n@@dcproxy:b1:ok\r\n", 0, "reg export"},
+		{"unexpanded ProgramData", "@@dcproxy:root:%ProgramData%\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n@@dcproxy:b1:key\r\n@@dcproxy:b1:ok\r\n", 0, "backup base directory"},
+		{"truncated", "@@dcproxy:root:C:\\ProgramData\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n", 0, "no result marker"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,10 +55,10 @@ func TestHostBackupMarkers(t *testing.T) {
 			if err != nil || len(files) != tc.files {
 				t.Fatalf("files %v, err %v", files, err)
 			}
-			if f := files[AccountLocalSystem]; !strings.HasPrefix(f, strings.SplitN(tc.stdout[len("@@dcproxy:root:"):], "\r", 2)[0]+`\Temp\dcproxy\DefaultConnectionSettings-S-1-5-18-20260101T000000Z-abcdef.reg`) {
+			if f := files[AccountLocalSystem]; !strings.HasPrefix(f, strings.SplitN(tc.stdout[len("@@dcproxy:root:"):], "\r", 2)[0]+`\dcproxy\backup\DefaultConnectionSettings-S-1-5-18-20260101T000000Z-abcdef.reg`) {
 				t.Errorf("file %q", f)
 			}
-			if calls := r.Calls(); len(calls) != 1 || !strings.Contains(calls[0], `mkdir "%SystemRoot%\Temp\dcproxy" 2>nul`) || !strings.Contains(calls[0], `reg export "HKU\S-1-5-19\`) {
+			if calls := r.Calls(); len(calls) != 1 || !strings.Contains(calls[0], `(if not exist "%ProgramData%\dcproxy\backup" mkdir "%ProgramData%\dcproxy\backup")`) || !strings.Contains(calls[0], `reg export "HKU\S-1-5-19\`) {
 				t.Errorf("command line %q", calls)
 			}
 		})
@@ -86,7 +86,7 @@ func TestHostBackupOneExportPerAccount(t *testing.T) {
 		{Account: AccountLocalSystem, Key: k, Value: ValueName, Action: ActionWrite},
 		{Account: AccountLocalSystem, Key: k, Value: SavedLegacyValue, Action: ActionWrite},
 	}}
-	r := remotetest.NewFakeRunner(t).ExpectOnce(backupLine, remotetest.Stdout("@@dcproxy:root:C:\\Windows\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n"))
+	r := remotetest.NewFakeRunner(t).ExpectOnce(backupLine, remotetest.Stdout("@@dcproxy:root:C:\\ProgramData\r\n@@dcproxy:b0:key\r\n@@dcproxy:b0:ok\r\n"))
 	x := &hostRun{opt: &ApplyOptions{RunID: "20260101T000000Z-abcdef"}, plan: plan, runner: r, recorded: map[string]bool{}, log: slog.New(slog.DiscardHandler)}
 	files, err := x.hostBackup(context.Background(), []int{0, 1})
 	if err != nil || len(files) != 1 || files[AccountLocalSystem] == "" {

@@ -22,23 +22,30 @@ const (
 	ExportFailed                      // the key exists and reg export failed (stderr says why)
 )
 
-// BatchExportCommand returns one cmd.exe command line that prints the Windows directory (marker
-// "root:" with %SystemRoot% expanded), creates %SystemRoot%\dir, and for the n-th export notes
-// whether its key exists (marker "bN:key") and runs
+// BatchExportCommand returns one cmd.exe command line that prints the base directory (marker
+// "root:" with %base% expanded), creates %base%\dir when it does not exist, and for the n-th
+// export notes whether its key exists (marker "bN:key") and runs
 //
-//	reg export "KEY" "%SystemRoot%\dir\FILE" /y >nul && echo @@dcproxy:bN:ok || echo @@dcproxy:bN:fail
+//	reg export "KEY" "%base%\dir\FILE" /y >nul && echo @@dcproxy:bN:ok || echo @@dcproxy:bN:fail
 //
-// dir is relative to %SystemRoot% (e.g. `Temp\dcproxy`). ParseBatchExport reads the markers. Errors
-// wrap ErrInvalid (no exports, a bad key, directory or file name) or ErrTooLong.
-func BatchExportCommand(dir string, exports []Export) (string, error) {
+// base names an environment variable of the shell (e.g. ProgramData: C:\ProgramData) and dir is
+// relative to it (e.g. `dcproxy\backup`). The directory is created by
+// `(if not exist "%base%\dir" mkdir "%base%\dir")`: in parentheses, because an IF's command runs
+// to the end of the line and would swallow the exports; mkdir creates the missing parents too.
+// ParseBatchExport reads the markers. Errors wrap ErrInvalid (no exports, a bad variable, key,
+// directory or file name) or ErrTooLong.
+func BatchExportCommand(base, dir string, exports []Export) (string, error) {
 	if len(exports) == 0 {
 		return "", fmt.Errorf("%w: no exports", ErrInvalid)
+	}
+	if !validID(base) {
+		return "", fmt.Errorf("%w: export base %q is not an environment variable name", ErrInvalid, base)
 	}
 	if err := ValidateFileName(dir); err != nil {
 		return "", fmt.Errorf("export directory: %w", err)
 	}
-	full := `%SystemRoot%\` + dir
-	parts := []string{"echo " + MarkerPrefix + "root:%SystemRoot%", `mkdir "` + full + `" 2>nul`}
+	full := `%` + base + `%\` + dir
+	parts := []string{"echo " + MarkerPrefix + "root:%" + base + "%", `(if not exist "` + full + `" mkdir "` + full + `")`}
 	for n, e := range exports {
 		k, err := cleanKey(e.Key)
 		if err != nil {
@@ -59,8 +66,8 @@ func BatchExportCommand(dir string, exports []Export) (string, error) {
 	return line, nil
 }
 
-// ParseBatchExport reads the output of BatchExportCommand for n exports: the expanded
-// %SystemRoot% and each export's status, in order. Lines without the marker prefix are ignored.
+// ParseBatchExport reads the output of BatchExportCommand for n exports: the expanded base
+// directory and each export's status, in order. Lines without the marker prefix are ignored.
 // The error wraps ErrMalformed when the root marker is missing or not expanded.
 func ParseBatchExport(stdout string, n int) (root string, status []ExportStatus, err error) {
 	marks := map[string]bool{}
@@ -78,7 +85,7 @@ func ParseBatchExport(stdout string, n int) (root string, status []ExportStatus,
 	}
 	if root == "" || strings.ContainsAny(root, `%"`) {
 		first, _, _ := strings.Cut(strings.TrimSpace(stdout), "\n")
-		return "", nil, fmt.Errorf("%w: could not locate %%SystemRoot%% (output %q)", ErrMalformed, strings.TrimSpace(first))
+		return "", nil, fmt.Errorf("%w: could not locate the backup base directory (output %q)", ErrMalformed, strings.TrimSpace(first))
 	}
 	status = make([]ExportStatus, n)
 	for i := range status {

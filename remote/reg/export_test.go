@@ -13,15 +13,15 @@ const (
 )
 
 func TestBatchExportCommand(t *testing.T) {
-	got, err := BatchExportCommand(`Temp\dcproxy`, []Export{{Key: sysKey + `\`, File: "a.reg"}, {Key: svcKey, File: "b.reg"}})
+	got, err := BatchExportCommand("ProgramData", `dcproxy\backup`, []Export{{Key: sysKey + `\`, File: "a.reg"}, {Key: svcKey, File: "b.reg"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `echo @@dcproxy:root:%SystemRoot% & mkdir "%SystemRoot%\Temp\dcproxy" 2>nul` +
+	want := `echo @@dcproxy:root:%ProgramData% & (if not exist "%ProgramData%\dcproxy\backup" mkdir "%ProgramData%\dcproxy\backup")` +
 		` & reg query "` + sysKey + `" >nul 2>&1 && echo @@dcproxy:b0:key` +
-		` & reg export "` + sysKey + `" "%SystemRoot%\Temp\dcproxy\a.reg" /y >nul && echo @@dcproxy:b0:ok || echo @@dcproxy:b0:fail` +
+		` & reg export "` + sysKey + `" "%ProgramData%\dcproxy\backup\a.reg" /y >nul && echo @@dcproxy:b0:ok || echo @@dcproxy:b0:fail` +
 		` & reg query "` + svcKey + `" >nul 2>&1 && echo @@dcproxy:b1:key` +
-		` & reg export "` + svcKey + `" "%SystemRoot%\Temp\dcproxy\b.reg" /y >nul && echo @@dcproxy:b1:ok || echo @@dcproxy:b1:fail`
+		` & reg export "` + svcKey + `" "%ProgramData%\dcproxy\backup\b.reg" /y >nul && echo @@dcproxy:b1:ok || echo @@dcproxy:b1:fail`
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
@@ -30,18 +30,21 @@ func TestBatchExportCommand(t *testing.T) {
 func TestBatchExportCommandErrors(t *testing.T) {
 	cases := []struct {
 		name    string
+		base    string
 		dir     string
 		exports []Export
 		want    error
 	}{
-		{"none", `Temp`, nil, ErrInvalid},
-		{"bad dir", `Temp\%x%`, []Export{{Key: sysKey, File: "a.reg"}}, ErrInvalid},
-		{"bad key", `Temp`, []Export{{Key: `HKXX\a`, File: "a.reg"}}, ErrInvalid},
-		{"bad file", `Temp`, []Export{{Key: sysKey, File: `a" & del x & "`}}, ErrInvalid},
-		{"too long", `Temp`, []Export{{Key: sysKey + `\` + strings.Repeat("x", MaxCommandLine), File: "a.reg"}}, ErrTooLong},
+		{"none", "ProgramData", `Temp`, nil, ErrInvalid},
+		{"bad base", "Program Data", `Temp`, []Export{{Key: sysKey, File: "a.reg"}}, ErrInvalid},
+		{"base with percent", "x%&del", `Temp`, []Export{{Key: sysKey, File: "a.reg"}}, ErrInvalid},
+		{"bad dir", "ProgramData", `Temp\%x%`, []Export{{Key: sysKey, File: "a.reg"}}, ErrInvalid},
+		{"bad key", "ProgramData", `Temp`, []Export{{Key: `HKXX\a`, File: "a.reg"}}, ErrInvalid},
+		{"bad file", "ProgramData", `Temp`, []Export{{Key: sysKey, File: `a" & del x & "`}}, ErrInvalid},
+		{"too long", "ProgramData", `Temp`, []Export{{Key: sysKey + `\` + strings.Repeat("x", MaxCommandLine), File: "a.reg"}}, ErrTooLong},
 	}
 	for _, tc := range cases {
-		if _, err := BatchExportCommand(tc.dir, tc.exports); !errors.Is(err, tc.want) {
+		if _, err := BatchExportCommand(tc.base, tc.dir, tc.exports); !errors.Is(err, tc.want) {
 			t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
 		}
 	}

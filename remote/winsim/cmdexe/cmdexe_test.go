@@ -307,6 +307,17 @@ func TestFileCommands(t *testing.T) {
 		{name: "mkdir no args de", locale: "de-DE", line: `mkdir`, rc: 1, errOut: "Syntaxfehler.\r\n"},
 		{name: "mkdir read-only", setup: func(sh *Shell) { _ = sh.FS.SetReadOnly(`C:\Windows\Temp`, true) },
 			line: `mkdir C:\Windows\Temp\x || echo denied`, rc: 1, out: "denied\r\n", errOut: "Access is denied.\r\n"},
+		// The on-host backup's directory line (reg.BatchExportCommand): created when missing, left
+		// alone (no "already exists" on stderr, ERRORLEVEL untouched) when present, and the
+		// parentheses keep the IF from taking the rest of the line as its body.
+		{name: "if not exist mkdir creates", line: `(if not exist "C:\ProgramData\dcproxy\backup" mkdir "C:\ProgramData\dcproxy\backup") & echo after`,
+			out: "after\r\n", checkFS: dirExists(`C:\ProgramData\dcproxy\backup`)},
+		{name: "if not exist mkdir present", setup: func(sh *Shell) { _ = sh.FS.MkdirAll(`C:\ProgramData\dcproxy\backup`) },
+			line: `(if not exist "C:\ProgramData\dcproxy\backup" mkdir "C:\ProgramData\dcproxy\backup") & echo after`, out: "after\r\n"},
+		{name: "if not exist without parentheses takes the chain", setup: func(sh *Shell) { _ = sh.FS.MkdirAll(`C:\ProgramData\dcproxy\backup`) },
+			line: `if not exist "C:\ProgramData\dcproxy\backup" mkdir "C:\ProgramData\dcproxy\backup" & echo after`, out: ""},
+		{name: "if not exist mkdir on a file", setup: func(sh *Shell) { _ = sh.FS.WriteFile(`C:\ProgramData\backup`, []byte("x")) },
+			line: `(if not exist "C:\ProgramData\backup" mkdir "C:\ProgramData\backup") & type C:\ProgramData\backup`, out: "x"},
 		{name: "type utf-16 reg file", setup: func(sh *Shell) {
 			_ = sh.FS.WriteFile(`C:\b.reg`, utf16File("Windows Registry Editor Version 5.00\r\n\r\n\"Grüße\"=hex:46\r\n"))
 		}, line: `type C:\b.reg`, out: "Windows Registry Editor Version 5.00\r\n\r\n\"Grüße\"=hex:46\r\n"},

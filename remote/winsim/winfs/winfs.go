@@ -46,7 +46,7 @@ type FS struct {
 // (C:\, C:\Windows, C:\Windows\Temp, C:\Windows\System32, C:\Users).
 func New() *FS {
 	f := &FS{nodes: map[string]*node{}}
-	for _, d := range []string{`C:\`, `C:\Windows`, `C:\Windows\Temp`, `C:\Windows\System32`, `C:\Users`, `C:\Users\Public`} {
+	for _, d := range []string{`C:\`, `C:\Windows`, `C:\Windows\Temp`, `C:\Windows\System32`, `C:\ProgramData`, `C:\Users`, `C:\Users\Public`} {
 		_ = f.MkdirAll(d)
 	}
 	return f
