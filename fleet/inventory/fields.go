@@ -3,7 +3,7 @@ package inventory
 import "strings"
 
 // fieldNames are the YAML keys and CSV columns, in the order they are applied.
-var fieldNames = []string{"name", "address", "port", "https", "transport", "site", "tags", "credential",
+var fieldNames = []string{"name", "address", "port", "https", "transport", "auth", "spn_host", "site", "tags", "credential",
 	"insecure_skip_verify", "ca_file", "tls_server_name"}
 
 func knownField(k string) bool {
@@ -34,6 +34,7 @@ func (p *parser) build(fields []field, line int, named bool) (h Host, ok bool) {
 		ok = false
 	}
 	h.Source = p.src(line)
+	var authField, transportField *field
 	for _, f := range fields {
 		if f.isList && f.key != "tags" {
 			fail(f, "%s: want a single value, not a list", f.key)
@@ -71,10 +72,29 @@ func (p *parser) build(fields []field, line int, named bool) (h Host, ok bool) {
 		case "transport":
 			t := strings.ToLower(f.value)
 			if t != "ntlm" && t != "basic" {
-				fail(f, "unknown transport %q (want ntlm or basic)", f.value)
+				fail(f, "unknown transport %q (want ntlm or basic; Kerberos is auth: kerberos or negotiate)", f.value)
 				continue
 			}
 			h.Transport = t
+			transportField = &f
+		case "auth":
+			a := strings.ToLower(f.value)
+			if !knownAuth(a) {
+				fail(f, "unknown auth %q (want negotiate, kerberos, ntlm or basic)", f.value)
+				continue
+			}
+			h.Auth = a
+			authField = &f
+		case "spn_host":
+			if !named {
+				fail(f, "spn_host cannot be set in defaults (it names one host)")
+				continue
+			}
+			if err := checkSPNHost(f.value); err != nil {
+				fail(f, "%v", err)
+				continue
+			}
+			h.SPNHost = strings.ToLower(strings.TrimSuffix(f.value, "."))
 		case "site":
 			h.Site = f.value
 		case "tags":
@@ -98,6 +118,9 @@ func (p *parser) build(fields []field, line int, named bool) (h Host, ok bool) {
 			fail(f, "unknown key %q (known: %s)", f.key, strings.Join(fieldNames, ", "))
 		}
 	}
+	if authField != nil && transportField != nil && h.Auth != h.Transport {
+		fail(*authField, "auth %s and transport %s disagree: give auth only (transport is its older name)", h.Auth, h.Transport)
+	}
 	if named && ok && h.Name == "" {
 		p.errorf(line, "empty host name")
 		ok = false
@@ -114,8 +137,9 @@ func applyDefaults(h *Host, d Host) {
 		v := *d.HTTPS
 		h.HTTPS = &v
 	}
-	if h.Transport == "" {
+	if h.Transport == "" && h.Auth == "" { // the host's own auth or transport wins over both defaults
 		h.Transport = d.Transport
+		h.Auth = d.Auth
 	}
 	if h.Site == "" {
 		h.Site = d.Site

@@ -10,8 +10,10 @@
 //	YAML (.yaml, .yml): a mapping with "hosts:" (a list; each item a mapping of the keys below or a
 //	  plain "host[:port]" string) and optional "defaults:" (same keys except name and address, applied
 //	  to every host that does not set them). Keys: name (required), address, port, https, transport,
-//	  site, tags (list or comma-separated string), credential, insecure_skip_verify, ca_file,
-//	  tls_server_name. Unknown keys, duplicate keys and YAML aliases are errors.
+//	  auth (negotiate, kerberos, ntlm, basic; transport is its older name for ntlm and basic),
+//	  spn_host (not in defaults), site, tags (list or comma-separated string), credential,
+//	  insecure_skip_verify, ca_file, tls_server_name. Unknown keys, duplicate keys and YAML aliases
+//	  are errors.
 //	CSV (.csv): a header row with any of the same column names (name required; unknown or repeated
 //	  columns are errors), one host per row; empty cells are "not set"; tags separated by ';', ',' or
 //	  spaces; "#" starts a comment line.
@@ -69,11 +71,16 @@ func (e *Error) Unwrap() []error {
 // Host is one inventory entry. Name is the key of the host in reports (unique, compared
 // case-insensitively); Address is what is dialed and defaults to Name.
 type Host struct {
-	Name          string
-	Address       string
-	Port          int    // 0: not set (the configuration decides)
-	HTTPS         *bool  // nil: not set
-	Transport     string // "", "ntlm" or "basic" (lower case)
+	Name      string
+	Address   string
+	Port      int    // 0: not set (the configuration decides)
+	HTTPS     *bool  // nil: not set
+	Transport string // "", "ntlm" or "basic" (lower case); the older name of Auth
+	// Auth is "", "negotiate", "kerberos", "ntlm" or "basic" (lower case); it wins over Transport.
+	Auth string
+	// SPNHost is the DNS name of the host's Kerberos service principal HTTP/<SPNHost> when neither
+	// Name nor Address is it (lower case, no trailing dot); "" when not set.
+	SPNHost       string
 	Site          string
 	Tags          []string
 	Credential    string // name of a credential defined in the configuration
@@ -99,12 +106,41 @@ func (h Host) Validate() error {
 	switch h.Transport {
 	case "", "ntlm", "basic":
 	default:
-		return fmt.Errorf("unknown transport %q (want ntlm or basic)", h.Transport)
+		return fmt.Errorf("unknown transport %q (want ntlm or basic; Kerberos is auth: kerberos or negotiate)", h.Transport)
+	}
+	if h.Auth != "" && !knownAuth(h.Auth) {
+		return fmt.Errorf("unknown auth %q (want negotiate, kerberos, ntlm or basic)", h.Auth)
+	}
+	if h.SPNHost != "" {
+		if err := checkSPNHost(h.SPNHost); err != nil {
+			return err
+		}
 	}
 	for _, t := range h.Tags {
 		if t == "" || strings.IndexFunc(t, badRune) >= 0 {
 			return fmt.Errorf("bad tag %q", t)
 		}
+	}
+	return nil
+}
+
+// knownAuth reports whether a is an auth method of the auth key.
+func knownAuth(a string) bool {
+	switch a {
+	case "negotiate", "kerberos", "ntlm", "basic":
+		return true
+	}
+	return false
+}
+
+// checkSPNHost accepts a DNS host name (the service principal HTTP/<name>), not an IP address.
+func checkSPNHost(s string) error {
+	h := strings.TrimSuffix(s, ".")
+	if err := checkAddress(h); err != nil {
+		return fmt.Errorf("spn_host %q: %v", s, err)
+	}
+	if net.ParseIP(h) != nil || strings.HasPrefix(h, "[") {
+		return fmt.Errorf("spn_host %q: want the host's DNS name (Kerberos has no service principal for an IP address)", s)
 	}
 	return nil
 }

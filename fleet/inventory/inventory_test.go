@@ -59,7 +59,7 @@ func dump(hs []Host) string {
 }
 
 func TestLoadErrors(t *testing.T) {
-	known := "name, address, port, https, transport, site, tags, credential, insecure_skip_verify, ca_file, tls_server_name"
+	known := "name, address, port, https, transport, auth, spn_host, site, tags, credential, insecure_skip_verify, ca_file, tls_server_name"
 	cases := map[string][]string{
 		"testdata/unknown-key.yaml": {
 			`testdata/unknown-key.yaml:3: unknown key "adress" (known: ` + known + `)`,
@@ -84,8 +84,15 @@ func TestLoadErrors(t *testing.T) {
 		"testdata/syntax.yaml": {`testdata/syntax.yaml:1: did not find expected '-' indicator`},
 		"testdata/defaults.yaml": {
 			`testdata/defaults.yaml:2: name cannot be set in defaults`,
-			`testdata/defaults.yaml:3: unknown transport "kerberos" (want ntlm or basic)`,
+			`testdata/defaults.yaml:3: unknown transport "kerberos" (want ntlm or basic; Kerberos is auth: kerberos or negotiate)`,
 		},
+		"testdata/auth.yaml": {
+			`testdata/auth.yaml:4: unknown auth "sspi" (want negotiate, kerberos, ntlm or basic)`,
+			`testdata/auth.yaml:6: auth negotiate and transport basic disagree: give auth only (transport is its older name)`,
+			`testdata/auth.yaml:10: spn_host "10.0.0.13": want the host's DNS name (Kerberos has no service principal for an IP address)`,
+			`testdata/auth.yaml:12: spn_host "dc 04.corp.example": address "dc 04.corp.example" contains whitespace or control characters`,
+		},
+		"testdata/auth-defaults.yaml": {`testdata/auth-defaults.yaml:2: spn_host cannot be set in defaults (it names one host)`},
 		"testdata/address.yaml": {
 			`testdata/address.yaml:2: address "dc01:5985" contains a port or is not a valid IPv6 address (write the port in the port field)`,
 			`testdata/address.yaml:4: address "http://dc02" is not a host name or IP address (write the port in the port field, not a URL)`,
@@ -186,6 +193,34 @@ func TestParseMisc(t *testing.T) {
 	}
 }
 
+// auth and spn_host: defaults apply where a host sets neither auth nor transport, values are
+// lower-cased, a host's transport wins over the defaults' auth, and auth: NTLM with transport: ntlm
+// agree.
+func TestLoad_auth(t *testing.T) {
+	hs, err := Load("testdata/good.auth.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]string, len(hs))
+	for i, h := range hs {
+		got[i] = h.Name + " auth=" + h.Auth + " transport=" + h.Transport + " spn=" + h.SPNHost
+	}
+	want := []string{
+		"dc01.corp.example auth=kerberos transport= spn=",
+		"dc02 auth=kerberos transport= spn=dc02.corp.example",
+		"dc03.corp.example auth= transport=ntlm spn=",
+		"dc04.corp.example auth=ntlm transport=ntlm spn=",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The same fields as CSV columns.
+	hs, err = Parse("x.csv", strings.NewReader("name,address,auth,spn_host\ndc01,10.0.0.11,Kerberos,dc01.corp.example\ndc02,10.0.0.12,sspi,\n"), "csv")
+	if err == nil || err.Error() != `x.csv:3: unknown auth "sspi" (want negotiate, kerberos, ntlm or basic)` {
+		t.Fatalf("csv: %v %+v", err, hs)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	cases := []struct {
 		h    Host
@@ -196,7 +231,10 @@ func TestValidate(t *testing.T) {
 		{Host{Name: "", Address: "dc1"}, "empty host name"},
 		{Host{Name: "dc1", Address: ""}, "empty address"},
 		{Host{Name: "dc1", Address: "dc1", Port: 65536}, "bad port 65536 (want 1-65535)"},
-		{Host{Name: "dc1", Address: "dc1", Transport: "kerberos"}, `unknown transport "kerberos" (want ntlm or basic)`},
+		{Host{Name: "dc1", Address: "dc1", Transport: "kerberos"}, `unknown transport "kerberos" (want ntlm or basic; Kerberos is auth: kerberos or negotiate)`},
+		{Host{Name: "dc1", Address: "dc1", Auth: "kerberos", SPNHost: "dc1.corp.example"}, ""},
+		{Host{Name: "dc1", Address: "dc1", Auth: "sspi"}, `unknown auth "sspi" (want negotiate, kerberos, ntlm or basic)`},
+		{Host{Name: "dc1", Address: "dc1", SPNHost: "fe80::1"}, `spn_host "fe80::1": want the host's DNS name (Kerberos has no service principal for an IP address)`},
 		{Host{Name: "dc1", Address: "dc1", Tags: []string{"a b"}}, `bad tag "a b"`},
 		{Host{Name: "dc\x001", Address: "dc1"}, `host name "dc\x001" contains whitespace or control characters`},
 	}
