@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/wininet"
 	"github.com/dcproxy/dcproxy/remote/winsim"
 	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
@@ -39,6 +40,13 @@ type Options struct {
 	SingleAddress bool
 	// Defaults for timing fields a spec leaves out.
 	PSStart, ProbeTime time.Duration
+	// Keytab, when set, is a keytab exported by a real KDC (MIT or AD) holding HTTP/<name> (or
+	// HOST/<name>) keys of the hosts: every host then accepts Kerberos too, through one shared
+	// acceptor. Host names must be FQDNs in the realm's DNS domain (kerberos.go); Start refuses a
+	// host without a key. dcproxy lab --keytab FILE sets it.
+	Keytab string
+	// KerberosOptions tune the shared acceptor (tests: a host clock off by more than the skew).
+	KerberosOptions krb.AcceptorOptions
 }
 
 // Member is one running host of a lab.
@@ -66,7 +74,8 @@ type Lab struct {
 	certs    map[string]*tls.Certificate
 	httpSrv  *http.Server
 	tlsSrv   *http.Server
-	handlers sync.Map // local "ip:port" -> http.Handler
+	kerberos *krb.Acceptor // shared by every host; nil without Options.Keytab
+	handlers sync.Map      // local "ip:port" -> http.Handler
 	mu       sync.Mutex
 	lns      []net.Listener
 	holds    []net.Conn
@@ -81,7 +90,11 @@ func Start(spec *Spec, opt Options) (*Lab, error) {
 	if !opt.FirstAddress.IsValid() {
 		opt.FirstAddress = netip.MustParseAddr("127.1.0.1")
 	}
-	l := &Lab{certs: map[string]*tls.Certificate{}}
+	acc, err := kerberosAcceptor(spec, opt)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{certs: map[string]*tls.Certificate{}, kerberos: acc}
 	if err := l.makeCA(); err != nil {
 		return nil, err
 	}
@@ -181,6 +194,7 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		AllowUnencrypted: hs.Auth.AllowUnencrypted != nil && *hs.Auth.AllowUnencrypted,
 		AuthFail:         hs.Fault == FaultAuthFail,
 		RightsRefusal:    hs.RightsRefusal,
+		Kerberos:         l.kerberos,
 		Latency:          dur(hs.Latency, 0),
 		ExecTime:         dur(hs.ExecTime, 0),
 		PSStart:          dur(hs.PSStart, opt.PSStart),
