@@ -214,7 +214,7 @@ func TestAudit_verdicts(t *testing.T) {
 		{"proxy-answers-503-itself", "endpoint.local_system", "the proxy answered 503 itself via proxy proxy.lab.test:8080 (CONNECT failed", false, ""},
 		{"tls-intercept-trusted", "endpoint.local_service", "TLS interception by CN=Zscaler Intermediate Root CA, O=Zscaler Inc. via proxy proxy.lab.test:8080", true, "CN=Zscaler Intermediate Root CA, O=Zscaler Inc."},
 		{"tls-intercept", "endpoint.local_system", "TLS interception by CN=Contoso TLS Inspection CA, O=Contoso Ltd via proxy proxy.lab.test:8080: the sensor does not support SSL inspection (TrustFailure", true, "CN=Contoso TLS Inspection CA, O=Contoso Ltd"},
-		{"bypass-endpoint", "endpoint.local_service", "endpoint not reached via direct: ConnectFailure", false, ""},
+		{"bypass-endpoint", "endpoint.local_service", "endpoint not reached via direct: the connection was refused or blocked", false, ""},
 	} {
 		var found bool
 		for _, r := range rep.Hosts {
@@ -451,7 +451,8 @@ func TestJudgeProbe(t *testing.T) {
 		{"issuer case-insensitive", probe.Result{Status: 503, Route: pxy, TLS: true, Issuer: "cn=MICROSOFT RSA TLS CA 02"}, po, CheckPass, "endpoint answered 503"},
 		{"issuer check disabled", probe.Result{Status: 200, Route: pxy, TLS: true, Issuer: "CN=Corp CA"}, anyIssuer, CheckPass, "endpoint answered 200"},
 		{"unaccepted status over TLS", probe.Result{Status: 404, Error: "ProtocolError", Route: pxy, TLS: true, Issuer: ms}, po, CheckFail, "endpoint answered 404"},
-		{"Microsoft cert not trusted", probe.Result{Error: "TrustFailure", Message: "m", Route: "direct", TLS: true, Issuer: ms}, po, CheckFail, "endpoint not reached via direct: TrustFailure m"},
+		{"Microsoft cert not trusted", probe.Result{Error: "TrustFailure", Message: "m", Route: "direct", TLS: true, Issuer: ms}, po, CheckFail, "endpoint not reached via direct: the DC does not trust the endpoint's certificate"},
+		{"proxy down", probe.Result{Error: "ConnectFailure", Message: "m", Route: "proxy old:3128"}, po, CheckFail, "proxy old:3128 refused the connection or is down"},
 		{"connect failure", probe.Result{Error: "ConnectFailure", Message: "m", Route: "direct"}, po, CheckFail, "endpoint not reached via direct"},
 	}
 	for _, tt := range tests {

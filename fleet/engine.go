@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -94,8 +95,39 @@ func canceledResult(h inventory.Host, msg string) HostResult {
 }
 
 // hostErr turns a transport error into the report's error, naming its kind.
+//
+// The message says in plain words what happened and who acts; the transport's own text (Go's
+// "context deadline exceeded", .NET's status names) stays in Detail, which the JSON report keeps.
 func hostErr(err error) *HostError {
-	return &HostError{Kind: remote.Kind(err), Message: err.Error()}
+	e := &HostError{Kind: remote.Kind(err), Message: err.Error()}
+	plain := ""
+	switch e.Kind {
+	case "auth":
+		e.Actor = ActorCredentials
+		if !errors.Is(err, remote.ErrNotAttempted) {
+			plain = "logon refused: wrong password or user name, or the account is locked, expired or not allowed to log on here"
+		}
+	case "rights":
+		e.Actor = ActorCredentials
+	case "timeout":
+		e.Actor = ActorHost
+		plain = "the host did not finish within the host timeout (WinRM too slow or not answering)"
+	case "unreachable":
+		e.Actor = ActorHost
+		plain = "WinRM did not accept a connection (host down, name or address wrong, port closed or filtered)"
+	case "tls":
+		e.Actor = ActorHost
+		plain = "the host's WinRM certificate was not accepted (ca_file, tls_server_name)"
+	case "protocol":
+		e.Actor = ActorHost
+		plain = "the host did not answer like WinRM"
+	case "canceled":
+		e.Actor = ActorHost
+	}
+	if plain != "" {
+		e.Message, e.Detail = plain, err.Error()
+	}
+	return e
 }
 
 // session is a dialed host with its counters.

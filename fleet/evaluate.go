@@ -230,7 +230,7 @@ func compareAccount(acct string, raw []byte, ref *wininet.Settings, refView *Set
 	if raw == nil {
 		c.Status = CheckFail
 		c.Actual = &Settings{Present: false, Source: key, RegCompare: "missing"}
-		c.Message = acct + " has no " + ValueName + ": the sensor's WinINet requests go direct"
+		c.Message = "no proxy set for " + accountRole(acct) + ": its requests go direct (" + acct + " has no " + ValueName + ")"
 		return c, nil
 	}
 	rc := "different"
@@ -263,6 +263,17 @@ func compareAccount(acct string, raw []byte, ref *wininet.Settings, refView *Set
 		c.Message = acct + ": " + describeDiff(ref, &s)
 	}
 	return c, &s
+}
+
+// accountRole names a service account by what runs as it.
+func accountRole(acct string) string {
+	switch acct {
+	case AccountLocalSystem:
+		return "LocalSystem (the sensor's updater)"
+	case AccountLocalService:
+		return "LocalService (the sensor)"
+	}
+	return acct
 }
 
 func describeDiff(want, got *wininet.Settings) string {

@@ -308,7 +308,7 @@ func (e *hostEval) seedRegistry(regChecks []Check, out *probe.Output) []Check {
 		}
 		if missing && reached[c.Account] {
 			c.Status, c.Actor = CheckWarn, ActorSensor
-			c.Message = c.Account + " has no " + ValueName + ", and the endpoint is reachable direct (or through a transparent proxy): the sensor works without it"
+			c.Message = "no proxy set for " + accountRole(c.Account) + ", and the endpoint is reachable direct (or through a transparent proxy): the sensor works without it"
 		} else {
 			c.Actor = ActorFix
 		}
@@ -348,8 +348,39 @@ func judgeProbe(pr probe.Result, po ProbeOptions) (status, msg string) {
 	case pr.Status != 0:
 		return CheckFail, fmt.Sprintf("HTTP %d via %s without a TLS session with the endpoint", pr.Status, pr.Route)
 	default:
-		return CheckFail, fmt.Sprintf("endpoint not reached via %s: %s", pr.Route, strings.TrimSpace(pr.Error+" "+pr.Message))
+		return CheckFail, notReached(pr)
 	}
+}
+
+// notReached says in plain words why a request got no answer; the .NET status name and the host's
+// message stay in the check's Actual (Probe.Error) for the JSON report.
+func notReached(pr probe.Result) string {
+	proxy, viaProxy := strings.CutPrefix(pr.Route, "proxy ")
+	var why string
+	switch pr.Error {
+	case "ConnectFailure":
+		if viaProxy {
+			return "proxy " + proxy + " refused the connection or is down"
+		}
+		why = "the connection was refused or blocked"
+	case "ProxyNameResolutionFailure":
+		return "the proxy name " + proxy + " does not resolve on the DC"
+	case "NameResolutionFailure":
+		why = "the endpoint's name does not resolve on the DC (DNS)"
+	case "Timeout":
+		why = "no answer within the probe timeout"
+	case "TrustFailure":
+		why = "the DC does not trust the endpoint's certificate"
+	case "SecureChannelFailure":
+		why = "the TLS handshake failed"
+	case "ConnectionClosed", "ReceiveFailure", "SendFailure", "KeepAliveFailure", "PipelineFailure":
+		why = "the connection was closed before an answer"
+	case "":
+		why = "no answer"
+	default:
+		why = strings.TrimSpace(pr.Error + " " + pr.Message)
+	}
+	return "endpoint not reached via " + pr.Route + ": " + why
 }
 
 // accepted reports whether status is one of ok. Callers count it only for a status received over

@@ -178,6 +178,8 @@ type HostError struct {
 	Message string `json:"message"`
 	// Actor is who acts on it (ActorHost, ActorCredentials, ActorSensor ...).
 	Actor string `json:"actor,omitempty"`
+	// Detail is the technical text behind Message (the transport's error), for the JSON report.
+	Detail string `json:"detail,omitempty"`
 	// Drift is new or persisting when the run was compared with a baseline.
 	Drift string `json:"drift,omitempty"`
 }
