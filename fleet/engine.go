@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -115,16 +116,12 @@ func hostErr(err error) *HostError {
 	case "unreachable":
 		e.Actor = ActorHost
 		plain = "WinRM did not accept a connection (host down, name or address wrong, port closed or filtered)"
-	case "tls":
-		e.Actor = ActorHost
-		plain = "the host's WinRM certificate was not accepted (ca_file, tls_server_name)"
-	case "protocol":
-		e.Actor = ActorHost
-		plain = "the host did not answer like WinRM"
+	case "tls", "protocol":
+		e.Actor = ActorHost // their own text is specific (certificate, fault, Kerberos refusal)
 	case "canceled":
 		e.Actor = ActorHost
 	}
-	if plain != "" {
+	if plain != "" && !strings.Contains(strings.ToLower(e.Message), "kerberos") { // Kerberos says exactly why
 		e.Message, e.Detail = plain, err.Error()
 	}
 	return e

@@ -198,7 +198,7 @@ func reference(vals Values, declared *DeclaredReference) (*wininet.Settings, *Se
 	}
 	s, err := wininet.Decode(raw)
 	if err != nil {
-		v := &Settings{Present: true, Source: AccountKey(AccountCurrentUser), Raw: hexUpper(raw), DecodeError: err.Error()}
+		v := &Settings{Present: true, Source: AccountKey(AccountCurrentUser), Raw: hexUpper(raw), DecodeError: err.Error(), bytes: raw, read: true}
 		return nil, v, &HostError{Kind: "reference", Message: "the reference value (HKCU) does not decode: " + err.Error()}
 	}
 	return &s, view(&s, raw, AccountKey(AccountCurrentUser)), nil
@@ -218,6 +218,7 @@ func view(s *wininet.Settings, raw []byte, source string) *Settings {
 	return &Settings{
 		Present: true, Source: source, Mode: s.Mode(), Proxy: s.Proxy, Bypass: s.Bypass, AutoConfigURL: s.AutoConfigURL,
 		AutoDetect: s.Flags&wininet.FlagAutoDetect != 0, Flags: s.Flags, Counter: s.Counter, Version: s.Version, Raw: hexUpper(raw),
+		bytes: raw, read: raw != nil,
 	}
 }
 
@@ -241,7 +242,7 @@ func compareAccount(acct string, raw []byte, ref *wininet.Settings, refView *Set
 	if err != nil {
 		// WinINet cannot use a value it cannot parse: this is a finding, not an unknown.
 		c.Status = CheckFail
-		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error(), RegCompare: rc}
+		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error(), RegCompare: rc, bytes: raw, read: true}
 		c.Message = acct + " value does not decode: " + err.Error()
 		return c, nil
 	}
@@ -303,7 +304,7 @@ func winHTTPCheck(raw []byte) Check {
 	}
 	s, err := wininet.Decode(raw)
 	if err != nil {
-		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error()}
+		c.Actual = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error(), bytes: raw, read: true}
 		c.Message = "WinHttpSettings does not decode: " + err.Error()
 		return c
 	}

@@ -201,7 +201,7 @@ func fixReference(hr *HostResult, opt PlanOptions) (ref wininet.Settings, refRaw
 		if v == nil || !v.Present || v.DecodeError != "" {
 			return ref, nil, "not fixed: no usable reference value (HKCU of the connecting account)"
 		}
-		b, err := hex.DecodeString(v.Raw)
+		b, err := currentBytes(v)
 		if err == nil {
 			ref, err = wininet.Decode(b)
 		}
@@ -411,10 +411,14 @@ func settingsOf(c *Check) *Settings {
 	return s
 }
 
-// currentBytes returns the value an audit finding describes (nil = absent).
+// currentBytes returns the value an audit finding describes (nil = absent): the bytes read from the
+// host when this process read them, else (a report read back from JSON) its hex.
 func currentBytes(s *Settings) ([]byte, error) {
 	if !s.Present {
 		return nil, nil
+	}
+	if s.read {
+		return bytes.Clone(s.bytes), nil
 	}
 	b, err := hex.DecodeString(s.Raw)
 	if err != nil {

@@ -122,7 +122,7 @@ func savedLegacyOf(vals Values) map[string]*Settings {
 		case raw == nil:
 			out[a] = &Settings{Present: false, Source: key}
 		case err != nil:
-			out[a] = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error()}
+			out[a] = &Settings{Present: true, Source: key, Raw: hexUpper(raw), DecodeError: err.Error(), bytes: raw, read: true}
 		default:
 			out[a] = view(&s, raw, key)
 		}

@@ -156,5 +156,5 @@ func observedSettings(hr *HostResult, account string) *Settings {
 	if raw == nil {
 		return &Settings{Present: false, Source: AccountKey(account)}
 	}
-	return &Settings{Present: true, Source: AccountKey(account), Raw: hexUpper(raw)}
+	return &Settings{Present: true, Source: AccountKey(account), Raw: hexUpper(raw), bytes: raw, read: true}
 }

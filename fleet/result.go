@@ -228,6 +228,10 @@ type Settings struct {
 	DecodeError   string `json:"decode_error,omitempty"` // the value exists but is not a settings blob
 	// RegCompare is what `reg compare` against the reference would say: identical, different, missing.
 	RegCompare string `json:"regcompare,omitempty"`
+	// bytes are the value's bytes exactly as read from the host (in-process only, read set): a fix or
+	// restore plans from them, never from the rendered Raw text.
+	bytes []byte
+	read  bool
 }
 
 // Probe is the outcome of one endpoint request made from the host.
