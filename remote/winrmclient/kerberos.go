@@ -84,7 +84,27 @@ func canFallBack(err error) bool {
 // returns nil, nil when negotiate falls back to NTLM; an error when the target cannot be audited.
 // A service ticket for the host is obtained here (cached in the shared client), so that an unknown
 // SPN or an unreachable KDC is known before anything is sent to the host.
-func (d Dialer) setupKerberos(t remote.Target) (*kerberosAuth, error) {
+//
+// A password or keytab is checked by the KDC in the AS exchange, which counts bad passwords like a
+// DC does: Target.BeforeLogon is called before it (loggedOn reports that it was, so the transport
+// does not call it again), and a refusal fails the Dial with an error wrapping the hook's error.
+func (d Dialer) setupKerberos(ctx context.Context, t remote.Target) (_ *kerberosAuth, loggedOn bool, _ error) {
+	ka, err := d.setupKerberosWith(t, func(creds krb.Credentials) error {
+		if creds.CCache != "" || t.BeforeLogon == nil {
+			return nil // a ticket cache sends no password to the KDC: the host's logon is gated
+		}
+		loggedOn = true
+		if err := t.BeforeLogon(ctx); err != nil {
+			return fmt.Errorf("%s: logon: %w", t, err)
+		}
+		return nil
+	})
+	return ka, loggedOn, err
+}
+
+// setupKerberosWith is setupKerberos with the hook called before the KDC sees the credentials;
+// an error of the hook is returned as it is.
+func (d Dialer) setupKerberosWith(t remote.Target, beforeAS func(krb.Credentials) error) (*kerberosAuth, error) {
 	allowNTLM := t.Auth == remote.AuthNegotiate && !t.Kerberos.DisableNTLM
 	if t.SPNIsAddress() {
 		if allowNTLM {
@@ -106,6 +126,9 @@ func (d Dialer) setupKerberos(t remote.Target) (*kerberosAuth, error) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%s: %w", t, krb.ErrNoCredentials)
+	}
+	if err := beforeAS(creds); err != nil {
+		return nil, err
 	}
 	var cl *krb.Client
 	var err error

@@ -101,9 +101,10 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 		}
 	}
 	var ka *kerberosAuth
+	loggedOn := false // BeforeLogon already called (before a Kerberos AS exchange)
 	if t.IsKerberos() {
 		var err error
-		if ka, err = d.setupKerberos(t); err != nil {
+		if ka, loggedOn, err = d.setupKerberos(ctx, t); err != nil {
 			return nil, err
 		}
 		switch {
@@ -118,7 +119,9 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 		}
 	}
 	tr := newTransport(mode, t.User, t.Password, httpTimeout)
-	tr.beforeLogon = t.BeforeLogon
+	if !loggedOn {
+		tr.beforeLogon = t.BeforeLogon
+	}
 	tr.krb = ka
 
 	locale := d.Locale
@@ -151,7 +154,8 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 
 // CallsBeforeLogon implements remote.LogonHooker: Dial calls Target.BeforeLogon just before the
 // first request carrying credentials (NTLM: the AUTHENTICATE, after the host answered the
-// NEGOTIATE with its CHALLENGE).
+// NEGOTIATE with its CHALLENGE; Kerberos with a password or keytab: before the AS exchange, since
+// the KDC counts bad passwords; Kerberos from a ticket cache: before the AP-REQ to the host).
 func (Dialer) CallsBeforeLogon() bool { return true }
 
 // exchangeTimeout is the per-HTTP-exchange budget: the target's timeout, capped by what is left of

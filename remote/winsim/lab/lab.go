@@ -47,6 +47,9 @@ type Options struct {
 	Keytab string
 	// KerberosOptions tune the shared acceptor (tests: a host clock off by more than the skew).
 	KerberosOptions krb.AcceptorOptions
+	// Wrap, when set, wraps each listening host's HTTP handler (tests: watch what reaches the host
+	// on the wire, such as the authentication tokens).
+	Wrap func(m *Member, h http.Handler) http.Handler
 }
 
 // Member is one running host of a lab.
@@ -266,6 +269,9 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, "<html><body><h1>500 Internal Server Error</h1></body></html>")
 		})
+	}
+	if opt.Wrap != nil {
+		handler = opt.Wrap(m, handler)
 	}
 	l.handlers.Store(ln.Addr().String(), handler)
 	srv := l.httpSrv
