@@ -6,7 +6,12 @@
 // misbehaving host cannot affect another.
 package fleet
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Schema is the version tag of the JSON report. Bump it on any incompatible change of Report.
 const Schema = "dcproxy.report/v2"
@@ -211,6 +216,53 @@ type Check struct {
 	// baseline; empty otherwise.
 	Drift string `json:"drift,omitempty"`
 }
+
+// UnmarshalJSON decodes a check read back from a report, giving Expected and Actual their types by
+// Kind (regcompare: *Settings; endpoint: *Probe; info: *Settings; sensor: *Sensor; tls: none), so
+// readers never guess a type from a map.
+func (c *Check) UnmarshalJSON(b []byte) error {
+	type plain Check // no methods: no recursion
+	var w struct {
+		plain
+		Expected json.RawMessage `json:"expected,omitempty"`
+		Actual   json.RawMessage `json:"actual,omitempty"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = Check(w.plain)
+	c.Expected, c.Actual = nil, nil
+	decode := func(raw json.RawMessage, what string) (any, error) {
+		if len(raw) == 0 || string(raw) == "null" {
+			return nil, nil
+		}
+		var v any
+		switch c.Kind {
+		case KindRegCompare, KindInfo:
+			v = new(Settings)
+		case KindEndpoint:
+			v = new(Probe)
+		case KindSensor:
+			v = new(Sensor)
+		default:
+			return nil, fmt.Errorf("check %q: kind %q carries no %s value", c.ID, c.Kind, what)
+		}
+		if err := json.Unmarshal(raw, v); err != nil {
+			return nil, fmt.Errorf("check %q: %s: %w", c.ID, what, err)
+		}
+		return v, nil
+	}
+	var err error
+	if c.Expected, err = decode(w.Expected, "expected"); err != nil {
+		return err
+	}
+	c.Actual, err = decode(w.Actual, "actual")
+	return err
+}
+
+// CheckID builds a check id from its parts: CheckID("endpoint", "LOCAL_SYSTEM") is
+// "endpoint.local_system".
+func CheckID(prefix, account string) string { return prefix + "." + strings.ToLower(account) }
 
 // Settings is a decoded DefaultConnectionSettings (or WinHttpSettings) value as reported.
 type Settings struct {

@@ -358,62 +358,17 @@ func describeValue(v any) string {
 	return oneLine(string(b))
 }
 
-// settingsOf returns v as *fleet.Settings. Besides the pointer and value types it accepts the
-// map a JSON round trip produces (a report read back from a file), recognised by its "present" key.
+// settingsOf returns v as *fleet.Settings (fleet.Check decodes Expected and Actual by Kind, so a
+// report read back from a file carries the same types as one made in this process).
 func settingsOf(v any) (*fleet.Settings, bool) {
-	switch x := v.(type) {
-	case *fleet.Settings:
-		return x, x != nil
-	case fleet.Settings:
-		return &x, true
-	case map[string]any:
-		if _, ok := x["present"]; !ok {
-			return nil, false
-		}
-		var s fleet.Settings
-		if remarshal(x, &s) != nil {
-			return nil, false
-		}
-		return &s, true
-	}
-	return nil, false
+	x, ok := v.(*fleet.Settings)
+	return x, ok && x != nil
 }
 
-// probeOf returns v as *fleet.Probe, accepting the JSON-map form like settingsOf.
+// probeOf returns v as *fleet.Probe.
 func probeOf(v any) (*fleet.Probe, bool) {
-	switch x := v.(type) {
-	case *fleet.Probe:
-		return x, x != nil
-	case fleet.Probe:
-		return &x, true
-	case map[string]any:
-		if _, ok := x["present"]; ok {
-			return nil, false
-		}
-		known := false
-		for _, k := range []string{"url", "route", "status", "accepted", "error", "ms"} {
-			if _, ok := x[k]; ok {
-				known = true
-			}
-		}
-		if !known {
-			return nil, false
-		}
-		var p fleet.Probe
-		if remarshal(x, &p) != nil {
-			return nil, false
-		}
-		return &p, true
-	}
-	return nil, false
-}
-
-func remarshal(in any, out any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, out)
+	x, ok := v.(*fleet.Probe)
+	return x, ok && x != nil
 }
 
 // accountCell summarises the registry comparison of one account.

@@ -194,15 +194,22 @@ func TestRenderIsPureAndDeterministic(t *testing.T) {
 	}
 }
 
-// A report read back from its JSON (Expected/Actual become maps) renders the same as the original.
+// A report read back from its JSON renders the same as the original: fleet.Check decodes Expected
+// and Actual by Kind into the types the audit made.
 func TestRenderFromDecodedJSON(t *testing.T) {
 	js := render(t, "json", fixedOptions(), fixture())
 	var back fleet.Report
 	if err := json.Unmarshal([]byte(js), &back); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := back.Hosts[0].Checks[1].Expected.(map[string]any); !ok {
-		t.Fatalf("decoded Expected is %T, want a map (test premise)", back.Hosts[0].Checks[1].Expected)
+	for _, h := range back.Hosts {
+		for _, c := range h.Checks {
+			for _, v := range []any{c.Expected, c.Actual} {
+				if _, isMap := v.(map[string]any); isMap {
+					t.Fatalf("%s %s: decoded as a map, want the typed value of kind %s", h.Host, c.ID, c.Kind)
+				}
+			}
+		}
 	}
 	for _, f := range []string{"table", "csv", "markdown", "junit", "html"} {
 		if got, want := render(t, f, fixedOptions(), &back), render(t, f, fixedOptions(), fixture()); got != want {
