@@ -226,7 +226,7 @@ func hexUpper(b []byte) string { return strings.ToUpper(fmt.Sprintf("%x", b)) }
 
 // compareAccount compares one service account's value with the reference.
 func compareAccount(acct string, raw []byte, ref *wininet.Settings, refView *Settings) (Check, *wininet.Settings) {
-	c := Check{ID: "registry." + strings.ToLower(acct), Kind: KindRegCompare, Account: acct, Expected: refView}
+	c := Check{ID: CheckID(CheckRegistry, acct), Kind: KindRegCompare, Account: acct, Expected: refView}
 	key := AccountKey(acct)
 	if raw == nil {
 		c.Status = CheckFail

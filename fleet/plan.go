@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"github.com/dcproxy/dcproxy/remote/reg"
 	"github.com/dcproxy/dcproxy/remote/wininet"
@@ -220,8 +219,8 @@ func fixReference(hr *HostResult, opt PlanOptions) (ref wininet.Settings, refRaw
 // matches the reference, refused when it cannot be read or decoded, else the reference written.
 func planFixAccount(hr *HostResult, acct string, ref wininet.Settings, refRaw []byte) Step {
 	st := Step{Account: acct, Key: AccountKey(acct), Value: ValueName}
-	c := findCheck(hr, "registry."+strings.ToLower(acct))
-	if ep := findCheck(hr, "endpoint."+strings.ToLower(acct)); ep != nil {
+	c := findCheck(hr, CheckID(CheckRegistry, acct))
+	if ep := findCheck(hr, CheckID(CheckEndpoint, acct)); ep != nil {
 		st.ProbeOK = ep.Status == CheckPass
 	}
 	act := settingsOf(c)

@@ -165,7 +165,7 @@ func (e *hostEval) endpointChecks(out *probe.Output, probeErr string, route *Rou
 			if !judged(route.Source, rt.ID) {
 				continue
 			}
-			cs = append(cs, Check{ID: "endpoint." + strings.ToLower(rt.ID), Kind: KindEndpoint, Account: rt.ID, Status: CheckError,
+			cs = append(cs, Check{ID: CheckID(CheckEndpoint, rt.ID), Kind: KindEndpoint, Account: rt.ID, Status: CheckError,
 				Expected: expected, Message: probeErr, Actor: ActorHost})
 		}
 		if len(cs) == 0 {
@@ -183,7 +183,7 @@ func (e *hostEval) endpointChecks(out *probe.Output, probeErr string, route *Rou
 		if !ok {
 			continue
 		}
-		c := Check{ID: "endpoint." + strings.ToLower(acct), Kind: KindEndpoint, Account: acct, Expected: expected, Status: CheckFail, Actor: ActorFix, Message: msg}
+		c := Check{ID: CheckID(CheckEndpoint, acct), Kind: KindEndpoint, Account: acct, Expected: expected, Status: CheckFail, Actor: ActorFix, Message: msg}
 		switch {
 		case !judged(route.Source, acct):
 			c.Status, c.Actor, c.Message = CheckInfo, "", "not the sensor's route: "+msg
@@ -197,7 +197,7 @@ func (e *hostEval) endpointChecks(out *probe.Output, probeErr string, route *Rou
 			continue // the JSON has no proxy: the decision already says so
 		}
 		tls := pr.TLS
-		c := Check{ID: "endpoint." + strings.ToLower(pr.ID), Kind: KindEndpoint, Account: pr.ID, Expected: expected,
+		c := Check{ID: CheckID(CheckEndpoint, pr.ID), Kind: KindEndpoint, Account: pr.ID, Expected: expected,
 			Actual: &Probe{URL: pr.URL, Route: pr.Route, Status: pr.Status, Error: pr.Error, Millis: pr.Millis,
 				TLS: &tls, Subject: pr.Subject, Issuer: pr.Issuer},
 			Approximate: e.approx[pr.ID]}

@@ -61,11 +61,11 @@ func recordsOf(recs []BackupRecord, host string) []BackupRecord {
 // audit has no finding for the value; otherwise see restoreAction.
 func planRestoreValue(hr *HostResult, r BackupRecord, opt RestoreOptions) Step {
 	st := Step{Account: r.Account, Key: r.Key, Value: r.Value}
-	act := settingsOf(findCheck(hr, "registry."+strings.ToLower(r.Account)))
+	act := settingsOf(findCheck(hr, CheckID(CheckRegistry, r.Account)))
 	if act == nil && r.Value == ValueName {
 		act = observedSettings(hr, r.Account) // the audit stopped at the reference
 	}
-	if ep := findCheck(hr, "endpoint."+strings.ToLower(r.Account)); ep != nil && r.Value == ValueName {
+	if ep := findCheck(hr, CheckID(CheckEndpoint, r.Account)); ep != nil && r.Value == ValueName {
 		st.ProbeOK = ep.Status == CheckPass
 	}
 	what := "registry finding"

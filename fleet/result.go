@@ -260,7 +260,13 @@ func (c *Check) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// CheckID builds a check id from its parts: CheckID("endpoint", "LOCAL_SYSTEM") is
+// Check id prefixes: an account's registry comparison and endpoint probe.
+const (
+	CheckRegistry = "registry"
+	CheckEndpoint = "endpoint"
+)
+
+// CheckID builds a check id from its parts: CheckID(CheckEndpoint, "LOCAL_SYSTEM") is
 // "endpoint.local_system".
 func CheckID(prefix, account string) string { return prefix + "." + strings.ToLower(account) }
 
