@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +19,7 @@ import (
 	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/fleet/inventory"
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/winrmclient"
 	"github.com/dcproxy/dcproxy/report"
 )
@@ -33,6 +33,7 @@ type auditOptions struct {
 	quiet      bool
 	all        bool          // --all: every host in the terminal table
 	out        outputOptions // report delivery (cmd/output.go)
+	discovered []string      // audit --domain: the domains the hosts were discovered in
 }
 
 // addConnFlags registers the flags shared by commands that connect to hosts. Their defaults are
@@ -47,14 +48,21 @@ func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
 	k.bind("retries", "", "retries", "extra attempts after a transient network error")
 	k.bind("user", "", "user", `account to connect as (DOMAIN\user); env DCPROXY_USER`)
 	k.bind("password-file", "", "password_file", "file holding the password (mode 600); else DCPROXY_PASSWORD or a prompt")
-	k.bind("auth", "", "auth", "ntlm (sealed on HTTP, inside TLS on HTTPS) or basic")
+	k.bind("auth", "", "auth", "negotiate (Kerberos when a ticket cache, keytab or password with a realm is available, else NTLM), kerberos, ntlm or basic")
+	k.negated("no-ntlm", "ntlm", "never use NTLM (negotiate does not fall back; config ntlm: false)")
+	k.bind("keytab-file", "", "keytab_file", "Kerberos keytab holding the user's keys (mode 600); no password needed")
+	k.bind("realm", "", "realm", "Kerberos realm (default: from user@REALM, else krb5.conf)")
+	k.bind("kdc", "", "kdc", "Kerberos KDC host[:port] (repeatable; default: krb5.conf, KRB5_CONFIG)")
 	k.bind("https", "", "https", "connect to 5986 over TLS")
 	k.bind("port", "", "port", "WinRM port (0: 5985, or 5986 with --https)")
 	k.bind("ca-file", "", "ca_file", "PEM bundle to verify HTTPS certificates; env DCPROXY_CA_FILE")
 	k.bind("tls-server-name", "", "tls_server_name", "name to verify the HTTPS certificate against")
 	k.bind("insecure-skip-verify", "", "insecure_skip_verify", "do not verify HTTPS certificates (warns)")
 	k.bind("allow-basic-http", "", "allow_basic_http", "allow Basic auth over plain HTTP (password in clear; warns)")
-	k.bind("probe-url", "", "probe.url", "sensor endpoint to probe from each host")
+	k.bind("probe-workspace", "", "probe.workspace", "Defender for Identity workspace: the probe requests https://<workspace>sensorapi.../tri/sensor/api/ping where the host names none itself")
+	k.bind("probe-cloud", "", "probe.cloud", "cloud of the workspace: commercial, gcc or gcc-high")
+	k.bind("probe-url", "", "probe.url", "URL to probe from every host instead of the workspace's sensor API")
+	k.bind("sensor-expect", "", "sensor.expect", "what a DC without a sensor is checked for: any, v2 or v3")
 	k.negated("no-probe", "probe.enabled", "skip the endpoint probe")
 	k.bind("log-level", "", "log_level", "debug, info, warn or error")
 	k.bind("log-format", "", "log_format", "text or json")
@@ -65,19 +73,28 @@ func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
 
 func (a *app) newAuditCmd() *cobra.Command {
 	o := &auditOptions{}
+	do := &discoverOptions{}
 	c := &cobra.Command{
-		Use:   "audit -i INVENTORY",
+		Use:   "audit (-i INVENTORY | --domain DOMAIN)",
 		Short: "Check every host's service-account proxy settings and endpoint reachability",
 		Example: `  . ./lab/lab.env && dcproxy audit -i lab/inventory.yaml
   DCPROXY_PASSWORD=... dcproxy audit -i dcs.txt --user 'CORP\auditor' --format json -o report.json
-  dcproxy audit -i dcs.yaml --limit 'dc1*' --limit site-berlin`,
+  dcproxy audit -i dcs.yaml --limit 'dc1*' --limit site-berlin
+  kinit auditor@CORP.EXAMPLE && dcproxy audit -i dcs.yaml --probe-workspace contoso
+  dcproxy audit --domain corp.example --domain emea.corp.example=emea --probe-workspace contoso`,
 		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(o.configFile, c.Flags(), a.env)
 			if err != nil {
 				return err
 			}
-			rep, err := a.audit(c.Context(), cfg, o, nil)
+			var env *auditEnv
+			if len(do.domains) > 0 {
+				if env, err = a.discoverForAudit(c.Context(), cfg, o, do, c.Flags()); err != nil {
+					return err
+				}
+			}
+			rep, err := a.audit(c.Context(), cfg, o, env)
 			a.setReport(rep)
 			return err
 		},
@@ -86,7 +103,35 @@ func (a *app) newAuditCmd() *cobra.Command {
 	addConnFlags(f, o)
 	addFormatFlags(f)
 	addOutputFlags(f, &o.out)
+	addDiscoverFlags(f, do)
 	return c
+}
+
+// discoverForAudit finds the DCs of every --domain (each with its credential) for an audit without
+// an inventory file: SRV/LDAP mismatches are warnings, a domain that fails fails the run before any
+// host is audited. The hosts keep their DNS names, from which Kerberos takes the SPN.
+func (a *app) discoverForAudit(ctx context.Context, cfg *Config, o *auditOptions, do *discoverOptions, flags *pflag.FlagSet) (*auditEnv, error) {
+	if o.inventory != "" {
+		return nil, usageErr("give -i INVENTORY or --domain DOMAIN, not both")
+	}
+	results, err := a.discoverDomains(ctx, cfg, do, flags)
+	if !o.quiet {
+		a.warnFindings(a.stderr, results)
+	}
+	if err != nil {
+		return nil, err
+	}
+	hosts, _ := DiscoveredHosts(results)
+	for _, r := range results {
+		o.discovered = append(o.discovered, r.Domain)
+		if !o.quiet {
+			fmt.Fprintf(a.stderr, "dcproxy: %s: %d DCs found (LDAP %s), %d warnings\n", r.Domain, len(r.Hosts), r.LDAPServer, len(r.Findings))
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("--domain %s: no domain controller found", strings.Join(o.discovered, ", "))
+	}
+	return &auditEnv{hosts: hosts}, nil
 }
 
 // addFormatFlags registers --format and --output (configuration keys format and output).
@@ -175,11 +220,15 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 		return nil, usageErr("%w", err)
 	}
 	a.warnInsecure(cfg, hosts, o.quiet)
-	targets, err := a.targetBuilder(cfg, hosts)
+	targets, err := a.targetBuilder(cfg, hosts, o.quiet)
 	if err != nil {
 		return nil, err
 	}
-	dialer := remote.Dialer(winrmclient.Dialer{})
+	a.warnWorkspace(cfg, o.quiet)
+	// One Kerberos logon (AS exchange, TGT) per credential for the whole run, closed with it.
+	kc := &krb.Cache{}
+	closeAll := func() { kc.Close(); closeLog() }
+	dialer := remote.Dialer(winrmclient.Dialer{Kerberos: kc})
 	if env != nil && env.dialer != nil {
 		dialer = env.dialer
 	}
@@ -188,7 +237,9 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 		AuthFailureLimit: authFailureLimit(cfg.AuthFailureLimit),
 		Probe: fleet.ProbeOptions{Disabled: !cfg.Probe.Enabled, URL: cfg.Probe.URL, Accept: cfg.Probe.Accept, Timeout: cfg.Probe.Timeout,
 			// Never nil: the configured list is authoritative, an empty one disables the issuer check.
-			ExpectedIssuers: append([]string{}, cfg.Probe.ExpectedIssuers...)},
+			ExpectedIssuers: append([]string{}, cfg.Probe.ExpectedIssuers...),
+			Workspace:       cfg.Probe.Workspace, Cloud: cfg.Probe.Cloud},
+		Sensor: fleet.SensorOptions{Expect: cfg.Sensor.Expect},
 		Dialer: dialer, Target: targets, Logger: log,
 	}
 	if cfg.Reference.Source == "declared" {
@@ -196,7 +247,7 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 			AutoConfigURL: cfg.Reference.AutoConfigURL, AutoDetect: cfg.Reference.AutoDetect}
 	}
 	ok = true
-	return &auditRun{log: log, closeLog: closeLog, hosts: hosts, renderer: renderer, opt: opt, quiet: o.quiet}, nil
+	return &auditRun{log: log, closeLog: closeAll, hosts: hosts, renderer: renderer, opt: opt, quiet: o.quiet}, nil
 }
 
 // runAudit audits r's hosts with a progress line and says on stderr when it was interrupted.
@@ -294,15 +345,44 @@ func extOf(format string) string {
 // reportOptions are the renderers' options every output of the run shares: inventory, run
 // metadata, --fail-on new, --all.
 func (a *app) reportOptions(cfg *Config, o *auditOptions) report.Options {
-	probe := cfg.Probe.URL
-	if !cfg.Probe.Enabled {
-		probe = "(probe disabled)"
-	}
+	probe := probeTarget(cfg)
 	return report.Options{
 		Inventory: o.inventory, NewOnly: o.out.failOn == failOnNew, All: o.all, Now: time.Now,
-		Run: &report.RunInfo{ToolVersion: version(), Operator: operator(cfg), Inventory: o.inventory,
+		Run: &report.RunInfo{ToolVersion: version(), Operator: operator(cfg), Inventory: inventoryName(o),
 			ReferenceSource: cfg.Reference.Source, ProbeTarget: probe},
 	}
+}
+
+// inventoryName is the inventory file, or the domains the hosts were discovered in.
+func inventoryName(o *auditOptions) string {
+	if o.inventory == "" && len(o.discovered) > 0 {
+		return "discovered in " + strings.Join(o.discovered, ", ")
+	}
+	return o.inventory
+}
+
+// probeTarget names what the probe requests, for the report's run metadata.
+func probeTarget(cfg *Config) string {
+	switch {
+	case !cfg.Probe.Enabled:
+		return "(probe disabled)"
+	case cfg.Probe.URL != "":
+		return cfg.Probe.URL
+	case cfg.Probe.Workspace != "":
+		u, _ := fleet.WorkspaceURL(cfg.Probe.Workspace, cfg.Probe.Cloud) // validated by loadConfig
+		return u
+	}
+	return "(each host's own workspace; unknown where the host names none)"
+}
+
+// warnWorkspace says once, at the start, that hosts without a v2 sensor cannot be probed when
+// neither probe.url nor probe.workspace is set.
+func (a *app) warnWorkspace(cfg *Config, quiet bool) {
+	if quiet || !cfg.Probe.Enabled || cfg.Probe.URL != "" || cfg.Probe.Workspace != "" {
+		return
+	}
+	fmt.Fprintln(a.stderr, "dcproxy: warning: no probe.workspace (or probe.url): v2 sensors are probed against the workspace their SensorConfiguration.json names; "+
+		"every other host gets the check error \"the workspace is unknown\". Set --probe-workspace NAME (DCPROXY_PROBE_WORKSPACE, probe.workspace in dcproxy.yaml)")
 }
 
 // termSize is stdout's terminal size (0, 0 when unknown).
@@ -337,7 +417,7 @@ func (a *app) writeReport(r report.Renderer, rep *fleet.Report, out string) erro
 
 func loadInventory(p string) ([]inventory.Host, error) {
 	if p == "" {
-		return nil, usageErr("no inventory: give -i FILE (YAML, CSV or text)")
+		return nil, usageErr("no inventory: give -i FILE (YAML, CSV or text), or --domain DOMAIN to find the DCs in AD")
 	}
 	if st, err := os.Stat(p); err == nil && st.IsDir() {
 		p = filepath.Join(p, "inventory.yaml")
@@ -419,10 +499,7 @@ func (a *app) warnInsecure(cfg *Config, hosts []inventory.Host, quiet bool) {
 		if h.HTTPS != nil {
 			https = *h.HTTPS
 		}
-		auth := cfg.Auth
-		if h.Transport != "" {
-			auth = h.Transport
-		}
+		auth := hostAuth(cfg, h)
 		if h.Insecure != nil && *h.Insecure && !cfg.InsecureSkipVerify {
 			insecure = append(insecure, h.Name)
 		}
@@ -450,80 +527,6 @@ func listHosts(names []string) string {
 		return strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
-}
-
-// targetBuilder resolves every host's connection settings and credentials up front, so that a
-// missing password or credential is a usage error before any host is contacted.
-func (a *app) targetBuilder(cfg *Config, hosts []inventory.Host) (func(inventory.Host) (remote.Target, error), error) {
-	sec := newSecrets(a.env, a.stdin, a.stderr)
-	type cred struct{ user, password string }
-	creds := map[string]cred{}
-	for _, h := range hosts {
-		name := h.Credential
-		if _, ok := creds[name]; ok {
-			continue
-		}
-		if name == "" {
-			if cfg.User == "" {
-				return nil, usageErr("no user: set DCPROXY_USER, user: in dcproxy.yaml, or --user")
-			}
-			p, err := sec.defaultPassword(cfg.User, cfg.PasswordFile)
-			if err != nil {
-				return nil, usageErr("%w", err)
-			}
-			creds[""] = cred{cfg.User, p}
-			continue
-		}
-		c, ok := cfg.Credentials[name]
-		if !ok {
-			return nil, usageErr("%s: host %s: credential %q is not defined in the configuration", h.Source, h.Name, name)
-		}
-		p, err := sec.named(name, c)
-		if err != nil {
-			return nil, usageErr("%w", err)
-		}
-		creds[name] = cred{c.User, p}
-	}
-	var mu sync.Mutex
-	return func(h inventory.Host) (remote.Target, error) {
-		mu.Lock()
-		c := creds[h.Credential]
-		mu.Unlock()
-		t := remote.Target{
-			Host: h.Address, Port: cfg.Port, HTTPS: cfg.HTTPS, Auth: cfg.Auth, User: c.user, Password: c.password,
-			CAFile: cfg.CAFile, TLSServerName: cfg.TLSServerName, InsecureSkipVerify: cfg.InsecureSkipVerify,
-			AllowBasicHTTP: cfg.AllowBasicHTTP, Timeout: cfg.Timeout,
-		}
-		if t.Host == "" {
-			t.Host = h.Name
-		}
-		if h.HTTPS != nil {
-			t.HTTPS = *h.HTTPS
-		}
-		if h.Port != 0 {
-			t.Port = h.Port
-		}
-		if h.Transport != "" {
-			t.Auth = h.Transport
-		}
-		if h.Insecure != nil {
-			t.InsecureSkipVerify = *h.Insecure
-		}
-		if h.CAFile != "" {
-			t.CAFile = h.CAFile
-		}
-		if h.TLSServerName != "" {
-			t.TLSServerName = h.TLSServerName
-		}
-		if t.Port == 0 || (h.HTTPS != nil && h.Port == 0 && cfg.Port == 0) {
-			t.Port = 0
-		}
-		t.SetDefaults()
-		if err := t.Validate(); err != nil {
-			return t, fmt.Errorf("%s: %w", h.Source, err)
-		}
-		return t, nil
-	}, nil
 }
 
 // authFailureLimit maps the configuration (0 = off) to fleet.Options (negative = off).

@@ -96,7 +96,7 @@ func TestConfig_errors(t *testing.T) {
 		{"password in file", "user: a\npassword: hunter2\n", "dcproxy.yaml:2: passwords are not configuration"},
 		{"credential password", "credentials:\n  child:\n    user: 'C\\u'\n    password: x\n", `dcproxy.yaml:4: credential "child": passwords are not configuration`},
 		{"bad value", "concurrency: 0\n", "concurrency 0: want 1..10000"},
-		{"bad auth", "auth: kerberos\n", `auth "kerberos": want ntlm or basic`},
+		{"bad auth", "auth: sspi\n", `dcproxy.yaml:1: auth "sspi": want negotiate, kerberos, ntlm or basic`},
 		{"basic over http", "auth: basic\n", "auth basic over plain HTTP"},
 		{"bad probe url", "probe:\n  url: http://x\n", "want an https:// URL"},
 		{"declared without proxy", "reference:\n  source: declared\n", "reference.source declared needs"},
@@ -136,7 +136,7 @@ func startLab(t *testing.T, n int, first string) (string, *lab.Lab) {
 	}
 	t.Cleanup(l.Close)
 	dir := t.TempDir()
-	if err := l.WriteFiles(dir); err != nil {
+	if err := writeLabFiles(l, dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir, l
@@ -235,7 +235,7 @@ func TestAuditCLI_usageErrors(t *testing.T) {
 	if err := os.Chmod(pwFile, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runApp(t, map[string]string{"DCPROXY_USER": lab.GenUser}, "audit", "-i", inv, "--password-file", pwFile, "--format", "json")
+	r := runApp(t, map[string]string{"DCPROXY_USER": lab.GenUser}, "audit", "-i", inv, "--password-file", pwFile, "--format", "json", "--probe-workspace", lab.DefaultWorkspace)
 	if r.code != ExitOK {
 		t.Fatalf("password file: exit %d stderr %q", r.code, r.stderr)
 	}

@@ -105,6 +105,9 @@ func TestConfig_flagDefaultsComeFromTheEmbeddedFile(t *testing.T) {
 			if negate {
 				want = "false"
 			}
+			if f.Value.Type() == "stringSlice" {
+				want = "[" + strings.Join(embedded().GetStringSlice(key), ",") + "]"
+			}
 			if d, err := parseValue(key, want); err == nil && f.Value.Type() == "duration" {
 				want = d.(interface{ String() string }).String()
 			}

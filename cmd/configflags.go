@@ -35,6 +35,8 @@ func (k keyFlags) bind(name, short, key, usage string) {
 		k.fs.BoolP(name, short, d.GetBool(key), usage)
 	case t.Kind() == reflect.String:
 		k.fs.StringP(name, short, d.GetString(key), usage)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		k.fs.StringSliceP(name, short, d.GetStringSlice(key), usage)
 	default:
 		panic(fmt.Sprintf("flag --%s: key %q of type %s has no flag kind", name, key, t))
 	}

@@ -167,6 +167,9 @@ func loadConfig(file string, flags *pflag.FlagSet, env func(string) string, over
 				return
 			}
 			val := f.Value.String()
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				val = strings.Join(sv.GetSlice(), ",") // String() is "[a,b]"
+			}
 			if negate {
 				val = strconv.FormatBool(val != "true")
 			}
@@ -324,11 +327,11 @@ func checkCredentials(path string, val *yaml.Node, src sources) error {
 		}
 		for m := 0; m+1 < len(c.Content); m += 2 {
 			switch c.Content[m].Value {
-			case "user", "password_env", "password_file":
+			case "user", "password_env", "password_file", "keytab_file":
 			case "password":
 				return usageErr("config %s:%d: credential %q: passwords are not configuration; use password_env or password_file", path, c.Content[m].Line, name)
 			default:
-				return usageErr("config %s:%d: credential %q: unknown key %q (want user, password_env, password_file)", path, c.Content[m].Line, name, c.Content[m].Value)
+				return usageErr("config %s:%d: credential %q: unknown key %q (want user, password_env, password_file, keytab_file)", path, c.Content[m].Line, name, c.Content[m].Value)
 			}
 		}
 	}

@@ -57,7 +57,7 @@ func TestNamedCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"DCPROXY_PASSWORD": "lab-pw", "CHILD_PW": "child-pw"}
-	r := runApp(t, env, "audit", "-i", "inv.yaml", "--format", "json")
+	r := runApp(t, env, "audit", "-i", "inv.yaml", "--format", "json", "--probe-workspace", lab.DefaultWorkspace)
 	if r.code != ExitOK {
 		t.Fatalf("exit %d stdout %s stderr %s", r.code, r.stdout, r.stderr)
 	}
@@ -105,7 +105,7 @@ func TestAuditCLI_interruptWritesReport(t *testing.T) {
 		}}
 	done := make(chan int)
 	go func() {
-		done <- a.run([]string{"audit", "-i", "inv.yaml", "--format", "json", "-o", "out.json", "--concurrency", "1"})
+		done <- a.run([]string{"audit", "-i", "inv.yaml", "--format", "json", "-o", "out.json", "--concurrency", "1", "--probe-workspace", lab.DefaultWorkspace})
 	}()
 	// Cancel once the first host is done and the slow one is in flight (its shell exists).
 	for l.Members[2].Host.ShellCount() == 0 {

@@ -19,7 +19,9 @@ func (a *app) newDemoCmd() *cobra.Command {
 		Short: "Audit an embedded simulated fleet over real WinRM (NTLM with message encryption) and print the report",
 		Long: `demo starts a generated fleet of simulated domain controllers inside this process, each on its own
 loopback address, and runs a real audit of it over WinRM: NTLM with message encryption on HTTP, reg.exe
-and the endpoint probe. Nothing outside this machine is contacted.`,
+and the endpoint probe. The fleet mixes DCs without a sensor, with a v2 sensor (its own proxy or the
+WinINet values), a v3 sensor (Defender for Endpoint's route) and a migrated one. Nothing outside this
+machine is contacted.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			spec, _ := lab.Generate(hosts, seed)
@@ -48,7 +50,13 @@ and the endpoint probe. Nothing outside this machine is contacted.`,
 			}
 			// The demo's settings go through the normal layers: below the flags, above the
 			// environment (the fleet holds a blackholed host: do not wait a minute for it).
-			demo := override{name: "demo", values: map[string]string{"timeout": "8s", "retries": "0", "format": "table"}}
+			// The fleet's sensors belong to one workspace: the probe of the hosts that do not name it
+			// themselves (no sensor, v3) needs it too.
+			ws, cloud := labWorkspace(l)
+			demo := override{name: "demo", values: map[string]string{"timeout": "8s", "retries": "0", "format": "table", "probe.workspace": ws}}
+			if cloud != "" {
+				demo.values["probe.cloud"] = cloud
+			}
 			cfg, err := loadConfig("", c.Flags(), env, demo)
 			if err != nil {
 				return err
@@ -62,7 +70,7 @@ and the endpoint probe. Nothing outside this machine is contacted.`,
 			return err
 		},
 	}
-	c.Flags().IntVar(&hosts, "hosts", 12, "hosts in the simulated fleet")
+	c.Flags().IntVar(&hosts, "hosts", lab.DemoHosts, "hosts in the simulated fleet (the default holds every kind: no sensor, v2, v3, migrated, and their faults)")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed of the simulated fleet")
 	keyFlags{c.Flags()}.bind("format", "f", "format", "report format: "+strings.Join(formatNames(), ", ")+" (default: table)")
 	return c

@@ -93,7 +93,7 @@ func (a *app) discoverDomains(ctx context.Context, cfg *Config, o *discoverOptio
 		resolve = o.dns != ""
 	}
 	// Credentials first: a missing password is a usage error before any DC is contacted.
-	sec := newSecrets(a.env, a.stdin, a.stderr)
+	sec := a.secretStore()
 	opts := make([]discover.Options, 0, len(specs))
 	for _, s := range specs {
 		user, password := cfg.User, ""
@@ -220,9 +220,10 @@ password_file (--domain DOMAIN=CREDENTIAL), or a prompt; never from a flag.`,
 	addDiscoverFlags(f, o)
 	f.StringVar(&configFile, "config", "", "configuration file (default: first dcproxy.yaml in ., the user config dir, /etc/dcproxy)")
 	f.StringVarP(&output, "output", "o", "", "write the inventory to FILE (atomically) instead of stdout")
-	f.String("user", "", `account to bind as (user@domain or DOMAIN\user); env DCPROXY_USER`)
-	f.String("password-file", "", "file holding the password (mode 600); else DCPROXY_PASSWORD or a prompt")
-	f.Duration("timeout", 60*time.Second, "deadline per network operation (at most 30 s is used)")
+	k := keyFlags{f}
+	k.bind("user", "", "user", `account to bind as (user@domain or DOMAIN\user); env DCPROXY_USER`)
+	k.bind("password-file", "", "password_file", "file holding the password (mode 600); else DCPROXY_PASSWORD or a prompt")
+	k.bind("timeout", "", "timeout", "deadline per network operation (at most 30 s is used)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no warnings or summary on stderr")
 	return c
 }

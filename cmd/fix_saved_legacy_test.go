@@ -42,7 +42,7 @@ func TestFixCLI_savedLegacy(t *testing.T) {
 	}
 	t.Cleanup(l.Close)
 	dir := t.TempDir()
-	if err := l.WriteFiles(dir); err != nil {
+	if err := writeLabFiles(l, dir); err != nil {
 		t.Fatal(err)
 	}
 	env := labEnv(t, dir)

@@ -192,7 +192,7 @@ func TestFixCLI_sigint(t *testing.T) {
 	}
 	t.Cleanup(l.Close)
 	dir := t.TempDir()
-	if err := l.WriteFiles(dir); err != nil {
+	if err := writeLabFiles(l, dir); err != nil {
 		t.Fatal(err)
 	}
 	work := t.TempDir()

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,7 @@ type labOptions struct {
 	latency, execTime   time.Duration
 	psStart, probeTime  time.Duration
 	latencySet, execSet bool
+	keytab              string
 }
 
 func (a *app) newLabCmd() *cobra.Command {
@@ -32,12 +34,14 @@ func (a *app) newLabCmd() *cobra.Command {
 		Short: "Run a fleet of simulated domain controllers on loopback addresses (127.x.y.z) until interrupted",
 		Long: `lab serves simulated Windows domain controllers that speak real WinRM (NTLM with message encryption,
 HTTPS, Basic when enabled), cmd.exe, reg.exe and the dcproxy endpoint probe. Each host listens on its own
-loopback address on the standard ports. Into DIR it writes inventory.yaml, inventory.txt, lab.env (credentials),
-ca.pem, and finally an empty ready file once every host accepts connections. State changes made over WinRM
+loopback address on the standard ports. Into DIR it writes inventory.yaml, inventory.txt, lab.env (credentials
+and the fleet's workspace, DCPROXY_PROBE_WORKSPACE), ca.pem, and finally an empty ready file once every host
+accepts connections. State changes made over WinRM
 persist until the lab stops (SIGINT/SIGTERM).`,
 		Example: `  dcproxy lab --hosts 50 --seed 7 --out ./lab &
   while [ ! -e ./lab/ready ]; do sleep 0.2; done
-  . ./lab/lab.env && dcproxy audit -i ./lab/inventory.yaml`,
+  . ./lab/lab.env && dcproxy audit -i ./lab/inventory.yaml
+  dcproxy lab --fleet fleet.yaml --keytab hosts.keytab --out ./lab &   # Kerberos too (see docs/lab.md)`,
 		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.latencySet = c.Flags().Changed("latency")
@@ -57,6 +61,7 @@ persist until the lab stops (SIGINT/SIGTERM).`,
 	f.DurationVar(&o.execTime, "exec-time", 0, "added to every command (overrides the fleet file)")
 	f.DurationVar(&o.psStart, "ps-start", 300*time.Millisecond, "PowerShell start-up time, where the fleet file gives none")
 	f.DurationVar(&o.probeTime, "probe-time", 150*time.Millisecond, "time of one endpoint request of the probe, where the fleet file gives none")
+	f.StringVar(&o.keytab, "keytab", "", "keytab exported by a real KDC (MIT kadmin ktadd, or samba-tool domain exportkeytab) with HTTP/<name> keys of every host: the hosts accept Kerberos too (host names must be FQDNs in the realm's DNS domain)")
 	return c
 }
 
@@ -105,12 +110,12 @@ func (a *app) runLab(ctx context.Context, o *labOptions) error {
 		fmt.Fprintf(a.stderr, "dcproxy lab: warning: %v\n", err)
 	}
 	start := time.Now()
-	l, err := lab.Start(spec, lab.Options{HTTPPort: o.httpPort, HTTPSPort: o.httpsPort, PSStart: o.psStart, ProbeTime: o.probeTime})
+	l, err := lab.Start(spec, lab.Options{HTTPPort: o.httpPort, HTTPSPort: o.httpsPort, PSStart: o.psStart, ProbeTime: o.probeTime, Keytab: o.keytab})
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	defer l.Close()
-	if err := l.WriteFiles(o.out); err != nil {
+	if err := writeLabFiles(l, o.out); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	if err := l.WaitReady(ctx); err != nil {
@@ -136,4 +141,48 @@ func labHosts(l *lab.Lab) []inventory.Host {
 			Source: fmt.Sprintf("demo fleet:%d", i+1)})
 	}
 	return hs
+}
+
+// labWorkspace is the workspace (and its cloud) most of the lab's sensors belong to: what
+// probe.workspace and probe.cloud must be for an audit of the lab. Hosts without a sensor count for
+// the lab's default workspace.
+func labWorkspace(l *lab.Lab) (workspace, cloud string) {
+	type wc struct{ ws, cloud string }
+	count := map[wc]int{}
+	best, bestN := wc{lab.DefaultWorkspace, ""}, 0
+	for _, m := range l.Members {
+		k := wc{lab.DefaultWorkspace, ""}
+		if s := m.Spec.Sensor; s != nil {
+			if s.Workspace != "" {
+				k.ws = s.Workspace
+			}
+			if s.Cloud != lab.CloudCommercial {
+				k.cloud = s.Cloud
+			}
+		}
+		count[k]++
+		if n := count[k]; n > bestN {
+			best, bestN = k, n
+		}
+	}
+	return best.ws, best.cloud
+}
+
+// writeLabFiles writes the lab's files (lab.WriteFiles) and adds the workspace settings to lab.env,
+// so that `. lab.env && dcproxy audit -i inventory.yaml` probes every host against it.
+func writeLabFiles(l *lab.Lab, dir string) error {
+	if err := l.WriteFiles(dir); err != nil {
+		return err
+	}
+	ws, cloud := labWorkspace(l)
+	path := filepath.Join(dir, lab.EnvFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	b = fmt.Appendf(b, "export DCPROXY_PROBE_WORKSPACE=%s\n", ws) // a DNS label (lab spec validation): no quoting needed
+	if cloud != "" {
+		b = fmt.Appendf(b, "export DCPROXY_PROBE_CLOUD=%s\n", cloud)
+	}
+	return renderFileAtomic(path, 0o600, func(w io.Writer) error { _, err := w.Write(b); return err })
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -90,6 +91,9 @@ type app struct {
 	quiet       bool          // --quiet: no closing line
 	failOnNew   bool
 	interrupted bool
+
+	secMu sync.Mutex
+	sec   *secrets // the run's passwords (secretStore)
 }
 
 // Main runs dcproxy with the process's arguments, streams and environment and returns the exit status.
