@@ -1,0 +1,1 @@
+$dcproxyStdin=[Console]::In.ReadToEnd();if($dcproxyStdin.Trim()){Invoke-Expression -Command $dcproxyStdin}
