@@ -25,7 +25,8 @@
 // longer one is a protocol error for that host.
 //
 // Every error returned by this package wraps exactly one sentinel of package remote (ErrAuth,
-// ErrUnreachable, ErrTimeout, ErrProtocol, ErrTLS, ErrInvalidTarget) or is a context.Canceled error.
+// ErrAccessDenied, ErrUnreachable, ErrTimeout, ErrProtocol, ErrTLS, ErrInvalidTarget) or is a
+// context.Canceled error.
 // Server-sent text in messages passes through remote/redact (authentication header values, the
 // password and their base64 forms removed, excerpts capped), so no message contains the password.
 package winrmclient
