@@ -198,14 +198,22 @@ const masterzenPrefix = "$ProgressPreference = 'SilentlyContinue';"
 // Program returns powershell.exe as a cmdexe.Program.
 func (h *Host) Program() cmdexe.Program {
 	return func(ctx context.Context, p *cmdexe.Proc) int {
-		return h.Run(ctx, p.Args, p.Stdout, p.Stderr)
+		return h.RunStdin(ctx, p.Args, p.Stdin, p.Stdout, p.Stderr)
 	}
 }
 
-// Run executes powershell.exe with args (already split per CommandLineToArgvW) and returns its exit
-// code. It sleeps StartTime, then the probe's requests (ProbeTime each, all at the same time), and
-// returns cmdexe.ExitCanceled with no further output when ctx ends first.
+// Run executes powershell.exe with args (already split per CommandLineToArgvW) and an empty
+// standard input, see RunStdin.
 func (h *Host) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return h.RunStdin(ctx, args, strings.NewReader(""), stdout, stderr)
+}
+
+// RunStdin executes powershell.exe with args (already split per CommandLineToArgvW) and standard
+// input stdin, and returns its exit code. It sleeps StartTime, then the probe's requests (ProbeTime
+// each, all at the same time), and returns cmdexe.ExitCanceled with no further output when ctx ends
+// first. The -Command script probe.Bootstrap reads the probe script from stdin (see runBootstrap);
+// every other script leaves stdin alone.
+func (h *Host) RunStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cl := parseCommandLine(args)
 	if cl.err != "" {
 		// unverified: powershell.exe 5.1 follows this line with its full usage text (-Help); the
@@ -224,6 +232,9 @@ func (h *Host) Run(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if !cl.hasCommand {
 		fmt.Fprintf(stderr, "winsim: powershell.exe without -Command or -EncodedCommand (commands from stdin) is not simulated\r\n")
 		return ExitNotSimulated
+	}
+	if !cl.encoded && cl.command == probe.Bootstrap {
+		return h.runBootstrap(ctx, stdin, stdout, stderr)
 	}
 	if !sleep(ctx, h.StartTime) {
 		return cmdexe.ExitCanceled

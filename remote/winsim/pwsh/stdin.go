@@ -1,0 +1,60 @@
+package pwsh
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dcproxy/dcproxy/remote/probe"
+	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
+)
+
+// maxStdinScript bounds what runBootstrap reads from stdin: the probe script is a few KiB.
+const maxStdinScript = 1 << 20
+
+// runBootstrap is powershell.exe running probe.Bootstrap: it reads its whole standard input
+// ([Console]::In.ReadToEnd(), which returns at EOF: the client's Send with End=true) and runs it
+// with Invoke-Expression. The start-up (StartTime) runs from the process start, while the client may
+// still be deciding what to send: the script runs once both the start-up and the read are over, and
+// nothing is printed before it has run. A blank stdin runs nothing (exit 0, no output). A script
+// other than the dcproxy probe fails loudly (the simulator answers only the probe).
+func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	type read struct {
+		text string
+		err  error
+	}
+	got := make(chan read, 1)
+	go func() {
+		// The read ends at EOF, or when the command's stdin pipe is closed as it finishes (a
+		// canceled command), so this goroutine does not outlive the command.
+		b, err := io.ReadAll(io.LimitReader(stdin, maxStdinScript+1))
+		got <- read{string(b), err}
+	}()
+	if !sleep(ctx, h.StartTime) {
+		return cmdexe.ExitCanceled
+	}
+	var in read
+	select {
+	case in = <-got:
+	case <-ctx.Done():
+		return cmdexe.ExitCanceled
+	}
+	if in.err != nil {
+		fmt.Fprintf(stderr, "winsim: powershell.exe: reading stdin failed: %v\r\n", in.err)
+		return ExitNotSimulated
+	}
+	if len(in.text) > maxStdinScript {
+		fmt.Fprintf(stderr, "winsim: powershell.exe: a stdin script over %d bytes is not simulated\r\n", maxStdinScript)
+		return ExitNotSimulated
+	}
+	if strings.TrimSpace(in.text) == "" {
+		return 0
+	}
+	c, err := probe.Extract(in.text)
+	if err != nil {
+		fmt.Fprintf(stderr, "winsim: powershell.exe: script from stdin is not simulated (only the dcproxy probe is): %q\r\n", clip(in.text))
+		return ExitNotSimulated
+	}
+	return h.runProbe(ctx, c, stdout)
+}
