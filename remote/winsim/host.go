@@ -59,6 +59,9 @@ type Config struct {
 	PSStart   time.Duration // PowerShell start-up
 	ProbeTime time.Duration // one endpoint request made by the probe
 	Network   pwsh.Network
+	// NoPowerShell: powershell.exe is not installed (the Windows PowerShell feature removed), so
+	// cmd.exe answers it with "is not recognized".
+	NoPowerShell bool
 
 	// RegistryPolicy, when set, runs with the host's registry right after every reg.exe process has
 	// exited (before its exit code is reported). It models a policy engine (Group Policy preferences,
@@ -707,6 +710,9 @@ func (h *Host) cmdShell(s *shell) *cmdexe.Shell {
 	}
 	for _, v := range s.env {
 		sh.Env[v.Name] = v.Value
+	}
+	if h.cfg.NoPowerShell {
+		sh.Programs["powershell"] = nil // removed: "is not recognized"
 	}
 	return sh
 }

@@ -70,7 +70,10 @@ const maxLine = 8191
 // use and nobody mutates the Shell meanwhile.
 type Shell struct {
 	// Programs maps a lower-case base name without ".exe" ("reg", "powershell", "whoami") to its
-	// implementation. Internal commands (echo, type, ...) always win over programs.
+	// implementation. Internal commands (echo, type, ...) always win over programs. A key with a
+	// nil Program is a program removed from the host (e.g. the Windows PowerShell feature
+	// uninstalled): cmd.exe says it is not recognized; a system program (reg, powershell, whoami,
+	// ...) without a key fails loudly as not simulated instead.
 	Programs map[string]Program
 	// ProgramDirs optionally maps a Programs key to the directory the program lives in, for
 	// commands typed with a path. Default: %SystemRoot%\System32, and for "powershell"

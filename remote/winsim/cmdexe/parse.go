@@ -822,7 +822,8 @@ func (p *parser) external(n *simpleNode) error {
 		base = base[i+1:]
 	}
 	base = strings.TrimSuffix(base, ".exe")
-	if systemPrograms[base] && p.programs[base] == nil {
+	// A key with a nil Program is a program removed from the host: it is "not recognized".
+	if _, listed := p.programs[base]; systemPrograms[base] && !listed {
 		return failLoud("program " + base + ".exe")
 	}
 	return nil

@@ -74,3 +74,23 @@ func TestEarlierOutputWhileLaterProgramWaitsForStdin(t *testing.T) {
 		t.Fatalf("stdout = %q", got)
 	}
 }
+
+// A system program listed with a nil Program was removed from the host: cmd.exe says it is not
+// recognized (exit 1 for the line, 9009 inside it), and the rest of the line still runs; a system
+// program that is not listed at all still fails loudly.
+func TestRemovedProgramIsNotRecognized(t *testing.T) {
+	sh := testShell("en-US")
+	sh.Programs["powershell"] = nil
+	var out, errb strings.Builder
+	code := sh.Run(context.Background(), `echo before & powershell.exe -NoProfile -Command x`, nil, &out, &errb)
+	want := "'powershell.exe' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
+	if code != ExitLaunchFailed || out.String() != "before \r\n" || errb.String() != want {
+		t.Errorf("got exit %d, %q, %q; want exit %d and %q on stderr", code, out.String(), errb.String(), ExitLaunchFailed, want)
+	}
+	delete(sh.Programs, "powershell")
+	errb.Reset()
+	if code := sh.Run(context.Background(), `echo before & powershell.exe -Command x`, nil, nil, &errb); code != ExitNotRecognized ||
+		!strings.Contains(errb.String(), "is not simulated") {
+		t.Errorf("unlisted system program: exit %d, %q; want the not-simulated failure", code, errb.String())
+	}
+}

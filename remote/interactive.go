@@ -1,0 +1,24 @@
+package remote
+
+import "context"
+
+// Interactive is implemented by Runners that can feed a running command's stdin with what the
+// command printed so far: one command line whose first part prints something the client must read
+// before it can decide what the second part (a program reading stdin) gets.
+//
+// RunInteractive starts commandLine like Run and reads its output until ready(sofar) reports true
+// for the output received so far. It then calls stdin(sofar) once and sends what it returns as the
+// command's whole standard input, followed by end of input (an empty result sends only the end),
+// and reads on until the command is done. ready is called after each piece of output, never
+// concurrently, with output that only grows; neither callback may keep sofar's slices.
+//
+// If the command is done before ready reports true, stdin is not called and the output is returned
+// as it is (the program that would have read stdin did not start or did not wait). If stdin returns
+// an error, the command is terminated and that error is returned unwrapped with the output so far.
+// Transport failures and the end of ctx (the command is terminated then too) are reported as Run
+// reports them, with the output received so far. The returned Output holds everything the command
+// printed, before and after the input.
+type Interactive interface {
+	RunInteractive(ctx context.Context, commandLine string, ready func(sofar Output) bool,
+		stdin func(sofar Output) ([]byte, error)) (Output, error)
+}

@@ -1,0 +1,108 @@
+package winrmclient
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/masterzen/winrm"
+
+	"github.com/dcproxy/dcproxy/remote"
+)
+
+var _ remote.Interactive = (*runner)(nil)
+
+// maxSendChunk bounds the stdin bytes of one Send: base64 makes them 4/3 larger, and the envelope
+// must stay well under w:MaxEnvelopeSize (envelopeSize) and the host's MaxEnvelopeSizekb.
+const maxSendChunk = 32 << 10
+
+// RunInteractive implements remote.Interactive over one WinRS command: Command, Receive until
+// ready (each Receive returns what the host has produced so far: WinRS streams output while the
+// command runs), then Send of stdin's result with End="true" (in pieces of at most maxSendChunk
+// bytes, End on the last; an empty result is one Send of no data with End), then Receive until
+// Done. On a compliant audit this replaces the registry batch's Command+Receive, its terminate
+// Signal and the probe's Command+Receive by one Command, its Receives and one Send.
+//
+// The command's terminate Signal is owed as after Run (sent before the next Command, or never when
+// Close deletes the shell). When ctx ends, a Receive or Send fails, the output exceeds maxOutput,
+// or stdin returns an error, the command is terminated at once.
+func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready func(remote.Output) bool,
+	stdin func(remote.Output) ([]byte, error)) (remote.Output, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.shellID == "" {
+		return remote.Output{}, fmt.Errorf("%s: run: %w", r.target, errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return remote.Output{}, ctxError(r.target, "run", err)
+	}
+	r.tr.setContext(ctx)
+	if r.finished != "" {
+		r.signal(r.finished) // owed before a new Command (MS-WSMV 3.1.4.12), see Run
+		r.finished = ""
+	}
+	rep, err := r.exchange(ctx, winrm.NewExecuteCommandRequest(r.tr.url, r.shellID, commandLine, nil, r.params))
+	if err != nil {
+		return remote.Output{}, r.wrap(ctx, "command", err)
+	}
+	if rep.CommandID == "" {
+		return remote.Output{}, r.wrap(ctx, "command", fmt.Errorf("%w: command reply has no CommandId", remote.ErrProtocol))
+	}
+	cmdID := rep.CommandID
+
+	var out remote.Output
+	sent := false
+	for {
+		if ctx.Err() != nil {
+			r.signal(cmdID)
+			return out, ctxError(r.target, "run", ctx.Err())
+		}
+		rep, err := r.exchange(ctx, winrm.NewGetOutputRequest(r.tr.url, r.shellID, cmdID, "stdout stderr", r.params))
+		if err != nil {
+			if ctx.Err() == nil && isOperationTimeout(err) {
+				continue // no output within w:OperationTimeout: poll again
+			}
+			r.signal(cmdID)
+			return out, r.wrap(ctx, "receive", err)
+		}
+		out.Stdout = append(out.Stdout, rep.Stdout...)
+		out.Stderr = append(out.Stderr, rep.Stderr...)
+		if len(out.Stdout)+len(out.Stderr) > maxOutput {
+			r.signal(cmdID)
+			return out, r.wrap(ctx, "receive", fmt.Errorf("%w: command output exceeds %d bytes", remote.ErrProtocol, maxOutput))
+		}
+		if rep.Done {
+			out.ExitCode = rep.ExitCode
+			break
+		}
+		if sent || !ready(out) {
+			continue
+		}
+		sent = true
+		data, err := stdin(out)
+		if err != nil {
+			r.signal(cmdID)
+			return out, err
+		}
+		if err := r.send(ctx, cmdID, data); err != nil {
+			r.signal(cmdID)
+			return out, r.wrap(ctx, "send", err)
+		}
+	}
+	r.finished = cmdID
+	return out, nil
+}
+
+// send writes data to the command's stdin and ends it.
+func (r *runner) send(ctx context.Context, cmdID string, data []byte) error {
+	for {
+		n := min(len(data), maxSendChunk)
+		last := n == len(data)
+		if _, err := r.exchange(ctx, winrm.NewSendInputRequest(r.tr.url, r.shellID, cmdID, data[:n], last, r.params)); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+		data = data[n:]
+	}
+}
