@@ -341,14 +341,52 @@ func TestDecodeCommand(t *testing.T) {
 	}
 }
 
+// The demo's default fleet (lab.DemoHosts) shows every sensor kind and every route source the
+// verdict can follow, probed against the fleet's workspace (no "workspace is unknown"), and a
+// smaller fleet still works.
 func TestDemo(t *testing.T) {
-	r := runApp(t, nil, "demo", "--hosts", "5", "--format", "json")
-	if r.code != ExitNoncompliant {
+	r := runApp(t, nil, "demo", "--format", "json")
+	if r.code != ExitNoncompliant|ExitHostErrors {
 		t.Fatalf("demo exit %d stderr %q", r.code, r.stderr)
 	}
 	var rep fleet.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)
+	}
+	if len(rep.Hosts) != lab.DemoHosts {
+		t.Fatalf("demo: %d hosts, want %d", len(rep.Hosts), lab.DemoHosts)
+	}
+	kinds, routes := map[string]bool{}, map[string]bool{}
+	for _, h := range rep.Hosts {
+		if h.Sensor != nil {
+			kinds[h.Sensor.Kind] = true
+		}
+		if h.Route != nil {
+			routes[h.Route.Source] = true
+		}
+		for _, c := range h.Checks {
+			if strings.Contains(c.Message, "workspace is unknown") {
+				t.Errorf("%s: %s: %s", h.Host, c.ID, c.Message)
+			}
+		}
+	}
+	for _, k := range []string{fleet.SensorNone, fleet.SensorV2, fleet.SensorV3, fleet.SensorMigrated} {
+		if !kinds[k] {
+			t.Errorf("no host of sensor kind %s (kinds %v)", k, kinds)
+		}
+	}
+	for _, s := range []string{"wininet", "sensor-json", "mde-static"} {
+		if !routes[s] {
+			t.Errorf("no host whose route is %s (routes %v)", s, routes)
+		}
+	}
+	if strings.Contains(r.stderr, "no probe.workspace") {
+		t.Errorf("the demo warns about the workspace: %s", r.stderr)
+	}
+	r = runApp(t, nil, "demo", "--hosts", "5", "--format", "json")
+	rep = fleet.Report{}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != ExitNoncompliant {
+		t.Fatalf("demo --hosts 5: exit %d %v %s", r.code, err, r.stderr)
 	}
 	if len(rep.Hosts) != 5 || rep.Hosts[0].Status != fleet.StatusCompliant {
 		t.Fatalf("demo report %+v", rep.Summary)

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/fleet/discover/sambatest"
 	"github.com/dcproxy/dcproxy/fleet/inventory"
+	"github.com/dcproxy/dcproxy/remote/winsim/lab"
 )
 
 // runCLI runs dcproxy with args and an environment map; stdin is /dev/null (no prompt).
@@ -116,6 +120,57 @@ func TestDiscoverCommand(t *testing.T) {
 		}
 		if want := []string{dc02, rodc}; !slices.Equal(names, want) {
 			t.Errorf("site Branch: %v, want %v", names, want)
+		}
+	})
+
+	// audit --domain: no inventory file; the discovered DCs are audited with Kerberos from the
+	// AD's own KDC (the Administrator's password: an AS exchange with Samba), NTLM off. Two
+	// simulated DCs have their A records on lab hosts keyed by the keytab Samba exports for their
+	// HTTP/ names; the lab's NTLM password differs from the AD's, so only Kerberos can log on, and
+	// the SPN must come from the discovered name: the address is an IP (--dns resolves it).
+	t.Run("audit --domain with Kerberos", func(t *testing.T) {
+		addrs := map[string]string{"dc05": "127.99.0.5", "dc06": "127.99.0.6"}
+		kt := filepath.Join(t.TempDir(), "http.keytab")
+		var fleetFile strings.Builder
+		fmt.Fprintf(&fleetFile, "defaults:\n  user: '%s\\Administrator'\n  password: 'not-the-AD-passw0rd'\n", dc.NetBIOSDomain)
+		fleetFile.WriteString("  registry:\n    current_user: {proxy: 'proxy.lab.test:8080', bypass: '<local>'}\n" +
+			"    local_system: {proxy: 'proxy.lab.test:8080', bypass: '<local>'}\n" +
+			"    local_service: {proxy: 'proxy.lab.test:8080', bypass: '<local>'}\n" +
+			"  network: {direct: false, proxies: {'proxy.lab.test:8080': ok}}\nhosts:\n")
+		for _, n := range []string{"dc05", "dc06"} {
+			fqdn := dc.AddSimulatedDC(t, sambatest.SimDC{Name: n, Site: "Branch", Address: addrs[n]})
+			dc.ExportKeytab(t, kt, "HTTP/"+fqdn)
+			fmt.Fprintf(&fleetFile, "  - name: %s\n    address: %s\n", fqdn, addrs[n])
+		}
+		spec, err := lab.ParseSpec([]byte(fleetFile.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := lab.Start(spec, lab.Options{HTTPPort: 5985, HTTPSPort: 0, PSStart: 10 * time.Millisecond, ProbeTime: 5 * time.Millisecond, Keytab: kt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(l.Close)
+		code, stdout, stderr := runCLI(t, env, "audit", "--domain", dc.Domain, "--dns", dc.Addr, "--ldap-ca-file", dc.CAFile,
+			"--limit", "dc05,dc06", "--no-ntlm", "--realm", dc.Realm, "--kdc", dc.KDC(), "--probe-workspace", lab.DefaultWorkspace,
+			"--format", "json", "--retries", "0", "--timeout", "20s")
+		if code != 0 {
+			t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+		}
+		var rep fleet.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Hosts) != 2 || rep.Hosts[0].Host != dc.FQDN("dc05") || rep.Hosts[1].Host != dc.FQDN("dc06") || rep.Hosts[0].Site != "Branch" ||
+			rep.Hosts[0].Address != addrs["dc05"] || rep.Summary.Compliant != 2 {
+			t.Errorf("report: %+v %+v", rep.Summary, rep.Hosts)
+		}
+		if !strings.Contains(stderr, "dcproxy: "+dc.Domain+": ") || !strings.Contains(stderr, "DCs found") || strings.Contains(stdout+stderr, dc.AdminPassword) {
+			t.Errorf("stderr: %s", stderr)
+		}
+		// -i and --domain together are refused.
+		if code, _, stderr := runCLI(t, env, "audit", "--domain", dc.Domain, "-i", "x.yaml"); code != ExitUsage || !strings.Contains(stderr, "not both") {
+			t.Errorf("-i with --domain: exit %d %s", code, stderr)
 		}
 	})
 

@@ -66,7 +66,7 @@ hosts:
 		t.Fatalf("inventory: %v %+v", err, hosts)
 	}
 	env := labEnv(t, out)
-	if env["DCPROXY_CA_FILE"] == "" || env["DCPROXY_PASSWORD"] != "pw-1" {
+	if env["DCPROXY_CA_FILE"] == "" || env["DCPROXY_PASSWORD"] != "pw-1" || env["DCPROXY_PROBE_WORKSPACE"] != lab.DefaultWorkspace {
 		t.Fatalf("lab.env: %v", env)
 	}
 	if st, err := os.Stat(filepath.Join(out, lab.EnvFile)); err != nil || st.Mode().Perm() != 0o600 {

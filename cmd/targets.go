@@ -172,7 +172,7 @@ func (a *app) targetBuilder(cfg *Config, hosts []inventory.Host, quiet bool) (fu
 				}
 			}
 		}
-		if c.user == "" && c.ccache == "" && !c.current {
+		if c.user == "" && (need || c.ccache == "" && !c.current) {
 			if name == "" {
 				return nil, usageErr("no user: set DCPROXY_USER, user: in dcproxy.yaml, or --user%s", kerberosHint(anyKerberos))
 			}
