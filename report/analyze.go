@@ -417,8 +417,8 @@ func endpointCell(h *fleet.HostResult) cell {
 	n, pass, fail, errs, approx := 0, 0, 0, 0, false
 	for i := range h.Checks {
 		c := &h.Checks[i]
-		if c.Kind != fleet.KindEndpoint {
-			continue
+		if c.Kind != fleet.KindEndpoint || c.Status == fleet.CheckInfo {
+			continue // informational probes (not the sensor's route, the reference account) are not judged
 		}
 		n++
 		switch c.Status {
