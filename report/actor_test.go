@@ -91,18 +91,18 @@ func TestFleetHeadline(t *testing.T) {
 	}
 }
 
-// The sensor-aware columns appear when hosts carry a sensor and a route, and every format says
-// which proxy source decided the verdict.
+// The sensor-aware columns appear when hosts carry a sensor and a route (every host the fixture's
+// audit reached), and every format says which proxy source decided the verdict.
 func TestSensorAndRoute(t *testing.T) {
 	rep := fixture()
-	rep.Hosts[0].Sensor = &fleet.Sensor{Kind: fleet.SensorV2, Version: "2.250.18972.18405"}
-	rep.Hosts[0].Route = &fleet.Route{Source: fleet.RouteSensorJSON, Proxy: "proxy.lab.test:8080",
-		Decision: "the sensor uses the proxy of SensorConfiguration.json", Unverified: true}
-	rep.Hosts[1].Sensor = &fleet.Sensor{Kind: fleet.SensorV3}
-	rep.Hosts[1].Route = &fleet.Route{Source: fleet.RouteMDEStatic, Proxy: "mde-proxy:3128", Decision: "the unified sensor uses MDE's static proxy"}
-	golden(t, "table_sensor_width120", render(t, "table", Options{TTY: true, Width: 120}, rep))
+	if r := host(t, rep, "dc11.corp.example").Route; r == nil || r.Source != fleet.RouteSensorJSON {
+		t.Fatalf("dc11 route = %+v, want %s", r, fleet.RouteSensorJSON)
+	}
+	if r := host(t, rep, "dc12.corp.example").Route; r == nil || r.Source != fleet.RouteMDEStatic {
+		t.Fatalf("dc12 route = %+v, want %s", r, fleet.RouteMDEStatic)
+	}
 	table := render(t, "table", Options{}, rep)
-	for _, want := range []string{"SENSOR", "ROUTE", "v2 2.250.18972.18405", "sensor-json proxy.lab.test:8080", "mde-static mde-proxy:3128"} {
+	for _, want := range []string{"SENSOR", "ROUTE", "v2 2.250.18972.18405", "sensor-json json.lab.test:3128", "mde-static proxy.lab.test:8080"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -112,5 +112,12 @@ func TestSensorAndRoute(t *testing.T) {
 		if !strings.Contains(out, "sensor-json") || !strings.Contains(out, "mde-static") {
 			t.Errorf("%s does not say which proxy source decided the verdict", f)
 		}
+	}
+	// Without sensors and routes (a report from before the sensor-aware audit) the columns go.
+	for i := range rep.Hosts {
+		rep.Hosts[i].Sensor, rep.Hosts[i].Route = nil, nil
+	}
+	if table := render(t, "table", Options{}, rep); strings.Contains(table, "SENSOR") || strings.Contains(table, "ROUTE") {
+		t.Errorf("sensor columns without sensors:\n%s", table)
 	}
 }

@@ -106,12 +106,13 @@ func TestHTMLInHeadlessBrowser(t *testing.T) {
 	asc, _ := attr(bodies[0], "data-test-asc")
 	desc, _ := attr(bodies[0], "data-test-desc")
 	sortState, _ := attr(bodies[0], "data-test-sort")
-	wantAsc := "dc06.corp.example,dc07.corp.example,dc08.corp.example,dc09.corp.example," + // error, inventory order
-		"dc03.corp.example,dc04.corp.example,dc-fra-01.corp.example," + // noncompliant
-		"dc01.corp.example,dc02.corp.example,dc05.corp.example" // compliant
-	wantDesc := "dc01.corp.example,dc02.corp.example,dc05.corp.example," +
-		"dc03.corp.example,dc04.corp.example,dc-fra-01.corp.example," +
-		"dc06.corp.example,dc07.corp.example,dc08.corp.example,dc09.corp.example"
+	const (
+		errored      = "dc06.corp.example,dc07.corp.example,dc08.corp.example,dc14.corp.example"
+		noncompliant = "dc04.corp.example,dc09.corp.example,dc10.corp.example,dc13.corp.example,dc15.corp.example,dc-fra-01.corp.example"
+		compliant    = "dc01.corp.example,dc02.corp.example,dc03.corp.example,dc05.corp.example,dc11.corp.example,dc12.corp.example"
+	)
+	wantAsc := errored + "," + noncompliant + "," + compliant // each group in inventory order
+	wantDesc := compliant + "," + noncompliant + "," + errored
 	if asc != wantAsc {
 		t.Errorf("after one click on Status:\n got %s\nwant %s", asc, wantAsc)
 	}
@@ -122,13 +123,13 @@ func TestHTMLInHeadlessBrowser(t *testing.T) {
 		t.Errorf("aria-sort after two activations = %q", sortState)
 	}
 	// The body rows the browser built are the hosts of the report, and drift is shown.
-	if rows := findAll(findAll(tables[0], byAtom(atom.Tbody))[0], byAtom(atom.Tr)); len(rows) != 10 {
-		t.Errorf("host rows in the browser = %d, want 10", len(rows))
+	if rows := findAll(findAll(tables[0], byAtom(atom.Tbody))[0], byAtom(atom.Tr)); len(rows) != 16 {
+		t.Errorf("host rows in the browser = %d, want 16", len(rows))
 	}
-	if d := findAll(doc, byID("drift")); len(d) != 1 || !strings.Contains(text(d[0]), "3 new, 8 persisting, 1 resolved") {
+	if d := findAll(doc, byID("drift")); len(d) != 1 || !strings.Contains(text(d[0]), "5 new, 11 persisting, 1 resolved") {
 		t.Errorf("drift line in the browser: %d elements", len(d))
 	}
-	if r := findAll(doc, byID("resolved")); len(r) != 1 || !strings.Contains(text(r[0]), "dc02.corp.example") {
+	if r := findAll(doc, byID("resolved")); len(r) != 1 || !strings.Contains(text(r[0]), "dc03.corp.example") {
 		t.Error("resolved section missing in the browser")
 	}
 }

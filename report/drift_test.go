@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,26 +9,55 @@ import (
 	"github.com/dcproxy/dcproxy/fleet"
 )
 
-// driftFixture is the fixture compared with an earlier run of the same fleet in which dc02's
-// LOCAL_SYSTEM failed (now resolved), dc03 was compliant (its findings are new), dc07 answered
-// (its unreachable error is new) and everything else was as now (persisting).
+// driftFixture is the fixture compared with an earlier run of the same fleet, made from the same
+// real results: in the baseline dc15's LOCAL_SYSTEM check passed (now failing: new), dc13 was
+// compliant (its three findings are new), dc07 answered (its unreachable error is new), and dc03
+// still had its missing LOCAL_SYSTEM value (the audit before the fix; resolved now). Everything else
+// was as now (persisting).
 func driftFixture(t *testing.T) *fleet.Report {
 	t.Helper()
 	prev := fixture()
 	prev.StartedAt = time.Date(2024, 5, 13, 9, 30, 0, 0, time.UTC)
-	prev.Hosts[1].Checks[0].Status = fleet.CheckFail
-	prev.Hosts[1].Checks[0].Message = "LOCAL_SYSTEM: proxy \"proxy-old:3128\", want \"proxy:8080\""
-	for i := range prev.Hosts[2].Checks {
-		prev.Hosts[2].Checks[i].Status = fleet.CheckPass
+	prev.RunID = "20240513T093000Z-1c0d"
+	dc03 := host(t, prev, "dc03.corp.example")
+	c := check(t, dc03, "registry.local_system")
+	c.Status, c.Actor, c.Message = fleet.CheckFail, fleet.ActorFix, "no proxy set for LocalSystem (the sensor's updater): its requests go direct (LOCAL_SYSTEM has no DefaultConnectionSettings)"
+	dc03.Status = fleet.StatusNoncompliant
+	dc13 := host(t, prev, "dc13.corp.example")
+	for i := range dc13.Checks {
+		if dc13.Checks[i].Status == fleet.CheckFail {
+			dc13.Checks[i].Status, dc13.Checks[i].Actor = fleet.CheckPass, ""
+		}
 	}
-	prev.Hosts[6].Error = nil
-	prev.Hosts[6].Status = fleet.StatusCompliant
+	dc13.Status = fleet.StatusCompliant
+	dc15 := host(t, prev, "dc15.corp.example")
+	c = check(t, dc15, "registry.local_system")
+	c.Status, c.Actor = fleet.CheckPass, ""
+	dc15.Status = fleet.StatusCompliant
+	dc07 := host(t, prev, "dc07.corp.example")
+	dc07.Error, dc07.Status = nil, fleet.StatusCompliant
 	cur := fixture()
 	if err := fleet.ApplyBaseline(cur, prev); err != nil {
 		t.Fatal(err)
 	}
 	cur.Baseline.File = "/var/lib/dcproxy/reports/latest.json"
 	return cur
+}
+
+// findings counts the failed and errored checks and the host errors of rep (what drift tracks).
+func findings(rep *fleet.Report) int {
+	n := 0
+	for _, h := range rep.Hosts {
+		if h.Error != nil {
+			n++
+		}
+		for _, c := range h.Checks {
+			if c.Status == fleet.CheckFail || c.Status == fleet.CheckError {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func TestGoldenDrift(t *testing.T) {
@@ -55,32 +85,37 @@ func TestGoldenDrift(t *testing.T) {
 // The drift the renderers show is the classification of ApplyBaseline.
 func TestDriftShown(t *testing.T) {
 	rep := driftFixture(t)
-	if d := rep.Summary.Drift; d == nil || d.New != 3 || d.Resolved != 1 || d.NewFail != 1 || d.NewError != 1 {
-		t.Fatalf("fixture drift = %+v", rep.Summary.Drift)
+	total := findings(rep)
+	if d := rep.Summary.Drift; d == nil || d.New != 5 || d.Persisting != total-5 || d.Resolved != 1 || d.NewFail != 2 || d.NewError != 1 {
+		t.Fatalf("fixture drift = %+v (%d findings)", rep.Summary.Drift, total)
 	}
 	table := render(t, "table", fixedOptions(), rep)
 	for _, want := range []string{
-		"new: LOCAL_SYSTEM: no value",                 // dc03, new
-		"new: unreachable: connection refused",        // dc07, new
-		"LOCAL_SERVICE: proxy-old:3128 != proxy:8080", // dc04, persisting: no prefix
-		"dc02.corp.example  regcompare.local_system  resolved",
-		"since the baseline of 2024-05-13 09:30:00 UTC: 3 new, 8 persisting, 1 resolved findings; new on 1 noncompliant host, 1 host in error",
+		"new: LOCAL_SYSTEM: json.lab.test:3128 != proxy.lab.test:8080",     // dc15, new
+		"new: tls.root: the sensor's trusted root DigiCert Global Root G2", // dc13, new
+		"new: unreachable: WinRM did not accept a connection",              // dc07, new
+		"  LOCAL_SERVICE: old.lab.test:3128 != proxy.lab.test:8080",        // dc04, persisting: no prefix
+		"dc03.corp.example  registry.local_system  resolved",
+		fmt.Sprintf("since the baseline of 2024-05-13 09:30:00 UTC: 5 new, %d persisting, 1 resolved findings; new on 2 noncompliant hosts, 1 host in error", total-5),
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
-	if strings.Contains(table, "new: LOCAL_SERVICE: proxy-old") {
-		t.Error("persisting finding marked new")
+	for _, persisting := range []string{"new: LOCAL_SERVICE: old.lab.test", "new: auth:", "new: LOCAL_SERVICE: no value"} {
+		if strings.Contains(table, persisting) {
+			t.Errorf("persisting finding marked new: %q", persisting)
+		}
 	}
 	md := render(t, "markdown", Options{NewOnly: true}, rep)
-	if !strings.HasPrefix(md, "## dcproxy fix: new findings on 2 of 10 domain controllers\n") {
+	if !strings.HasPrefix(md, "## dcproxy fix: new findings on 3 of 16 domain controllers\n") {
 		t.Errorf("new-only headline: %q", strings.SplitN(md, "\n", 2)[0])
 	}
 	md, _, _ = strings.Cut(md, "### Remediation")
-	if !strings.Contains(md, "| dc03.corp.example |") || strings.Contains(md, "| dc04.corp.example |") ||
-		!strings.Contains(md, "| dc07.corp.example |") || strings.Contains(md, "| dc06.corp.example |") {
-		t.Errorf("new-only markdown lists the wrong hosts:\n%s", md)
+	for h, want := range map[string]bool{"dc13": true, "dc15": true, "dc07": true, "dc04": false, "dc06": false, "dc-fra-01": false} {
+		if got := strings.Contains(md, "| "+h+".corp.example |"); got != want {
+			t.Errorf("new-only markdown lists %s: %v, want %v:\n%s", h, got, want, md)
+		}
 	}
 	if !strings.Contains(md, "### Resolved since the baseline (1)") {
 		t.Errorf("markdown lacks the resolved section:\n%s", md)
@@ -95,7 +130,8 @@ func TestDriftShown(t *testing.T) {
 	if err := fleet.ApplyBaseline(first, nil); err != nil {
 		t.Fatal(err)
 	}
-	if out := render(t, "table", Options{}, first); !strings.Contains(out, "no baseline yet (first run): 11 new, 0 persisting, 0 resolved findings; new on 3 noncompliant hosts, 4 hosts in error") {
-		t.Errorf("first-run drift line missing:\n%s", out)
+	want := fmt.Sprintf("no baseline yet (first run): %d new, 0 persisting, 0 resolved findings; new on 6 noncompliant hosts, 4 hosts in error", findings(first))
+	if out := render(t, "table", Options{}, first); !strings.Contains(out, want) {
+		t.Errorf("first-run drift line %q missing:\n%s", want, out)
 	}
 }

@@ -109,7 +109,7 @@ func TestHTMLStructure(t *testing.T) {
 	}
 
 	// Summary figures.
-	for id, want := range map[string]string{"fig-hosts": "10", "fig-compliant": "3", "fig-noncompliant": "3", "fig-error": "4"} {
+	for id, want := range map[string]string{"fig-hosts": "16", "fig-compliant": "6", "fig-noncompliant": "6", "fig-error": "4"} {
 		figs := findAll(doc, byID(id))
 		if len(figs) != 1 || !strings.HasPrefix(text(figs[0]), want+" ") {
 			t.Errorf("figure %s: %v, want %s", id, figs, want)
@@ -147,8 +147,8 @@ func TestHTMLStructure(t *testing.T) {
 			t.Errorf("bar %q segments add up to %d, want %d", labels[len(labels)-1], total, chartBarW)
 		}
 	}
-	// Least compliant first, ties by name: the 0% sites, then Munich (1/2), then Berlin (2/2).
-	if want := []string{"(no site)", "Frankfurt", "Hamburg", "Vienna", "Munich", "Berlin"}; strings.Join(labels, ",") != strings.Join(want, ",") {
+	// Least compliant first, ties by name: the 0% sites, then the 1/2 sites, then Berlin (2/3).
+	if want := []string{"(no site)", "Frankfurt", "Vienna", "Hamburg", "Madrid", "Munich", "Paris", "Berlin"}; strings.Join(labels, ",") != strings.Join(want, ",") {
 		t.Errorf("bar order = %v, want %v", labels, want)
 	}
 
@@ -197,22 +197,33 @@ func TestHTMLStructure(t *testing.T) {
 			t.Errorf("host %d details open = %v, want %v", i, open, want)
 		}
 	}
-	dc04 := details[3]
+	byHost := map[string]*html.Node{}
+	for _, d := range details {
+		byHost[text(findAll(d, byAtom(atom.Strong))[0])] = d
+	}
+	dc04 := byHost["dc04.corp.example"]
 	var diffRows []string
 	for _, tr := range findAll(dc04, func(n *html.Node) bool { return n.DataAtom == atom.Tr && hasClass(n, "diff") }) {
 		diffRows = append(diffRows, text(tr))
 	}
-	if len(diffRows) != 2 || diffRows[0] != "proxy proxy:8080 proxy-old:3128" || diffRows[1] != "bypass <local>" {
+	if len(diffRows) != 1 || diffRows[0] != "proxy proxy.lab.test:8080 old.lab.test:3128" {
 		t.Errorf("dc04 highlighted rows = %q", diffRows)
 	}
-	cmpHeads := findAll(dc04, func(n *html.Node) bool { return n.DataAtom == atom.Table && hasClass(n, "cmp") })
-	if got := text(findAll(cmpHeads[1], byAtom(atom.Thead))[0]); got != "expected actual" {
-		t.Errorf("comparison header = %q", got)
+	// The registry comparison shows expected beside actual; the informational reference only actual.
+	heads := map[string]string{}
+	for _, c := range findAll(dc04, func(n *html.Node) bool { return n.DataAtom == atom.Div && hasClass(n, "check") }) {
+		id := text(findAll(c, func(n *html.Node) bool { return n.DataAtom == atom.Span && hasClass(n, "mono") })[0])
+		if th := findAll(c, byAtom(atom.Thead)); len(th) == 1 {
+			heads[id] = text(th[0])
+		}
 	}
-	if !strings.Contains(text(details[9]), "Prüfung nach dem Schreiben fehlgeschlagen") {
-		t.Error("de-DE remediation message lost")
+	if heads["registry.local_service"] != "expected actual" || heads["reference"] != "actual" {
+		t.Errorf("comparison headers = %q", heads)
 	}
-	if !strings.Contains(text(details[5]), "Could not be checked: auth: 401") {
+	if !strings.Contains(text(byHost["dc-fra-01.corp.example"]), "VERIFICATION FAILED: LOCAL_SERVICE DefaultConnectionSettings reads back absent") {
+		t.Error("de-DE rollback message lost")
+	}
+	if !strings.Contains(text(byHost["dc06.corp.example"]), "Could not be checked: auth: logon refused") {
 		t.Error("auth error not shown in details")
 	}
 }
@@ -231,10 +242,11 @@ func atoi(t *testing.T, s string) int {
 
 // Host text is data, never markup or script.
 func TestHTMLEscapesHostText(t *testing.T) {
+	// Hand-made: hostile text in a host name, a site and an error message.
 	rep := fixture()
 	rep.Hosts[0].Host = `<script>alert(1)</script>`
 	rep.Hosts[0].Site = `</text><script>x()</script>`
-	rep.Hosts[5].Error.Message = `"><img src=x onerror=alert(1)>`
+	host(t, rep, "dc06.corp.example").Error.Message = `"><img src=x onerror=alert(1)>`
 	out := render(t, "html", fixedOptions(), rep)
 	doc := parseHTML(t, out)
 	if n := len(findAll(doc, byAtom(atom.Script))); n != 1 {

@@ -100,12 +100,20 @@ func TestGolden(t *testing.T) {
 }
 
 func TestGoldenSmallReports(t *testing.T) {
+	fx := fixture()
 	allGood := &fleet.Report{Schema: fleet.Schema, Command: "audit", StartedAt: fixedNow, FinishedAt: fixedNow.Add(1500 * time.Millisecond),
-		Hosts: []fleet.HostResult{fixture().Hosts[0]}}
+		Hosts: []fleet.HostResult{*host(t, fx, "dc01.corp.example")}}
+	allGood.Hosts[0].Remediation = nil
+	// Hand-made (no audit here produces it): an audit interrupted while dc07 was being checked.
 	interrupted := fixture()
+	interrupted.Command = "audit"
 	interrupted.Interrupted = true
-	interrupted.Hosts = interrupted.Hosts[5:7]
-	interrupted.Hosts[1].Error = &fleet.HostError{Kind: "canceled", Message: "run interrupted"}
+	interrupted.Hosts = []fleet.HostResult{*host(t, fx, "dc06.corp.example"), *host(t, fx, "dc07.corp.example")}
+	interrupted.Hosts[1].Error = &fleet.HostError{Kind: "canceled", Message: "run interrupted", Actor: fleet.ActorHost}
+	for i := range interrupted.Hosts {
+		interrupted.Hosts[i].Remediation = nil
+	}
+	// Hand-made: a report without hosts.
 	empty := &fleet.Report{}
 	for _, format := range []string{"table", "markdown", "junit"} {
 		golden(t, "small_allgood_"+format, render(t, format, fixedOptions(), allGood))
@@ -234,14 +242,15 @@ func TestTablePiped(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if last := lines[len(lines)-1]; last != "10 hosts: 3 compliant, 3 noncompliant, 4 error" {
+	if last := lines[len(lines)-1]; last != "16 hosts: 6 compliant, 6 noncompliant, 4 error" {
 		t.Errorf("summary line = %q", last)
 	}
+	nHosts := len(fixture().Hosts)
 	// Columns are aligned: every column of the host table starts at the header's offset.
 	header := lines[0]
-	for _, col := range []string{"ADDRESS", "STATUS", "LOCAL_SYSTEM", "LOCAL_SERVICE", "ENDPOINT", "REASON"} {
+	for _, col := range []string{"ADDRESS", "STATUS", "ACTS", "SENSOR", "ROUTE", "LOCAL_SYSTEM", "LOCAL_SERVICE", "ENDPOINT", "REASON"} {
 		at := strings.Index(header, col)
-		for _, l := range lines[1:11] {
+		for _, l := range lines[1 : 1+nHosts] {
 			if at >= len(l) || l[at-1] != ' ' || l[at] == ' ' {
 				t.Errorf("column %s not aligned in %q", col, l)
 			}
@@ -253,16 +262,21 @@ func TestTablePiped(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"LOCAL_SYSTEM: no value",
-		"LOCAL_SERVICE: proxy-old:3128 != proxy:8080",
-		"auth: 401",
-		"unreachable: connection refused",
-		"timeout: no answer within 60s",
-		"counter differs only",
-		"LOCAL_SERVICE endpoint: ProtocolError HTTP 407 via proxy-old:3128",
-		"LOCAL_SYSTEM endpoint: probe script failed",
-		"ok (approx.)",
-		"rolled_back",
+		"LOCAL_SERVICE: no value",                                                        // dc-fra-01
+		"LOCAL_SERVICE: old.lab.test:3128 != proxy.lab.test:8080",                        // dc04
+		"LOCAL_SERVICE endpoint: ConnectFailure via old.lab.test:3128",                   // dc04: the old proxy is down
+		"auth: logon refused",                                                            // dc06
+		"unreachable: WinRM did not accept a connection",                                 // dc07
+		"timeout: the host did not finish within the host timeout",                       // dc08
+		"counter differs only",                                                           // dc02
+		"LOCAL_SYSTEM endpoint: TrustFailure via proxy.lab.test:8080",                    // dc09: TLS interception
+		"LOCAL_SERVICE endpoint: ProtocolError HTTP 407 via auth.lab.test:8080 (no TLS)", // dc10
+		"sensor-json json.lab.test:3128",                                                 // dc11
+		"mde-static proxy.lab.test:8080",                                                 // dc12
+		"tls.root: the sensor's trusted root DigiCert Global Root G2",                    // dc13
+		"dcproxy cannot probe a SOCKS route",                                             // dc14
+		"ok (approx.)",                                                                   // dc05
+		"verified", "skipped", "rolled_back",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
@@ -289,7 +303,7 @@ func TestTableTTYColorAndWidth(t *testing.T) {
 	// Problems first on a terminal: every error and noncompliant host before the first compliant one.
 	lines := strings.Split(plain, "\n")
 	firstOK, lastBad := -1, -1
-	for i, l := range lines[1:11] {
+	for i, l := range lines[1 : 1+len(fixture().Hosts)] {
 		switch {
 		case strings.Contains(l, " compliant "):
 			if firstOK < 0 {
@@ -322,7 +336,7 @@ func TestTableTTYColorAndWidth(t *testing.T) {
 	}
 	// More hosts than the screen: compliant hosts are hidden and counted; --all shows them.
 	short := render(t, "table", Options{TTY: true, Height: 8}, fixture())
-	if strings.Contains(short, "dc01.corp.example") || !strings.Contains(short, "(3 compliant hosts not shown: --all shows every host)") {
+	if strings.Contains(short, "dc01.corp.example") || !strings.Contains(short, "(6 compliant hosts not shown: --all shows every host)") {
 		t.Errorf("height 8:\n%s", short)
 	}
 	if all := render(t, "table", Options{TTY: true, Height: 8, All: true}, fixture()); !strings.Contains(all, "dc01.corp.example") || strings.Contains(all, "not shown") {
@@ -347,7 +361,8 @@ func stripANSI(s string) string {
 // Text from a host must not smuggle terminal escapes or break lines in the human formats.
 func TestHostilTextIsNeutralised(t *testing.T) {
 	rep := fixture()
-	rep.Hosts[5].Error.Message = "401\x1b[2J\r\nFAKE ROW | x |"
+	// Hand-made: hostile text where a host's error message goes (what a server might echo).
+	host(t, rep, "dc06.corp.example").Error.Message = "401\x1b[2J\r\nFAKE ROW | x |"
 	for _, f := range []string{"table", "markdown"} {
 		out := render(t, f, Options{TTY: true, Color: true}, rep)
 		if strings.Contains(out, "\x1b[2J") {
@@ -378,8 +393,8 @@ func TestJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(m["hosts"].([]any)); n != 10 {
-		t.Errorf("hosts = %d, want 10", n)
+	if n := len(m["hosts"].([]any)); n != 16 {
+		t.Errorf("hosts = %d, want 16", n)
 	}
 	rep := fixture()
 	rep.Schema = ""
@@ -415,13 +430,15 @@ func TestCSV(t *testing.T) {
 			dc06 = r
 		}
 	}
-	if dc06 == nil || dc06[4] != "host" || dc06[7] != "error" || dc06[10] != "auth: 401" {
-		t.Errorf("unreachable host record = %v", dc06)
+	if dc06 == nil || dc06[4] != "host" || dc06[7] != "error" || !strings.HasPrefix(dc06[10], "auth: logon refused") {
+		t.Errorf("auth-refused host record = %v", dc06)
 	}
 
+	// Hand-made: formula-like text in a message and a site.
 	rep := fixture()
-	rep.Hosts[2].Checks[0].Message = "=HYPERLINK(\"http://evil\")"
-	rep.Hosts[2].Site = "-2+3"
+	dc04 := host(t, rep, "dc04.corp.example")
+	check(t, dc04, "registry.local_service").Message = "=HYPERLINK(\"http://evil\")"
+	dc04.Site = "-2+3"
 	for _, f := range []string{"csv", "csv-checks"} {
 		recs, _ = csv.NewReader(strings.NewReader(render(t, f, Options{}, rep))).ReadAll()
 		for _, r := range recs {
@@ -436,27 +453,27 @@ func TestCSV(t *testing.T) {
 
 func TestMarkdown(t *testing.T) {
 	out := render(t, "markdown", fixedOptions(), fixture())
-	for _, h := range []string{"dc03.corp.example", "dc04.corp.example", "dc-fra-01.corp.example"} {
-		if !strings.Contains(out, "`dcproxy fix -i INVENTORY --host "+h+" --apply`") {
-			t.Errorf("no fix command for %s", h)
-		}
+	// A fix line only where a fix alone acts (dc15); not where the proxy, the sensor or the host
+	// must act too, nor on compliant or errored hosts.
+	if !strings.Contains(out, "`dcproxy fix -i INVENTORY --host dc15.corp.example --apply`") {
+		t.Error("no fix command for dc15")
 	}
-	for _, h := range []string{"dc01", "dc06", "dc09"} {
+	for _, h := range []string{"dc01", "dc04", "dc06", "dc09", "dc13", "dc14", "dc-fra-01"} {
 		if strings.Contains(out, "--host "+h) {
-			t.Errorf("fix command for %s, which is not noncompliant", h)
+			t.Errorf("fix command for %s, which a fix alone does not repair", h)
 		}
 	}
 	could := out[strings.Index(out, "### Hosts that could not be checked"):]
-	for _, want := range []string{"dc06.corp.example", "auth: 401", "dc07.corp.example", "dc08.corp.example", "dc09.corp.example"} {
+	for _, want := range []string{"dc06.corp.example", "auth: logon refused", "dc07.corp.example", "dc08.corp.example", "dc14.corp.example", "SOCKS"} {
 		if !strings.Contains(could, want) {
 			t.Errorf("could-not-check section lacks %q", want)
 		}
 	}
-	if !strings.Contains(out, `bypass \<local>`) {
+	if !strings.Contains(out, `bypass "\<local>"`) {
 		t.Error("<local> not escaped")
 	}
 	quoted := render(t, "markdown", Options{Inventory: "prod dcs.yaml"}, fixture())
-	if !strings.Contains(quoted, `dcproxy fix -i "prod dcs.yaml" --host dc03.corp.example --apply`) {
+	if !strings.Contains(quoted, `dcproxy fix -i "prod dcs.yaml" --host dc15.corp.example --apply`) {
 		t.Error("inventory path with a space is not quoted")
 	}
 }
@@ -571,11 +588,11 @@ func TestJUnit(t *testing.T) {
 	found := false
 	for _, c := range s.Cases {
 		if c.Classname == "dc07.corp.example" && c.Name == "host" && c.Error != nil && c.Error.Type == "unreachable" &&
-			c.Error.Message == "unreachable: connection refused" {
+			strings.HasPrefix(c.Error.Message, "unreachable: WinRM did not accept a connection") {
 			found = true
 		}
-		if c.Classname == "dc04.corp.example" && c.Name == "regcompare.local_service" &&
-			(c.Failure == nil || c.Failure.Message != "LOCAL_SERVICE: proxy-old:3128 != proxy:8080") {
+		if c.Classname == "dc04.corp.example" && c.Name == "registry.local_service" &&
+			(c.Failure == nil || c.Failure.Message != "LOCAL_SERVICE: old.lab.test:3128 != proxy.lab.test:8080") {
 			t.Errorf("dc04 LOCAL_SERVICE testcase = %+v", c)
 		}
 	}
@@ -650,26 +667,37 @@ func TestOneLine(t *testing.T) {
 
 func TestViewHostCells(t *testing.T) {
 	rep := fixture()
+	// Informational probes (CURRENT_USER, routes the sensor does not use) are not counted.
 	want := map[string][3]string{
 		"dc01.corp.example":      {"ok", "ok", "ok"},
 		"dc02.corp.example":      {"ok (counter)", "ok", "ok"},
-		"dc03.corp.example":      {"missing", "ok", "fail 1/2"},
+		"dc03.corp.example":      {"ok", "ok", "ok"}, // fixed: the re-check after the write
 		"dc04.corp.example":      {"ok", "differs", "fail 1/2"},
 		"dc05.corp.example":      {"ok", "ok", "ok (approx.)"},
 		"dc06.corp.example":      {"-", "-", "-"},
-		"dc09.corp.example":      {"ok", "ok", "error"},
-		"dc-fra-01.corp.example": {"ok (counter)", "missing", "fail 1/2"},
+		"dc09.corp.example":      {"ok", "ok", "fail 2/2"},
+		"dc10.corp.example":      {"ok", "ok", "fail 1/2"}, // LOCAL_SYSTEM's 407 is a warning
+		"dc11.corp.example":      {"warn", "warn", "ok"},   // the JSON proxy decides
+		"dc12.corp.example":      {"info", "info", "ok"},   // MDE's static proxy decides
+		"dc14.corp.example":      {"ok", "ok", "error"},
+		"dc15.corp.example":      {"differs", "ok", "ok"},
+		"dc-fra-01.corp.example": {"ok", "missing", "fail 1/2"},
 	}
+	seen := 0
 	for i := range rep.Hosts {
 		h := &rep.Hosts[i]
 		w, ok := want[h.Host]
 		if !ok {
 			continue
 		}
+		seen++
 		v := viewHost(h)
 		if got := [3]string{v.system.text, v.service.text, v.endpoint.text}; got != w {
 			t.Errorf("%s: cells = %v, want %v", h.Host, got, w)
 		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d of the %d hosts named are in the fixture", seen, len(want))
 	}
 	// A noncompliant verdict without a failing check still gets a reason.
 	h := fleet.HostResult{Host: "x", Status: fleet.StatusNoncompliant, Checks: []fleet.Check{{Status: "odd", Message: "verdict: drift"}}}
