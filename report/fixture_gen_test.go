@@ -177,15 +177,20 @@ func generateFixture(t *testing.T) *fleet.Report {
 		members[m.Spec.Name] = m
 		hosts = append(hosts, inventory.Host{Name: m.Spec.Name, Address: fixtureAddress(i), Port: 5985, Site: m.Spec.Site, Tags: m.Spec.Tags, Source: "fixture"})
 	}
+	// Generous deadlines, so that a loaded machine (-race, CI) cannot turn a slow answer into another
+	// result; only the host that never answers gets a short request timeout.
 	target := func(h inventory.Host) (remote.Target, error) {
 		m := members[h.Name]
-		t := remote.Target{Host: m.Address, Port: m.Port, User: lab.GenUser, Password: lab.GenPassword, Timeout: 3 * time.Second}
+		t := remote.Target{Host: m.Address, Port: m.Port, User: lab.GenUser, Password: lab.GenPassword, Timeout: 30 * time.Second}
+		if m.Spec.Fault == lab.FaultBlackhole {
+			t.Timeout = 2 * time.Second
+		}
 		t.SetDefaults()
 		return t, t.Validate()
 	}
 	opt := fleet.Options{
-		Concurrency: len(hosts), HostTimeout: 4 * time.Second, Dialer: winrmclient.Dialer{}, Target: target,
-		Probe: fleet.ProbeOptions{Workspace: "contoso", Timeout: 2 * time.Second},
+		Concurrency: len(hosts), HostTimeout: 60 * time.Second, Dialer: winrmclient.Dialer{}, Target: target,
+		Probe: fleet.ProbeOptions{Workspace: "contoso", Timeout: 20 * time.Second},
 	}
 	ctx := context.Background()
 	rep := fleet.Audit(ctx, hosts, opt)
