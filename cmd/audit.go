@@ -246,6 +246,7 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 		opt.Reference = &fleet.DeclaredReference{Proxy: cfg.Reference.Proxy, Bypass: cfg.Reference.Bypass,
 			AutoConfigURL: cfg.Reference.AutoConfigURL, AutoDetect: cfg.Reference.AutoDetect}
 	}
+	a.logRunStart(cfg, o, log, len(hosts)) // cmd/runlog.go
 	ok = true
 	return &auditRun{log: log, closeLog: closeAll, hosts: hosts, renderer: renderer, opt: opt, quiet: o.quiet}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/report"
 )
 
 // fixOptions are the fix and restore commands' inputs that are not configuration keys.
@@ -143,8 +144,13 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 			hosts++
 		}
 	}
+	view := newPlanView(command, runID, rep, plans)
 	if !o.quiet {
-		writePlan(a.stderr, command, runID, rep, plans)
+		width := 0
+		if a.stderrTTY {
+			width = stderrWidth()
+		}
+		view.render(a.stderr, width, !a.stderrTTY)
 	}
 	switch {
 	case writes == 0:
@@ -161,10 +167,26 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 			}
 			if !ok {
 				fmt.Fprintf(a.stderr, "dcproxy %s: not confirmed: nothing written\n", command)
-				return a.writeReport(r.renderer, rep, cfg.Output)
+				return a.writeFixReport(cfg, o, r, rep, view)
 			}
 		}
-		if err := a.apply(ctx, cfg, r, rep, plans, command, runID, backupPath, auditPath); err != nil {
+		if err := a.apply(ctx, cfg, r, rep, plans, view, command, runID, backupPath, auditPath); err != nil {
+			return err
+		}
+	}
+	return a.writeFixReport(cfg, o, r, rep, view)
+}
+
+// writeFixReport writes the report. The table on a terminal is cut to the hosts the run writes to
+// (unless --all), followed by one line on the others; every other output holds every host.
+func (a *app) writeFixReport(cfg *Config, o *fixOptions, r *auditRun, rep *fleet.Report, view *planView) error {
+	if format, err := pickFormat(cfg, a.stdoutTTY); err == nil && format == report.FormatTable && a.stdoutTTY && cfg.Output == "" && !o.all {
+		if cut := touchedReport(rep, view); cut != nil {
+			if err := a.writeReport(r.renderer, cut, ""); err != nil {
+				return err
+			}
+			w, _ := a.termSize()
+			_, err := fmt.Fprintln(a.stdout, view.notShownLine(w))
 			return err
 		}
 	}
@@ -172,7 +194,7 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 }
 
 // apply opens the journals and writes; it reports failed verifications loudly on stderr.
-func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Report, plans []fleet.HostPlan, command, runID, backupPath, auditPath string) error {
+func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Report, plans []fleet.HostPlan, view *planView, command, runID, backupPath, auditPath string) error {
 	backups, err := fleet.OpenJournal(backupPath)
 	if errors.Is(err, fleet.ErrJournalMode) {
 		return usageErr("backup file: %w", err)
@@ -194,14 +216,25 @@ func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Re
 			fmt.Fprintf(a.stderr, "dcproxy %s: warning: %s ended in a torn write: its last %d bytes (an incomplete line) were moved to %s\n", command, j.Path(), t.Bytes, t.SideFile)
 		}
 	}
+	var touched []string
+	for _, p := range plans {
+		if view.touched[p.Host] {
+			touched = append(touched, p.Host)
+		}
+	}
+	prog := newWriteProgress(a.stderr, a.stderrTTY && !r.quiet, touched)
+	opt := r.opt
+	opt.Progress = prog.update
 	err = fleet.Apply(ctx, rep, r.hosts, plans, fleet.ApplyOptions{
-		Options: r.opt, Concurrency: cfg.Fix.Concurrency, WriteTimeout: cfg.Fix.WriteTimeout,
+		Options: opt, Concurrency: cfg.Fix.Concurrency, WriteTimeout: cfg.Fix.WriteTimeout,
 		RunID: runID, Command: command, Operator: operator(cfg), Backups: backups, AuditLog: alog,
 		RollbackOnProbeRegression: command == "fix",
 	})
+	prog.finish()
 	if err != nil {
 		return err
 	}
+	a.journals = []string{backupPath, auditPath}
 	counts := map[string]int{}
 	for _, h := range rep.Hosts {
 		for _, m := range h.Remediation {
@@ -284,52 +317,6 @@ func stateDir(env func(string) string) (string, error) {
 		return "", fmt.Errorf("no state directory (neither XDG_STATE_HOME nor HOME is set)")
 	}
 	return filepath.Join(home, ".local", "state", "dcproxy"), nil
-}
-
-// writePlan lists what the run writes, decoded (current -> desired) and in hex, and what it refuses.
-func writePlan(w io.Writer, command, runID string, rep *fleet.Report, plans []fleet.HostPlan) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "dcproxy %s plan (run %s):\n", command, runID)
-	unchanged := 0
-	for _, p := range plans {
-		for _, st := range p.Steps {
-			switch st.Action {
-			case fleet.ActionNone:
-				if st.Value == fleet.ValueName {
-					unchanged++
-				}
-				if st.Notice {
-					fmt.Fprintf(&b, "  %s  %s  %s %s\n", p.Host, st.Account, st.Value, oneLineText(st.Message))
-				}
-			case fleet.ActionRefused:
-				fmt.Fprintf(&b, "  %s  %s  %sREFUSED: %s\n", p.Host, st.Account, valuePrefix(st), oneLineText(st.Message))
-			default:
-				fmt.Fprintf(&b, "  %s  %s  %s \"%s\" /v %s\n", p.Host, st.Account, strings.ToUpper(st.Action), st.Key, st.Value)
-				fmt.Fprintf(&b, "      current: %s\n      desired: %s\n", fleet.Describe(st.Current), desiredText(st))
-				fmt.Fprintf(&b, "      current hex: %s\n      desired hex: %s\n", hexOr(st.Current), hexOr(st.Desired))
-				if st.Forced {
-					fmt.Fprintf(&b, "      WARNING (--force): the value changed since the run; this overwrites the change\n")
-				}
-			}
-		}
-	}
-	fmt.Fprintf(&b, "  (%d accounts already match; %d hosts)\n", unchanged, len(rep.Hosts))
-	_, _ = io.WriteString(w, b.String())
-}
-
-// valuePrefix names a value other than DefaultConnectionSettings in a plan line.
-func valuePrefix(st fleet.Step) string {
-	if st.Value == fleet.ValueName {
-		return ""
-	}
-	return st.Value + " "
-}
-
-func desiredText(st fleet.Step) string {
-	if st.Action == fleet.ActionDelete {
-		return "absent (the value is deleted)"
-	}
-	return fleet.Describe(st.Desired)
 }
 
 func hexOr(b []byte) string {

@@ -46,11 +46,11 @@ func TestRestoreChangedSinceCLI(t *testing.T) {
 	}
 
 	r = runApp(t, env, append([]string{"restore"}, common...)...)
-	if !strings.Contains(r.stderr, "REFUSED: not restored: "+changed.Account+" "+fleet.ValueName+" changed since run "+changed.RunID) {
+	if !strings.Contains(r.stderr, "1 host refused: changed since the run it restores (audit again, or restore the later run first; --force puts the recorded value back anyway): "+changed.Host) {
 		t.Errorf("restore dry run: exit %d, stderr %s", r.code, r.stderr)
 	}
 	r = runApp(t, env, append([]string{"restore", "--force"}, common...)...)
-	if strings.Contains(r.stderr, "REFUSED") || !strings.Contains(r.stderr, "--force") {
+	if strings.Contains(r.stderr, "refused") || !strings.Contains(r.stderr, "[--force: overwrites a change made since the run]") {
 		t.Errorf("restore --force dry run: exit %d, stderr %s", r.code, r.stderr)
 	}
 

@@ -63,7 +63,7 @@ func TestFixCLI_savedLegacy(t *testing.T) {
 		t.Fatalf("dry run: exit %d\n%s", r.code, r.stderr)
 	}
 	for _, want := range []string{
-		`dc01.lab.test  LOCAL_SYSTEM  WRITE "HKU\S-1-5-18\` + fleet.ConnectionsKey + `" /v SavedLegacySettings`,
+		`dc01.lab.test  LOCAL_SYSTEM   HKU\S-1-5-18\…\SavedLegacySettings        absent -> proxy.lab.test:8080 bypass <local>`,
 		`dc02.lab.test  LOCAL_SYSTEM  SavedLegacySettings left alone: the reference (HKCU of the connecting account) has no SavedLegacySettings`,
 		"--apply writes 4 values on 2 hosts",
 	} {

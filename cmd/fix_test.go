@@ -59,7 +59,8 @@ func TestFixCLI(t *testing.T) {
 	if r.code != ExitNoncompliant|ExitHostErrors {
 		t.Fatalf("dry run: exit %d, stderr %s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "desired hex: 46000000") || !strings.Contains(r.stderr, "dry run, nothing written") || !strings.Contains(r.stderr, "REFUSED") {
+	if !strings.Contains(r.stderr, "new hex:     46000000") || !strings.Contains(r.stderr, "dry run, nothing written") || !strings.Contains(r.stderr, "refused: ") ||
+		!strings.Contains(r.stderr, "3 values on 3 hosts") {
 		t.Errorf("dry run plan: %s", r.stderr)
 	}
 	var rep fleet.Report

@@ -22,6 +22,9 @@ const pendingShown = 3
 type progress struct {
 	w       io.Writer
 	on      bool
+	label   string                      // "hosts", or "hosts written"
+	badWord string                      // what the second count counts: "need attention", "not verified"
+	bad     func(fleet.HostResult) bool // the host counts towards badWord
 	total   int
 	start   time.Time
 	mu      sync.Mutex
@@ -34,8 +37,30 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, on bool, hosts []string) *progress {
-	p := &progress{w: w, on: on, total: len(hosts), start: time.Now(), pending: map[string]bool{},
-		stop: make(chan struct{}), stopped: make(chan struct{})}
+	return startProgress(&progress{w: w, on: on, label: "hosts", badWord: "need attention",
+		bad: func(r fleet.HostResult) bool { return r.Status != fleet.StatusCompliant }}, hosts)
+}
+
+// newWriteProgress is the progress line of fix and restore while they write: "2/5 hosts written,
+// 0 not verified, ..." where a host is not verified when any of its writes was rolled back, failed
+// or skipped.
+func newWriteProgress(w io.Writer, on bool, hosts []string) *progress {
+	return startProgress(&progress{w: w, on: on, label: "hosts written", badWord: "not verified", bad: writeNotVerified}, hosts)
+}
+
+func writeNotVerified(r fleet.HostResult) bool {
+	for _, m := range r.Remediation {
+		if (m.Action == fleet.ActionWrite || m.Action == fleet.ActionDelete) && m.Outcome != fleet.OutcomeVerified {
+			return true
+		}
+	}
+	return false
+}
+
+func startProgress(p *progress, hosts []string) *progress {
+	p.total, p.start, p.pending = len(hosts), time.Now(), map[string]bool{}
+	p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+	on := p.on
 	for _, h := range hosts {
 		p.pending[h] = true
 	}
@@ -69,7 +94,7 @@ func (p *progress) update(done int, r fleet.HostResult) {
 	defer p.mu.Unlock()
 	p.done++
 	delete(p.pending, r.Host)
-	if r.Status != fleet.StatusCompliant {
+	if p.bad(r) {
 		p.failed++
 	}
 	// Throttled: 10,000 hosts finishing need not mean 10,000 redraws; the ticker catches up.
@@ -87,7 +112,7 @@ func (p *progress) draw() {
 	if p.done > 0 {
 		rem = (time.Duration(float64(el) / float64(p.done) * float64(p.total-p.done))).Round(time.Second).String()
 	}
-	line := fmt.Sprintf("%d/%d hosts, %d need attention, %s elapsed, ~%s left", p.done, p.total, p.failed, el.Round(time.Second), rem)
+	line := fmt.Sprintf("%d/%d %s, %d %s, %s elapsed, ~%s left", p.done, p.total, p.label, p.failed, p.badWord, el.Round(time.Second), rem)
 	if n := len(p.pending); n > 0 && n <= pendingShown {
 		names := make([]string, 0, n)
 		for h := range p.pending {

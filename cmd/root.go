@@ -91,6 +91,9 @@ type app struct {
 	quiet       bool          // --quiet: no closing line
 	failOnNew   bool
 	interrupted bool
+	command     string   // the subcommand that ran (audit, fix, ...), for the run's log
+	journals    []string // fix/restore --apply: the backup file and audit log written, for the run's log
+	runLog      *runLog  // set by newLogger; the run's start and finish summaries (cmd/runlog.go)
 
 	secMu sync.Mutex
 	sec   *secrets // the run's passwords (secretStore)
@@ -114,9 +117,14 @@ func (a *app) run(args []string) int {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	if c, _, err := root.Find(args); err == nil && c != root {
+		a.command = c.Name()
+	}
 	err := root.ExecuteContext(a.ctx)
 	a.closingLine()
-	return a.exitCode(err)
+	code := a.exitCode(err)
+	a.logRunFinish(code, err) // and closes the log file
+	return code
 }
 
 // exitCode is the only place where outcomes become exit statuses. Errors are classified by type:
@@ -236,5 +244,8 @@ func (a *app) newLogger(c *Config) (*slog.Logger, func(), error) {
 	if c.LogFormat == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(h), closeFn, nil
+	// The log file stays open for the run's finish summary, written after the command returned
+	// (it needs the exit status); run closes it then. The caller's close is a no-op.
+	a.runLog = &runLog{always: c.LogFile != "" || c.LogFormat == "json", close: closeFn}
+	return slog.New(h), func() {}, nil
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // ApplyOptions configure Apply. Options supplies the dialer, targets, timeouts, retries, probe,
-// declared reference (for the re-check) and logger; its Concurrency and Progress are not used.
+// declared reference (for the re-check) and logger; its Concurrency is not used, and its Progress,
+// when set, is called after each host Apply writes to has finished (from that host's goroutine,
+// with the host's result and remediation rows).
 type ApplyOptions struct {
 	Options
 	// Concurrency is the number of hosts written at once (default 10).
@@ -96,12 +98,19 @@ func Apply(ctx context.Context, rep *Report, hosts []inventory.Host, plans []Hos
 		}
 		todo = append(todo, i)
 	}
+	var done atomicCounter
+	finished := func(i int) {
+		if opt.Progress != nil {
+			opt.Progress(done.inc(), rep.Hosts[i])
+		}
+	}
 	forEachHost(ctx, len(todo), opt.Concurrency, hostJob{
 		run: func(k int) {
 			i := todo[k]
 			start := opt.Now()
 			rep.Hosts[i] = applyHost(ctx, byName[strings.ToLower(plans[i].Host)], rep.Hosts[i], plans[i], &opt)
 			rep.Hosts[i].DurationMS += opt.Now().Sub(start).Milliseconds()
+			finished(i)
 		},
 		notStarted: func(k int) {
 			markWrites(&rep.Hosts[todo[k]], plans[todo[k]], OutcomeSkipped, "not written: not started, the run was interrupted")
@@ -110,6 +119,7 @@ func Apply(ctx context.Context, rep *Report, hosts []inventory.Host, plans []Hos
 			i := todo[k]
 			opt.Logger.Error("panic while writing host", "host", rep.Hosts[i].Host, "panic", v, "stack", string(stack))
 			markWrites(&rep.Hosts[i], plans[i], OutcomeFailed, fmt.Sprintf("internal error: %v; check the host by hand, its previous values are in %s", v, opt.Backups.Path()))
+			finished(i)
 		},
 	})
 	rep.FinishedAt = opt.Now().UTC()
