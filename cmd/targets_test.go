@@ -100,7 +100,7 @@ func TestTargets_kerberosSettings(t *testing.T) {
 		t.Errorf("dc01 with a password: %+v", tg)
 	}
 	// Another cache type than FILE: is said, and then a password is needed.
-	_, stderr, err = targetsFor(t, "user: a\n", inv3, map[string]string{"KRB5CCNAME": "KEYRING:persistent:1000"})
+	_, _, err = targetsFor(t, "user: a\n", inv3, map[string]string{"KRB5CCNAME": "KEYRING:persistent:1000"})
 	if err == nil || !strings.Contains(err.Error(), "no password for a") || !strings.Contains(err.Error(), "kinit") {
 		t.Fatalf("keyring: %v", err)
 	}
