@@ -216,3 +216,30 @@ func TestCompactValue(t *testing.T) {
 		t.Errorf("short: %q", got)
 	}
 }
+
+// The write progress counts hosts written and those whose writes did not verify (a host is one
+// of them when any of its writes was rolled back, failed or skipped; unchanged rows do not count).
+func TestWriteProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := newWriteProgress(&buf, true, []string{"a", "b"})
+	rows := func(outcomes ...string) []fleet.Remediation {
+		var r []fleet.Remediation
+		for _, o := range outcomes {
+			action := fleet.ActionWrite
+			if o == fleet.OutcomeUnchanged {
+				action = fleet.ActionNone
+			}
+			r = append(r, fleet.Remediation{Action: action, Outcome: o})
+		}
+		return r
+	}
+	p.update(1, fleet.HostResult{Host: "a", Status: fleet.StatusError, Remediation: rows(fleet.OutcomeVerified, fleet.OutcomeUnchanged)})
+	p.update(2, fleet.HostResult{Host: "b", Status: fleet.StatusCompliant, Remediation: rows(fleet.OutcomeVerified, fleet.OutcomeRolledBack)})
+	p.finish()
+	out := buf.String()
+	for _, want := range []string{"1/2 hosts written, 0 not verified", "2/2 hosts written, 1 not verified", "; waiting for b"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("write progress lacks %q: %q", want, out)
+		}
+	}
+}
