@@ -110,7 +110,7 @@ func TestJournalTwoProcessesAppend(t *testing.T) {
 		if n != next[w] {
 			t.Fatalf("record %d: writer %d record %d, want %d", k, w, n, next[w])
 		}
-		if want := 2*(2048+(n%7)*4096) /* hex */; len(r.Previous) != want {
+		if want := 2 * (2048 + (n%7)*4096); /* hex */ len(r.Previous) != want {
 			t.Fatalf("record %d: previous value of %d hex digits, want %d", k, len(r.Previous), want)
 		}
 		next[w]++
