@@ -39,8 +39,9 @@ type ApplyOptions struct {
 // The on-host `reg export` files go to %ProgramData%\dcproxy\backup (C:\ProgramData\dcproxy\backup),
 // created by the export's own command line when it is missing. Not %SystemRoot%\Temp: Disk Cleanup
 // and Storage Sense empty it, and a backup must still be there when an administrator looks for it
-// months later. The folder inherits %ProgramData%'s ACL (Administrators and SYSTEM full control,
-// Users read); the files hold only proxy settings.
+// months later. The folder inherits %ProgramData%'s default ACL (Administrators and SYSTEM full
+// control; Users read, and may create files there); the files hold only proxy settings, and restore
+// works from the local backup records, never from them.
 const (
 	HostBackupBase = "ProgramData"    // environment variable of the host's shell
 	HostBackupDir  = `dcproxy\backup` // below it
