@@ -74,7 +74,7 @@ func helperCmd(t *testing.T, mode, path string, env ...string) *exec.Cmd {
 }
 
 // Two operators' dcproxy processes appending to one backup file in one directory (a shared
-// backup_dir): every record of both is read back whole, each process's records in its own order.
+// backup file, fix.backup_file): every record of both is read back whole, each process's records in its own order.
 func TestJournalTwoProcessesAppend(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "backups.jsonl")
 	const per = 150
