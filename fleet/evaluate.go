@@ -23,6 +23,13 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
 	}
+	if ri, ok := s.runner.(remote.Interactive); ok && !opt.Probe.Disabled {
+		// One command line: the registry batch, then the probe read from stdin (combined.go).
+		if r, ok := auditCombined(ctx, ri, res, opt); ok {
+			log.Debug("host checked", "status", r.Status)
+			return r
+		}
+	}
 	st, err := readHost(ctx, s.runner)
 	if err != nil {
 		res.Status, res.Error = StatusError, hostErr(err)
@@ -52,8 +59,30 @@ func evaluate(ctx context.Context, r remote.Runner, base HostResult, vals Values
 
 // evaluateHost turns what was read from a host into its checks, its sensor, the route the sensor
 // really uses, and its status. base keeps the host's identity fields; its checks and error are
-// replaced. It runs the host's one endpoint probe (unless disabled).
+// replaced. It runs the host's one endpoint probe (unless disabled) as a command of its own.
 func evaluateHost(ctx context.Context, r remote.Runner, base HostResult, st *hostState, opt Options) HostResult {
+	p := prepareHost(base, st, opt)
+	var out *probe.Output
+	var probeErr string
+	if p.wantProbe {
+		out, probeErr = p.e.runProbe(ctx, r)
+	}
+	return p.finish(out, probeErr)
+}
+
+// hostPrep is a host judged up to its probe: prepareHost's checks and decisions, and whether the
+// probe is wanted. The probe's Config is then p.e.probeConfig(); finish completes the judgement
+// with the probe's output (or why there is none).
+type hostPrep struct {
+	res       HostResult
+	e         *hostEval
+	herr      *HostError
+	regChecks []Check
+	wantProbe bool
+}
+
+// prepareHost is evaluateHost up to the probe: everything that depends on the host read alone.
+func prepareHost(base HostResult, st *hostState, opt Options) *hostPrep {
 	res := base
 	res.Checks, res.Error, res.state = []Check{}, nil, st
 	vals := st.vals
@@ -95,14 +124,17 @@ func evaluateHost(ctx context.Context, r remote.Runner, base HostResult, st *hos
 	res.Checks = append(res.Checks, mdeChecks(st, e.rule)...)
 
 	// The probe: the candidate routes of the kind, in one PowerShell run.
-	var out *probe.Output
-	var probeErr string
 	// Without a usable reference the seed's rule cannot judge the host: unless a v2 sensor's own
 	// configuration may decide the route, it is not probed (as before the sensor-aware audit).
 	seedOnly := e.rule == ruleWinINet && sensorConfigPath(sn) == ""
-	if !opt.Probe.Disabled && !(herr != nil && seedOnly) {
-		out, probeErr = e.runProbe(ctx, r)
-	}
+	return &hostPrep{res: res, e: e, herr: herr, regChecks: regChecks,
+		wantProbe: !opt.Probe.Disabled && !(herr != nil && seedOnly)}
+}
+
+// finish judges the host with its probe's output (nil: none, probeErr says why when it was wanted).
+func (p *hostPrep) finish(out *probe.Output, probeErr string) HostResult {
+	res, e, herr, regChecks, opt := p.res, p.e, p.herr, p.regChecks, p.e.opt
+	sn, vals := e.sensor, e.st.vals
 	if out != nil && out.Sensor != nil {
 		sn.Config = sensorConfigOf(sensorConfigPath(sn), out.Sensor)
 	}

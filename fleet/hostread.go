@@ -126,10 +126,7 @@ func (s *hostState) str(id string) string { return string(s.vals[id]) }
 
 // readHost reads every value of hostQueries with one command line.
 func readHost(ctx context.Context, r remote.Runner) (*hostState, error) {
-	qs := make([]reg.Query, len(hostQueries))
-	for i, q := range hostQueries {
-		qs[i] = q.Query
-	}
+	qs := hostRegQueries()
 	line, err := reg.BatchQueryCommand(qs)
 	if err != nil {
 		return nil, err
@@ -138,7 +135,21 @@ func readHost(ctx context.Context, r remote.Runner) (*hostState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w", err)
 	}
-	res, err := reg.ParseBatch(string(out.Stdout), qs)
+	return parseHostRead(out.Stdout, qs)
+}
+
+// hostRegQueries are the reg.Query of hostQueries, in order.
+func hostRegQueries() []reg.Query {
+	qs := make([]reg.Query, len(hostQueries))
+	for i, q := range hostQueries {
+		qs[i] = q.Query
+	}
+	return qs
+}
+
+// parseHostRead turns the stdout of the batch of qs (hostRegQueries) into the host's state.
+func parseHostRead(stdout []byte, qs []reg.Query) (*hostState, error) {
+	res, err := reg.ParseBatch(string(stdout), qs)
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w: %w", remote.ErrProtocol, err)
 	}

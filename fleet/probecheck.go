@@ -66,6 +66,25 @@ func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []pr
 // and, on a v2 sensor, its own JSON proxy; under MDE's rule, Defender for Endpoint's one route.
 // Identical routes are requested once on the host. It returns the output, or why there is none.
 func (e *hostEval) runProbe(ctx context.Context, r remote.Runner) (*probe.Output, string) {
+	cfg, perr := e.probeConfig()
+	if perr != "" {
+		return nil, perr
+	}
+	line, err := probe.Command(cfg)
+	if err != nil {
+		return nil, "probe: " + err.Error()
+	}
+	res, err := r.Run(ctx, line)
+	if err != nil {
+		return nil, "probe: " + err.Error()
+	}
+	return e.probeOutput(res)
+}
+
+// probeConfig builds the host's probe from its rule (see runProbe) and keeps it in e.cfg, with the
+// route decisions the judgement needs (e.urlKnown, e.approx, e.bypassed, e.unprobed, e.mdeRoute).
+// It returns why there is no probe when the Config cannot be built.
+func (e *hostEval) probeConfig() (probe.Config, string) {
 	po := e.opt.Probe
 	cfg := probe.Config{Timeout: po.Timeout, Roots: []string{rootFor(po.cloud())}}
 	switch {
@@ -74,7 +93,7 @@ func (e *hostEval) runProbe(ctx context.Context, r remote.Runner) (*probe.Output
 	case po.Workspace != "":
 		u, err := WorkspaceURL(po.Workspace, po.Cloud)
 		if err != nil {
-			return nil, "probe: " + err.Error()
+			return probe.Config{}, "probe: " + err.Error()
 		}
 		cfg.URL, e.urlKnown = u, true
 	default:
@@ -112,15 +131,13 @@ func (e *hostEval) runProbe(ctx context.Context, r remote.Runner) (*probe.Output
 		}
 	}
 	e.cfg = cfg
-	line, err := probe.Command(cfg)
-	if err != nil {
-		return nil, "probe: " + err.Error()
-	}
-	res, err := r.Run(ctx, line)
-	if err != nil {
-		return nil, "probe: " + err.Error()
-	}
-	out, err := probe.Parse(res.Stdout, cfg)
+	return cfg, ""
+}
+
+// probeOutput parses what the probe printed (res: its stdout, stderr and exit code) against e.cfg,
+// or says why there is no output.
+func (e *hostEval) probeOutput(res remote.Output) (*probe.Output, string) {
+	out, err := probe.Parse(res.Stdout, e.cfg)
 	if err != nil {
 		if res.ExitCode != 0 {
 			return nil, fmt.Sprintf("probe: powershell exited %d: %s", res.ExitCode, firstLine(res.Stderr))

@@ -24,7 +24,8 @@ const maxSendChunk = 32 << 10
 //
 // The command's terminate Signal is owed as after Run (sent before the next Command, or never when
 // Close deletes the shell). When ctx ends, a Receive or Send fails, the output exceeds maxOutput,
-// or stdin returns an error, the command is terminated at once.
+// or stdin returns an error, the command is terminated at once; after remote.ErrNoInput it is left
+// to the next Command's terminate Signal or to Close's Delete (no request of its own).
 func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready func(remote.Output) bool,
 	stdin func(remote.Output) ([]byte, error)) (remote.Output, error) {
 	r.mu.Lock()
@@ -79,6 +80,12 @@ func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready f
 		}
 		sent = true
 		data, err := stdin(out)
+		if err == remote.ErrNoInput {
+			// Left running: terminated like a finished command, before the next Command (Signal)
+			// or with the shell by Close's Delete, which ends the shell's processes.
+			r.finished = cmdID
+			return out, nil
+		}
 		if err != nil {
 			r.signal(cmdID)
 			return out, err

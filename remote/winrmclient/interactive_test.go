@@ -206,3 +206,30 @@ func TestRunInteractiveChunkedSend(t *testing.T) {
 		t.Errorf("requests = %+v, want 3 Sends", c)
 	}
 }
+
+// remote.ErrNoInput: nothing is sent and the command is left running; it costs no request of its
+// own (the next Command's terminate Signal, or Close's Delete, ends it).
+func TestRunInteractiveNoInput(t *testing.T) {
+	h, ri, r, ctx := dialInteractive(t, winsim.Config{PSStart: time.Hour})
+	line, _ := probe.CombinedCommand(interactiveBatch)
+	out, err := ri.RunInteractive(ctx, line, batchDone, func(remote.Output) ([]byte, error) { return nil, remote.ErrNoInput })
+	if err != nil || !strings.Contains(string(out.Stdout), "DCPROXY:A:fail") {
+		t.Fatalf("got %q, %v; want the output so far and no error", out.Stdout, err)
+	}
+	if c := h.Requests(); c.Send != 0 || c.Signal != 0 {
+		t.Errorf("requests = %+v, want no Send and no Signal yet", c)
+	}
+	if o, err := r.Run(ctx, "echo next"); err != nil || string(o.Stdout) != "next\r\n" {
+		t.Errorf("Run after: %q, %v", o.Stdout, err)
+	}
+	if c := h.Requests(); c.Signal != 1 {
+		t.Errorf("requests = %+v, want the terminate Signal before the next Command", c)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitDeleted(t, r)
+	if n := h.ShellCount(); n != 0 {
+		t.Errorf("%d shells left", n)
+	}
+}

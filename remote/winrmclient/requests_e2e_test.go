@@ -19,9 +19,11 @@ import (
 // TestAuditRequestsPerCompliantHost audits one compliant lab host (the healthy mix of `dcproxy lab`)
 // end to end with fleet.Audit and counts, on the simulated host, every HTTP request it was sent:
 // one NTLM handshake of two legs (NEGOTIATE, AUTHENTICATE: no anonymous request first), Create,
-// the registry batch and the endpoint probe (Command and one Receive each, the registry command
-// terminated before the probe starts), and Delete: no terminate Signal after the last command,
-// whose Receive said Done, because Delete releases the shell with everything in it.
+// ONE Command carrying the registry batch and the endpoint probe (fleet's auditCombined: a Receive
+// of the batch's output while PowerShell starts, the probe script in one Send as stdin, a Receive
+// of the probe's output with Done), and Delete: no terminate Signal at all (the shell's only
+// command is released by Delete). Before the combined command: 9 requests (Command, Receive and
+// Signal of the batch, Command and Receive of the probe).
 func TestAuditRequestsPerCompliantHost(t *testing.T) {
 	spec, _, err := lab.GenerateMix(1, 1, lab.MixHealthy)
 	if err != nil {
@@ -60,7 +62,7 @@ func TestAuditRequestsPerCompliantHost(t *testing.T) {
 	// A command whose output comes in pieces takes more than one Receive (the lab here has no
 	// latency, so a Receive may arrive before the command has finished): Receives are counted
 	// apart, everything else exactly.
-	want := winsim.RequestCounts{HTTP: 2 + got.Operations(), Create: 1, Command: 2, Receive: got.Receive, Signal: 1, Delete: 1}
+	want := winsim.RequestCounts{HTTP: 2 + got.Operations(), Create: 1, Command: 1, Send: 1, Receive: got.Receive, Delete: 1}
 	if got != want || got.Receive < 2 {
 		t.Errorf("requests on the host = %+v, want %+v with at least 2 Receives", got, want)
 	}

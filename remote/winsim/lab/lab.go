@@ -196,6 +196,7 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 		Basic:            hs.Auth.Basic != nil && *hs.Auth.Basic,
 		AllowUnencrypted: hs.Auth.AllowUnencrypted != nil && *hs.Auth.AllowUnencrypted,
 		AuthFail:         hs.Fault == FaultAuthFail,
+		NoPowerShell:     hs.Fault == FaultNoPowerShell,
 		RightsRefusal:    hs.RightsRefusal,
 		Kerberos:         l.kerberos,
 		Latency:          dur(hs.Latency, 0),

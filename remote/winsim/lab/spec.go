@@ -29,6 +29,9 @@ const (
 	FaultHTTP500   = "http500"   // a web server that is not WinRM answers 500 text/html
 	FaultDrop      = "drop"      // the connection is closed after the request is read
 	FaultAuthFail  = "authfail"  // every logon fails with 401
+	// FaultNoPowerShell: powershell.exe is not installed (the Windows PowerShell feature removed):
+	// cmd.exe answers it with "is not recognized"; WinRM and reg.exe work.
+	FaultNoPowerShell = "no_powershell"
 )
 
 // SlowLatency is what the slow fault adds to every HTTP exchange.
@@ -341,9 +344,9 @@ func (s *Spec) validate() error {
 			return fmt.Errorf("%s: rights_refusal %q: want %s or %s", where, h.RightsRefusal, winsim.RightsAccessDenied, winsim.RightsInternalError)
 		}
 		switch h.Fault {
-		case "", FaultNone, FaultRefuse, FaultBlackhole, FaultSlow, FaultHTTP500, FaultDrop, FaultAuthFail:
+		case "", FaultNone, FaultRefuse, FaultBlackhole, FaultSlow, FaultHTTP500, FaultDrop, FaultAuthFail, FaultNoPowerShell:
 		default:
-			return fmt.Errorf("%s: fault %q: want none, refuse, blackhole, slow, http500, drop or authfail", where, h.Fault)
+			return fmt.Errorf("%s: fault %q: want none, refuse, blackhole, slow, http500, drop, authfail or no_powershell", where, h.Fault)
 		}
 		for p, st := range h.Network.Proxies {
 			if !pwsh.ValidProxyState(st) {
