@@ -9,7 +9,7 @@ import (
 )
 
 // batchForTest is a registry batch of the shape fleet builds (reg.BatchQueryCommand).
-const batchForTest = `echo DCPROXY:A:begin & reg query "HKU\S-1-5-18\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections" /v DefaultConnectionSettings && echo DCPROXY:A:ok || echo DCPROXY:A:fail`
+const batchForTest = `echo @@dcproxy:A:begin & reg query "HKU\S-1-5-18\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections" /v DefaultConnectionSettings && echo @@dcproxy:A:ok || echo @@dcproxy:A:fail`
 
 func TestStdinGolden(t *testing.T) {
 	line, err := CombinedCommand(batchForTest)
@@ -172,4 +172,35 @@ func TestTreeSitterStdin(t *testing.T) {
 	if out, err := psparse(t, bad); err == nil {
 		t.Errorf("tree-sitter accepted a broken bootstrap:\n%s", out)
 	}
+}
+
+// FuzzSplitStderr: when the marker is found, before + the marker line + after is the input, the
+// marker line is the first whole line that is the marker, and before holds no such line.
+func FuzzSplitStderr(f *testing.F) {
+	f.Add([]byte("ERROR: x\r\n" + StderrMarker + "  \r\n'powershell.exe' is not recognized\r\n"))
+	f.Add([]byte(StderrMarker))
+	f.Add([]byte("\n\n" + StderrMarker + "\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		before, after, ok := SplitStderr(in)
+		if !ok {
+			if string(before) != string(in) || after != nil {
+				t.Fatalf("not found: before %q after %q, want the input and nil", before, after)
+			}
+			return
+		}
+		mid := in[len(before) : len(in)-len(after)]
+		if string(in[:len(before)]) != string(before) || string(in[len(in)-len(after):]) != string(after) {
+			t.Fatalf("before/after are not the input's ends")
+		}
+		if !strings.HasPrefix(string(mid), StderrMarker) || !strings.HasSuffix(string(mid), "\n") ||
+			strings.TrimRight(string(mid), "\r\n \t") != StderrMarker {
+			t.Fatalf("marker line %q", mid)
+		}
+		if len(before) > 0 && before[len(before)-1] != '\n' {
+			t.Fatalf("the marker does not start a line: before %q", before)
+		}
+		if _, _, again := SplitStderr(before); again {
+			t.Fatalf("an earlier marker line in %q", before)
+		}
+	})
 }
