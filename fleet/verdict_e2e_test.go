@@ -48,6 +48,7 @@ type verdictCase struct {
 	route  string            // Route.Source
 	checks map[string]string // check id -> status
 	says   string            // a substring of some check's message
+	actors map[string]string // check id -> who acts (optional)
 }
 
 var verdictCases = []verdictCase{
@@ -55,7 +56,8 @@ var verdictCases = []verdictCase{
 	{name: "none-ready", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
 		checks: map[string]string{"registry.local_service": fleet.CheckPass, "endpoint.local_service": fleet.CheckPass, "sensor": fleet.CheckInfo}},
 	{name: "none-missing-service", spec: "registry: {local_service: absent}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_service": fleet.CheckFail, "endpoint.local_service": fleet.CheckFail}},
+		checks: map[string]string{"registry.local_service": fleet.CheckFail, "endpoint.local_service": fleet.CheckFail},
+		actors: map[string]string{"registry.local_service": fleet.ActorFix, "endpoint.local_service": fleet.ActorFix}},
 	{name: "none-missing-direct-works", spec: "registry: {local_service: absent}\n    network: {direct: true}", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
 		checks: map[string]string{"registry.local_service": fleet.CheckWarn, "endpoint.local_service": fleet.CheckPass}, says: "reachable direct"},
 	{name: "none-de-differing", spec: "locale: de-DE\n    registry: {local_system: {proxy: 'old.lab.test:3128', bypass: '<local>'}}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
@@ -79,7 +81,8 @@ var verdictCases = []verdictCase{
 	{name: "v2-json-and-wininet", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://json.lab.test:3128'}",
 		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckPass}, says: "Microsoft documents no precedence"},
 	{name: "v2-json-down", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://old.lab.test:3128'}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckFail, "endpoint.local_service": fleet.CheckInfo}},
+		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckFail, "endpoint.local_service": fleet.CheckInfo},
+		actors: map[string]string{"endpoint.sensor_json": fleet.ActorProxy}},
 	{name: "v2-json-407-credentials", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://auth.lab.test:8080', proxy_user: 'CORP\\svc-proxy'}",
 		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckWarn}, says: `credentials for CORP\svc-proxy configured (not verified`},
 	{name: "v2-json-407-none", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://auth.lab.test:8080'}",
@@ -186,6 +189,13 @@ func TestE2E_verdictTable(t *testing.T) {
 				}
 			}
 			t.Logf("%s route=%s\n%s", c.name, r.Route.Decision, dumpChecks(r))
+			if c.actors != nil {
+				for id, want := range c.actors {
+					if got[id].Actor != want {
+						t.Errorf("check %s: actor %q, want %q", id, got[id].Actor, want)
+					}
+				}
+			}
 			if c.says != "" && !strings.Contains(dumpChecks(r)+r.Route.Decision, c.says) {
 				t.Errorf("no message says %q\n%s", c.says, dumpChecks(r))
 			}
