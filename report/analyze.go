@@ -340,6 +340,37 @@ func describeProbe(p *fleet.Probe) string {
 	return out
 }
 
+// describeSensor summarises the sensor found on a host in one line.
+func describeSensor(sn *fleet.Sensor) string {
+	parts := []string{"kind " + sn.Kind}
+	if sn.Version != "" {
+		parts = append(parts, "version "+sn.Version)
+	}
+	for _, svc := range []*fleet.Service{sn.Service, sn.Updater} {
+		if svc != nil {
+			parts = append(parts, svc.Name+" "+svc.Start)
+		}
+	}
+	if sn.MDEOnboarded {
+		parts = append(parts, "MDE onboarded")
+	}
+	if c := sn.Config; c != nil {
+		switch {
+		case !c.Found:
+			parts = append(parts, "SensorConfiguration.json "+c.Error)
+		case c.ProxyURL != "":
+			p := "JSON proxy " + c.ProxyURL
+			if c.Credentials {
+				p += " (credentials for " + c.ProxyUser + ")"
+			}
+			parts = append(parts, p)
+		default:
+			parts = append(parts, "no JSON proxy")
+		}
+	}
+	return oneLine(strings.Join(parts, ", "))
+}
+
 // describeValue summarises a Check's Expected or Actual.
 func describeValue(v any) string {
 	if v == nil {
@@ -350,6 +381,9 @@ func describeValue(v any) string {
 	}
 	if p, ok := probeOf(v); ok {
 		return describeProbe(p)
+	}
+	if sn, ok := v.(*fleet.Sensor); ok && sn != nil {
+		return describeSensor(sn)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -453,12 +453,15 @@ func TestCSV(t *testing.T) {
 
 func TestMarkdown(t *testing.T) {
 	out := render(t, "markdown", fixedOptions(), fixture())
-	// A fix line only where a fix alone acts (dc15); not where the proxy, the sensor or the host
-	// must act too, nor on compliant or errored hosts.
-	if !strings.Contains(out, "`dcproxy fix -i INVENTORY --host dc15.corp.example --apply`") {
-		t.Error("no fix command for dc15")
+	// A fix line only where a fix alone acts: dc15, and dc04 and dc-fra-01, whose endpoint failures
+	// come from a missing or different value while the reference route works; not where the proxy,
+	// the sensor or the host must act too, nor on compliant or errored hosts.
+	for _, h := range []string{"dc15.corp.example", "dc04.corp.example", "dc-fra-01.corp.example"} {
+		if !strings.Contains(out, "`dcproxy fix -i INVENTORY --host "+h+" --apply`") {
+			t.Errorf("no fix command for %s", h)
+		}
 	}
-	for _, h := range []string{"dc01", "dc04", "dc06", "dc09", "dc13", "dc14", "dc-fra-01"} {
+	for _, h := range []string{"dc01", "dc06", "dc09", "dc13", "dc14"} {
 		if strings.Contains(out, "--host "+h) {
 			t.Errorf("fix command for %s, which a fix alone does not repair", h)
 		}
