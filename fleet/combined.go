@@ -20,10 +20,14 @@ import (
 //
 // When no probe is wanted after the read (see prepareHost), or its Config cannot be built, nothing
 // is sent: the PowerShell waiting for stdin ends with the shell (Close's Delete), so such a host
-// costs no request more than the registry batch alone. When PowerShell does not start (missing, or the line ends
-// early), the registry part is still judged and the probe reported as an error with cmd.exe's or
-// PowerShell's words. ok is false (and nothing was sent) when the combined line cannot be built:
-// the caller then uses the two commands.
+// costs no request more than the registry batch alone. When PowerShell does not start (missing, or
+// the line ends early), the registry part is still judged and the probe reported as an error in
+// cmd.exe's or PowerShell's words.
+//
+// ready needs the stderr marker too: cmd.exe writes reg.exe's errors and the marker to stderr in
+// order, so stderr splits exactly between the batch and PowerShell (WinRS may deliver the two
+// streams in different Receives: ready waits for both). ok is false (and nothing was sent) when the
+// combined line cannot be built: the caller then uses the two commands.
 func auditCombined(ctx context.Context, ri remote.Interactive, base HostResult, opt Options) (HostResult, bool) {
 	qs := hostRegQueries()
 	batch, err := reg.BatchQueryCommand(qs)

@@ -317,3 +317,85 @@ func TestE2E_combinedTimeoutWaitingForProbe(t *testing.T) {
 		t.Errorf("requests %+v, want one Command, the Send and the terminate Signal", c)
 	}
 }
+
+// cancelRunner cancels the audit (Ctrl-C) right after the probe script was built: the client is then
+// sending it or waiting for PowerShell.
+type cancelRunner struct {
+	remote.Runner
+	cancel context.CancelFunc
+}
+
+func (c cancelRunner) Stats() remote.Stats { return c.Runner.(remote.StatsReporter).Stats() }
+
+func (c cancelRunner) RunInteractive(ctx context.Context, line string, ready func(remote.Output) bool,
+	stdin func(remote.Output) ([]byte, error)) (remote.Output, error) {
+	return c.Runner.(remote.Interactive).RunInteractive(ctx, line, ready, func(o remote.Output) ([]byte, error) {
+		b, err := stdin(o)
+		c.cancel()
+		return b, err
+	})
+}
+
+type cancelDialer struct {
+	d      remote.Dialer
+	cancel context.CancelFunc
+}
+
+func (c cancelDialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error) {
+	r, err := c.d.Dial(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return cancelRunner{r, c.cancel}, nil
+}
+
+// TestE2E_combinedCtrlC: Ctrl-C while the probe runs ends the host's command at once (terminate
+// Signal, shell deleted) and the host is not reported compliant: its probe is an error.
+func TestE2E_combinedCtrlC(t *testing.T) {
+	spec, _, err := lab.GenerateMix(1, 1, lab.MixHealthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Start(spec, lab.Options{FirstAddress: netip.MustParseAddr("127.94.3.1"), PSStart: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, l.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := l.Members[0]
+	https := m.HTTPS
+	hosts := []inventory.Host{{Name: m.Spec.Name, Address: m.Address, Port: m.Port, HTTPS: &https, Source: "test"}}
+	target := func(h inventory.Host) (remote.Target, error) {
+		t := remote.Target{Host: h.Address, Port: h.Port, HTTPS: *h.HTTPS, User: m.User, Password: m.Password, CAFile: ca, Timeout: 5 * time.Second}
+		t.SetDefaults()
+		return t, t.Validate()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	rep := fleet.Audit(ctx, hosts, fleet.Options{Concurrency: 1, HostTimeout: time.Minute,
+		Dialer: cancelDialer{winrmclient.Dialer{}, cancel}, Target: target,
+		Probe: fleet.ProbeOptions{URL: "https://contososensorapi.atp.azure.com/tri/sensor/api/ping"}})
+	if d := time.Since(start); d > 30*time.Second { // a bound on a hang, not a speed figure
+		t.Errorf("the audit took %v after Ctrl-C", d)
+	}
+	if len(rep.Hosts) == 1 {
+		if r := rep.Hosts[0]; r.Status == fleet.StatusCompliant {
+			t.Errorf("host reported compliant after Ctrl-C during its probe:\n%s", verdictOf(r))
+		} else {
+			t.Logf("after Ctrl-C: %s", verdictOf(r))
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); m.Host.ShellCount() != 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := m.Host.ShellCount(); n != 0 {
+		t.Errorf("%d shells left on the host", n)
+	}
+	if c := m.Host.Requests(); c.Command != 1 || c.Signal != 1 || c.Delete != 1 {
+		t.Errorf("requests %+v, want one Command, the terminate Signal and the Delete", c)
+	}
+}

@@ -27,10 +27,14 @@ import (
 //   - The bootstrap holds no double quote and no percent sign (cmd.exe passes it on untouched) and
 //     no character cmd.exe treats specially outside quotes matters inside them.
 //
-// unverified (no Windows host here): that [Console]::In of powershell.exe 5.1 started with -Command
-// reads the WinRS stdin pipe (Console.InputEncoding is the shell's code page; the script is ASCII,
-// so the code page does not matter); that Windows answers the Send before PowerShell has read the
-// data (if it answered only after the read, the overlap would shrink, the result would not change).
+// Evidence: a real Server 2016 host streams a running command's output to Receive and accepts Send
+// to a powershell.exe of the shell (pypsrp captures test_winrs_operation_timeout.yml and
+// test_winrs_send.yml, remote/winsim/testdata/pypsrp).
+// unverified: that [Console]::In of powershell.exe 5.1 started with -Command "<string>" reads the
+// WinRS stdin pipe it inherits from cmd.exe to EOF (Console.InputEncoding is the shell's code page;
+// the script is ASCII, so the code page does not matter).
+// unverified: that Windows answers the Send before PowerShell has read the data (if it answered only
+// after the read, the overlap would shrink; the result would not change).
 const (
 	// Bootstrap is the -Command script of the powershell.exe that CombinedCommand starts.
 	Bootstrap = "$dcproxyStdin=[Console]::In.ReadToEnd();if($dcproxyStdin.Trim()){Invoke-Expression -Command $dcproxyStdin}"

@@ -83,6 +83,8 @@ func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready f
 		if err == remote.ErrNoInput {
 			// Left running: terminated like a finished command, before the next Command (Signal)
 			// or with the shell by Close's Delete, which ends the shell's processes.
+			// unverified: that Windows' Delete ends a command still waiting for stdin without a
+			// Signal first (winsim does; WinRM's IdleTimeout would end it otherwise).
 			r.finished = cmdID
 			return out, nil
 		}
@@ -99,7 +101,8 @@ func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready f
 	return out, nil
 }
 
-// send writes data to the command's stdin and ends it.
+// send writes data to the command's stdin and ends it. An empty data is one Send of no bytes with
+// End="true", as masterzen's RunWithString sends for an empty stdin.
 func (r *runner) send(ctx context.Context, cmdID string, data []byte) error {
 	for {
 		n := min(len(data), maxSendChunk)

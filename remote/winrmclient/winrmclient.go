@@ -16,10 +16,13 @@
 //   - Basic: credentials on every request; over HTTP only when Target.AllowBasicHTTP.
 //
 // A full audit of one host over sealed NTLM costs 8 HTTP requests and one handshake on one TCP
-// connection: NEGOTIATE and AUTHENTICATE (no anonymous request first), Create, Command and Receive
-// of the registry batch, Signal (terminate: MS-WSMV requires it before the next command), Command
-// and Receive of the endpoint probe, Delete. The last command gets no terminate Signal (the Delete
-// releases it with the shell), and Close does not wait for Delete's reply (see Close).
+// connection: NEGOTIATE and AUTHENTICATE (no anonymous request first), Create, ONE Command carrying
+// the registry batch and the endpoint probe (RunInteractive, interactive.go: a Receive of the
+// batch's output while PowerShell starts, a Send of the probe script as stdin, a Receive of the
+// probe's output), Delete. With two commands (Run twice) it is 9: the first command's terminate
+// Signal (MS-WSMV requires it before the next command) and a second Command. The last command gets
+// no terminate Signal (the Delete releases it with the shell), and Close does not wait for Delete's
+// reply (see Close).
 //
 // Every reply body is read with a bound (maxBodySize: a few times MaxEnvelopeSize plus framing); a
 // longer one is a protocol error for that host.
