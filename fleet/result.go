@@ -309,6 +309,24 @@ type Probe struct {
 	ExpectedIssuers []string `json:"expected_issuers,omitempty"`
 }
 
+// dropHostState forgets the bytes read from the host (state, and the bytes behind each Settings),
+// which only fix and restore plans need (Options.KeepHostState).
+func (h *HostResult) dropHostState() {
+	h.state = nil
+	drop := func(v any) {
+		if s, ok := v.(*Settings); ok && s != nil {
+			s.bytes, s.read = nil, false
+		}
+	}
+	for i := range h.Checks {
+		drop(h.Checks[i].Expected)
+		drop(h.Checks[i].Actual)
+	}
+	for _, s := range h.SavedLegacy {
+		drop(s)
+	}
+}
+
 // Sensor is the Defender for Identity sensor found on a host.
 type Sensor struct {
 	Kind    string `json:"kind"`              // SensorNone, SensorV2, SensorV3, SensorMigrated
