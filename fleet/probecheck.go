@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/clixml"
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/wininet"
 )
@@ -140,7 +141,8 @@ func (e *hostEval) probeOutput(res remote.Output) (*probe.Output, string) {
 	out, err := probe.Parse(res.Stdout, e.cfg)
 	if err != nil {
 		if res.ExitCode != 0 {
-			return nil, fmt.Sprintf("probe: powershell exited %d: %s", res.ExitCode, firstLine(res.Stderr))
+			// PowerShell writes its errors as CLIXML over WinRS: say the error, not "#< CLIXML".
+			return nil, fmt.Sprintf("probe: powershell exited %d: %s", res.ExitCode, clixml.FirstError(res.Stderr))
 		}
 		return nil, "probe: " + err.Error()
 	}

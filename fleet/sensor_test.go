@@ -2,8 +2,11 @@ package fleet
 
 import (
 	"encoding/binary"
+	"os"
+	"strings"
 	"testing"
 
+	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/reg"
 )
 
@@ -118,4 +121,19 @@ func TestHostQueriesFitOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d queries, %d characters", len(qs), len(line))
+}
+
+// TestProbeOutputCLIXML: a PowerShell failure's CLIXML stderr (a real capture from pypsrp's tests)
+// becomes its first error line in the message, not "#< CLIXML".
+func TestProbeOutputCLIXML(t *testing.T) {
+	stderr, err := os.ReadFile("../remote/clixml/testdata/pypsrp_clixml_with_error.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &hostEval{}
+	_, msg := e.probeOutput(remote.Output{Stderr: stderr, ExitCode: 1})
+	if strings.Contains(msg, "CLIXML") || !strings.HasPrefix(msg, "probe: powershell exited 1: ") || len(msg) <= len("probe: powershell exited 1: ") {
+		t.Fatalf("message %q", msg)
+	}
+	t.Log(msg)
 }
