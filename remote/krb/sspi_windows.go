@@ -10,8 +10,10 @@ package krb
 // the rest of this package implements and tests against MIT (kerberos.md), not a Windows trace.
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/alexbrainman/sspi"
 	"github.com/alexbrainman/sspi/kerberos"
@@ -21,9 +23,19 @@ import (
 func CurrentLogon() (Initiator, error) {
 	cred, err := kerberos.AcquireCurrentUserCredentials()
 	if err != nil {
-		return nil, fmt.Errorf("%w: SSPI: %v", ErrNoCredentials, err)
+		return nil, sspiErr("AcquireCredentialsHandle", err, ErrNoCredentials)
 	}
 	return &sspiInitiator{cred: cred}, nil
+}
+
+// sspiErr classifies an error of alexbrainman/sspi: a status code (syscall.Errno) through
+// sspiError, anything else as def.
+func sspiErr(op string, err error, def error) error {
+	var code syscall.Errno
+	if errors.As(err, &code) {
+		return sspiError(op, uint32(code), def)
+	}
+	return fmt.Errorf("%w: SSPI %s: %v", def, op, err)
 }
 
 type sspiInitiator struct{ cred *sspi.Credentials }
@@ -37,7 +49,7 @@ func (s *sspiInitiator) Close() { _ = s.cred.Release() }
 func (s *sspiInitiator) Start(spn string) ([]byte, func([]byte) (Sealer, error), error) {
 	cc, done, tok, err := kerberos.NewClientContextWithFlags(s.cred, spn, sspiFlags)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: SSPI: %s: %v", ErrKDC, spn, err)
+		return nil, nil, sspiErr("InitializeSecurityContext "+spn, err, ErrKDC)
 	}
 	if done || len(tok) == 0 {
 		_ = cc.Release()
@@ -53,13 +65,17 @@ func (s *sspiInitiator) Start(spn string) ([]byte, func([]byte) (Sealer, error),
 			return nil, KRBErrorToken(msg)
 		}
 		done, _, err := cc.Update(reply)
-		if err != nil || !done {
+		if err != nil {
 			_ = cc.Release()
-			return nil, fmt.Errorf("%w: SSPI: %v", ErrMutualAuth, err)
+			return nil, sspiErr("InitializeSecurityContext (AP-REP) "+spn, err, ErrMutualAuth)
+		}
+		if !done {
+			_ = cc.Release()
+			return nil, fmt.Errorf("%w: SSPI wants another round after the AP-REP of %s", ErrMutualAuth, spn)
 		}
 		if err := cc.VerifyFlags(); err != nil {
 			_ = cc.Release()
-			return nil, fmt.Errorf("%w: SSPI: %v", ErrMutualAuth, err)
+			return nil, fmt.Errorf("%w: SSPI %s: %v", ErrMutualAuth, spn, err)
 		}
 		return &sspiSealer{cc: cc}, nil
 	}
@@ -79,7 +95,7 @@ func (s *sspiSealer) Wrap(plain []byte) ([]byte, []byte, error) {
 	msg := append([]byte(nil), plain...) // EncryptMessage works in place
 	out, err := s.cc.EncryptMessage(msg, 0, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: SSPI EncryptMessage: %v", ErrBadToken, err)
+		return nil, nil, sspiErr("EncryptMessage", err, ErrBadToken)
 	}
 	n, err := sspiHeaderLen(out, len(plain))
 	if err != nil {
@@ -96,7 +112,7 @@ func (s *sspiSealer) Unwrap(header, data []byte) ([]byte, error) {
 	stream = append(stream, data...)
 	_, plain, err := s.cc.DecryptMessage(stream, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: SSPI DecryptMessage: %v", ErrBadToken, err)
+		return nil, sspiErr("DecryptMessage", err, ErrBadToken)
 	}
 	return append([]byte(nil), plain...), nil
 }
