@@ -99,7 +99,7 @@ func (s *sspiSealer) Wrap(plain []byte) ([]byte, []byte, error) {
 	}
 	n, err := sspiHeaderLen(out, len(plain))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("SSPI EncryptMessage: %w", err)
 	}
 	return out[:n], out[n:], nil
 }

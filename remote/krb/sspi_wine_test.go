@@ -38,6 +38,8 @@ func TestSSPIUnderWine(t *testing.T) {
 	k := krbtest.Start(t, krbtest.Options{RC4: true})
 	k.AddUser("alice", alicePW)
 	keytab := k.AddService(spn)
+	// TestSSPIAudit's second host, in the same keytab.
+	k.Kadmin("addprinc -randkey HTTP/dc02.lab.test", "ktadd -norandkey -k "+keytab+" HTTP/dc02.lab.test")
 	rc4Conf := k.ClientConf("arcfour-hmac")
 
 	dir := t.TempDir()
@@ -71,7 +73,7 @@ func TestSSPIUnderWine(t *testing.T) {
 		return out.String()
 	}
 	// The tests that must have run (not skipped) under Wine; TestSSPISeal skips there.
-	mustPass := []string{"TestSSPIHandshake", "TestSSPIMutualAuth", "TestSSPIUnknownSPN", "TestSSPIUnsealUnderWine"}
+	mustPass := []string{"TestSSPIHandshake", "TestSSPIMutualAuth", "TestSSPIUnknownSPN", "TestSSPIUnsealUnderWine", "TestSSPIAudit"}
 	for _, c := range []struct{ name, conf, etype string }{
 		{"aes", k.Conf, "session enctype 18"},
 		{"rc4", rc4Conf, "session enctype 23"},
