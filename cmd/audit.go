@@ -271,7 +271,7 @@ func (a *app) runAudit(ctx context.Context, r *auditRun) *fleet.Report {
 func countFinished(rep *fleet.Report) int {
 	n := 0
 	for _, h := range rep.Hosts {
-		if h.Error == nil || h.Error.Kind != "canceled" {
+		if h.Error == nil || h.Error.Kind != fleet.ErrorKindCanceled {
 			n++
 		}
 	}

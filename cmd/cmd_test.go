@@ -244,7 +244,7 @@ func TestAuditCLI_usageErrors(t *testing.T) {
 func authEverywhere(n int) *fleet.Report {
 	rep := &fleet.Report{}
 	for i := 0; i < n; i++ {
-		rep.Hosts = append(rep.Hosts, fleet.HostResult{Host: fmt.Sprint("dc", i), Status: fleet.StatusError, Error: &fleet.HostError{Kind: "auth", Message: "401"}})
+		rep.Hosts = append(rep.Hosts, fleet.HostResult{Host: fmt.Sprint("dc", i), Status: fleet.StatusError, Error: &fleet.HostError{Kind: fleet.ErrorKindAuth, Message: "401"}})
 	}
 	return rep
 }
@@ -252,7 +252,7 @@ func authEverywhere(n int) *fleet.Report {
 func TestExitCode(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
-	report := func(statuses ...string) *fleet.Report {
+	report := func(statuses ...fleet.HostStatus) *fleet.Report {
 		rep := &fleet.Report{}
 		for _, s := range statuses {
 			rep.Hosts = append(rep.Hosts, fleet.HostResult{Status: s})

@@ -124,7 +124,7 @@ func TestAuditCLI_interruptWritesReport(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Interrupted || rep.Hosts[0].Status != fleet.StatusCompliant || rep.Hosts[1].Error == nil || rep.Hosts[1].Error.Kind != "canceled" {
+	if !rep.Interrupted || rep.Hosts[0].Status != fleet.StatusCompliant || rep.Hosts[1].Error == nil || rep.Hosts[1].Error.Kind != fleet.ErrorKindCanceled {
 		t.Fatalf("report: interrupted=%v %+v %+v", rep.Interrupted, rep.Hosts[0].Status, rep.Hosts[1].Error)
 	}
 	if !strings.Contains(stderr.String(), "interrupted") {

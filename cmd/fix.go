@@ -236,7 +236,7 @@ func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Re
 		return err
 	}
 	a.journals = []string{backupPath, auditPath}
-	counts := map[string]int{}
+	counts := map[fleet.Outcome]int{}
 	for _, h := range rep.Hosts {
 		for _, m := range h.Remediation {
 			if m.Action != fleet.ActionWrite && m.Action != fleet.ActionDelete {
@@ -244,7 +244,7 @@ func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Re
 			}
 			counts[m.Outcome]++
 			if m.Outcome == fleet.OutcomeRolledBack || m.Outcome == fleet.OutcomeFailed {
-				fmt.Fprintf(a.stderr, "dcproxy %s: %s %s: %s: %s\n", command, h.Host, m.Account, strings.ToUpper(m.Outcome), oneLineText(m.Message))
+				fmt.Fprintf(a.stderr, "dcproxy %s: %s %s: %s: %s\n", command, h.Host, m.Account, strings.ToUpper(string(m.Outcome)), oneLineText(m.Message))
 			}
 		}
 	}

@@ -162,18 +162,18 @@ func (v *planView) render(w io.Writer, width int, hex bool) {
 func refusalReason(h *fleet.HostResult, st fleet.Step) string {
 	if h.Error != nil {
 		switch h.Error.Kind {
-		case "unreachable":
+		case fleet.ErrorKindUnreachable:
 			return "unreachable (WinRM did not accept a connection)"
-		case "timeout":
+		case fleet.ErrorKindTimeout:
 			return "timed out during the audit"
-		case "auth":
+		case fleet.ErrorKindAuth:
 			return "logon refused (credentials)"
-		case "canceled":
+		case fleet.ErrorKindCanceled:
 			return "not checked (the run was interrupted)"
-		case "reference":
+		case fleet.ErrorKindReference:
 			return "no usable reference value (HKCU)"
 		}
-		return "the audit could not check it (" + h.Error.Kind + ")"
+		return "the audit could not check it (" + string(h.Error.Kind) + ")"
 	}
 	if strings.Contains(st.Message, "WinINet is not what the sensor uses") && h.Route != nil {
 		switch h.Route.Source {

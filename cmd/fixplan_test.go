@@ -48,14 +48,14 @@ func planFixture() (*fleet.Report, []fleet.HostPlan) {
 	ref := enc("proxy.corp.example:8080", "<local>;*.corp.example")
 	old := enc("proxy-old.corp.example:3128", "<local>")
 	sys, svc := fleet.AccountLocalSystem, fleet.AccountLocalService
-	step := func(acct, action string, cur, want []byte, msg string) fleet.Step {
+	step := func(acct string, action fleet.Action, cur, want []byte, msg string) fleet.Step {
 		return fleet.Step{Account: acct, Key: fleet.AccountKey(acct), Value: fleet.ValueName, Action: action, Current: cur, Desired: want, Message: msg}
 	}
 	sensorRefusal := "not fixed: WinINet is not what the sensor uses here: the v2 sensor uses its own proxy http://p:8080 from SensorConfiguration.json; instead: Set-MDISensorProxyConfiguration"
 	mdeRefusal := "not fixed: WinINet is not what the sensor uses here: the v3 sensor uses Defender for Endpoint's static proxy p:8080 (TelemetryProxyServer); instead: ..."
 	hosts := []struct {
 		name   string
-		status string
+		status fleet.HostStatus
 		route  string
 		err    *fleet.HostError
 		steps  []fleet.Step
@@ -69,7 +69,7 @@ func planFixture() (*fleet.Report, []fleet.HostPlan) {
 		{"dc04-with-a-much-longer-name.branch.corp.example", fleet.StatusNoncompliant, fleet.RouteWinINet, nil, []fleet.Step{
 			step(sys, fleet.ActionRefused, []byte{1, 2}, nil, "not fixed: the current value does not decode (2 bytes); fix it by hand"),
 			step(svc, fleet.ActionWrite, old, ref, "copy the reference")}},
-		{"dc05.corp.example", fleet.StatusError, "", &fleet.HostError{Kind: "unreachable", Message: "WinRM did not accept a connection"}, []fleet.Step{
+		{"dc05.corp.example", fleet.StatusError, "", &fleet.HostError{Kind: fleet.ErrorKindUnreachable, Message: "WinRM did not accept a connection"}, []fleet.Step{
 			step(sys, fleet.ActionRefused, nil, nil, "not fixed: the audit could not check the host (unreachable): ..."),
 			step(svc, fleet.ActionRefused, nil, nil, "not fixed: the audit could not check the host (unreachable): ...")}},
 		{"dc06.corp.example", fleet.StatusCompliant, fleet.RouteSensorJSON, nil, []fleet.Step{
@@ -222,7 +222,7 @@ func TestCompactValue(t *testing.T) {
 func TestWriteProgress(t *testing.T) {
 	var buf bytes.Buffer
 	p := newWriteProgress(&buf, true, []string{"a", "b"})
-	rows := func(outcomes ...string) []fleet.Remediation {
+	rows := func(outcomes ...fleet.Outcome) []fleet.Remediation {
 		var r []fleet.Remediation
 		for _, o := range outcomes {
 			action := fleet.ActionWrite

@@ -144,7 +144,7 @@ func TestAuditCLI_kerberos(t *testing.T) {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 		for _, h := range rep.Hosts {
-			if h.Error == nil || h.Error.Kind != "auth" {
+			if h.Error == nil || h.Error.Kind != fleet.ErrorKindAuth {
 				t.Errorf("%s: %+v, want an auth error", h.Host, h.Error)
 			}
 		}

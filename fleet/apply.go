@@ -130,7 +130,7 @@ func Apply(ctx context.Context, rep *Report, hosts []inventory.Host, plans []Hos
 }
 
 // markWrites sets the outcome of the writing rows of a host.
-func markWrites(hr *HostResult, p HostPlan, outcome, msg string) {
+func markWrites(hr *HostResult, p HostPlan, outcome Outcome, msg string) {
 	for j, s := range p.Steps {
 		if s.writes() && j < len(hr.Remediation) {
 			hr.Remediation[j].Outcome, hr.Remediation[j].Message = outcome, msg
@@ -286,9 +286,9 @@ func (x *hostRun) writeAndVerify(ctx context.Context, prev HostResult, steps []i
 		outcome, msg := OutcomeVerified, "read back identical"
 		switch {
 		case rerr != nil:
-			outcome, msg = "unknown", "read back failed: "+rerr.Error()
+			outcome, msg = auditUnknown, "read back failed: "+rerr.Error()
 		case !sameValue(after[st.id()], st.Desired):
-			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.id()])
+			outcome, msg = auditMismatch, "read back "+hexOrAbsent(after[st.id()])
 			if failure == "" {
 				failure = fmt.Sprintf("%s %s reads back %s after the write", st.Account, st.Value, Describe(after[st.id()]))
 			}
@@ -333,7 +333,7 @@ func (x *hostRun) rollbackHost(ctx context.Context, res HostResult, attempted []
 	if rbErr != nil {
 		msg := fmt.Sprintf("VERIFICATION FAILED: %s; ROLLBACK FAILED: %v; the previous values are in %s (run %s): check the host and run dcproxy restore", failure, rbErr, x.opt.Backups.Path(), x.opt.RunID)
 		markWrites(&res, p, OutcomeFailed, msg)
-		res.Status, res.Error = StatusError, &HostError{Kind: "error", Message: msg}
+		res.Status, res.Error = StatusError, &HostError{Kind: ErrorKindError, Message: msg}
 		return res
 	}
 	markWrites(&res, p, OutcomeSkipped, "not written: an earlier write on this host failed ("+failure+")")
@@ -399,12 +399,12 @@ func (x *hostRun) rollback(ctx context.Context, attempted []int) (intact map[str
 		outcome, msg := OutcomeVerified, "previous value restored"
 		switch {
 		case err != nil:
-			outcome, msg = "unknown", "read back failed: "+err.Error()
+			outcome, msg = auditUnknown, "read back failed: "+err.Error()
 			if failed {
 				errs = append(errs, ce)
 			}
 		case !sameValue(after[st.id()], st.Current):
-			outcome, msg = "mismatch", "read back "+hexOrAbsent(after[st.id()])
+			outcome, msg = auditMismatch, "read back "+hexOrAbsent(after[st.id()])
 			if failed {
 				errs = append(errs, ce)
 			}
@@ -413,7 +413,7 @@ func (x *hostRun) rollback(ctx context.Context, attempted []int) (intact map[str
 			msg = "the rollback command failed (" + ce + ") but the value reads back as its previous value: verified"
 			intact[st.id()] = "the rollback command failed, the read-back shows the previous value: " + ce
 		}
-		x.audit(st, "rollback", st.Desired, st.Current, outcome, msg)
+		x.audit(st, auditRollback, st.Desired, st.Current, outcome, msg)
 	}
 	if err != nil {
 		errs = append(errs, "read back: "+err.Error())
@@ -424,10 +424,19 @@ func (x *hostRun) rollback(ctx context.Context, attempted []int) (intact map[str
 	return intact, nil
 }
 
-func (x *hostRun) audit(st Step, action string, old, new []byte, outcome, msg string) {
+// The audit log's own words beyond the report's actions and outcomes (AuditEntry): a rollback, and
+// a read-back that did not verify.
+const (
+	auditRollback Action  = "rollback" // the previous value put back
+	auditMismatch Outcome = "mismatch" // read back other bytes than written
+	auditUnknown  Outcome = "unknown"  // the read-back failed
+)
+
+// audit appends to the audit log.
+func (x *hostRun) audit(st Step, action Action, old, new []byte, outcome Outcome, msg string) {
 	e := AuditEntry{Time: x.opt.Now().UTC(), RunID: x.opt.RunID, Command: x.opt.Command, Operator: x.opt.Operator,
-		Host: x.host.Name, Account: st.Account, Key: st.Key, Value: st.Value, Action: action,
-		Old: hexOrAbsent(old), New: hexOrAbsent(new), Outcome: outcome, Message: msg}
+		Host: x.host.Name, Account: st.Account, Key: st.Key, Value: st.Value, Action: string(action),
+		Old: hexOrAbsent(old), New: hexOrAbsent(new), Outcome: string(outcome), Message: msg}
 	if err := x.opt.AuditLog.Append(e); err != nil {
 		x.log.Error("audit log write failed", "err", err, "entry", e)
 	}

@@ -156,7 +156,7 @@ func (e *fixEnv) run(t *testing.T, ctx context.Context, command string, recs []f
 func outcomes(hr fleet.HostResult) map[string]string {
 	m := map[string]string{}
 	for _, r := range hr.Remediation {
-		m[r.Account] = r.Action + "/" + r.Outcome
+		m[r.Account] = string(r.Action) + "/" + string(r.Outcome)
 	}
 	return m
 }
@@ -298,11 +298,11 @@ func TestFixE2E(t *testing.T) {
 			logged[en.Host] = &tally{}
 		}
 		switch {
-		case en.Action == "rollback" && en.Outcome == fleet.OutcomeVerified:
+		case en.Action == "rollback" && en.Outcome == string(fleet.OutcomeVerified):
 			logged[en.Host].rollback++
 		case en.Outcome == "mismatch":
 			logged[en.Host].mismatch++
-		case en.Outcome == fleet.OutcomeVerified:
+		case en.Outcome == string(fleet.OutcomeVerified):
 			logged[en.Host].verified++
 		default:
 			t.Errorf("unexpected audit entry %+v", en)
@@ -453,7 +453,7 @@ hosts:
 			rollback = &entries[i]
 		}
 	}
-	if rollback == nil || rollback.Outcome != fleet.OutcomeVerified || !strings.Contains(rollback.Message, "reads back as its previous value") {
+	if rollback == nil || rollback.Outcome != string(fleet.OutcomeVerified) || !strings.Contains(rollback.Message, "reads back as its previous value") {
 		t.Errorf("audit log rollback entry %+v", rollback)
 	}
 }

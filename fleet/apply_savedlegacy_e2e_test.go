@@ -165,7 +165,7 @@ func TestFixSavedLegacyE2E(t *testing.T) {
 			t.Errorf("%s: %d remediation rows, want 4: %+v", hr.Host, len(hr.Remediation), hr.Remediation)
 		}
 		for k, w := range want[hr.Host] {
-			if g := rows[k].Action + "/" + rows[k].Outcome; g != w {
+			if g := string(rows[k].Action) + "/" + string(rows[k].Outcome); g != w {
 				t.Errorf("%s %s: %s (%s), want %s", hr.Host, k, g, rows[k].Message, w)
 			}
 		}

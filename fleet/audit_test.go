@@ -129,13 +129,16 @@ hosts:
       local_service: {proxy: 'proxy.lab.test:8080', bypass: '*.cloudapp.azure.com;<local>', counter: 5}
 `
 
-func checkStatus(r HostResult, id string) string {
+// checkAbsent is what checkStatus says of a check the host does not have.
+const checkAbsent CheckStatus = "absent"
+
+func checkStatus(r HostResult, id string) CheckStatus {
 	for _, c := range r.Checks {
 		if c.ID == id {
 			return c.Status
 		}
 	}
-	return "absent"
+	return checkAbsent
 }
 
 func TestAudit_verdicts(t *testing.T) {
@@ -146,9 +149,10 @@ func TestAudit_verdicts(t *testing.T) {
 	}
 	rep := Audit(context.Background(), hosts, Options{Concurrency: 4, Dialer: d, Target: targetOf, Probe: testProbe})
 	want := []struct {
-		host, status           string
-		sys, svc, epSys, epSvc string
-		errKind                string
+		host                   string
+		status                 HostStatus
+		sys, svc, epSys, epSvc CheckStatus
+		errKind                ErrorKind
 	}{
 		{"healthy", StatusCompliant, CheckPass, CheckPass, CheckPass, CheckPass, ""},
 		{"missing-system", StatusNoncompliant, CheckFail, CheckPass, CheckFail, CheckPass, ""},
@@ -157,7 +161,7 @@ func TestAudit_verdicts(t *testing.T) {
 		{"bypass-order", StatusCompliant, CheckPass, CheckPass, CheckPass, CheckPass, ""},
 		{"pac", StatusCompliant, CheckPass, CheckPass, CheckPass, CheckPass, ""},
 		{"undecodable", StatusNoncompliant, CheckFail, CheckPass, CheckFail, CheckPass, ""},
-		{"no-reference", StatusError, "absent", "absent", "absent", "absent", "reference"},
+		{"no-reference", StatusError, checkAbsent, checkAbsent, checkAbsent, checkAbsent, ErrorKindReference},
 		{"german", StatusNoncompliant, CheckPass, CheckFail, CheckPass, CheckFail, ""},
 		// 407: the probe goes out anonymously, as LocalService does; LocalSystem would present the
 		// computer account, which dcproxy cannot verify (a warning).
@@ -177,9 +181,9 @@ func TestAudit_verdicts(t *testing.T) {
 		if r.Host != w.host {
 			t.Fatalf("result %d is %s, want %s (inventory order)", i, r.Host, w.host)
 		}
-		got := []string{r.Status, checkStatus(r, "registry.local_system"), checkStatus(r, "registry.local_service"),
+		got := []any{r.Status, checkStatus(r, "registry.local_system"), checkStatus(r, "registry.local_service"),
 			checkStatus(r, "endpoint.local_system"), checkStatus(r, "endpoint.local_service")}
-		exp := []string{w.status, w.sys, w.svc, w.epSys, w.epSvc}
+		exp := []any{w.status, w.sys, w.svc, w.epSys, w.epSvc}
 		if fmt.Sprint(got) != fmt.Sprint(exp) {
 			t.Errorf("%s: status, sys, svc, endpoint sys, endpoint svc = %v, want %v\n%+v", w.host, got, exp, r)
 		}
@@ -258,7 +262,7 @@ func TestAudit_declaredReference(t *testing.T) {
 	ref := &DeclaredReference{Proxy: "proxy.lab.test:8080", Bypass: "<local>"}
 	rep := Audit(context.Background(), hosts[:8], Options{Concurrency: 2, Dialer: d, Target: targetOf, Reference: ref, Probe: ProbeOptions{Disabled: true}})
 	// no-reference has no HKCU value but a declared reference: it is checked, and compliant.
-	want := []string{StatusCompliant, StatusNoncompliant, StatusNoncompliant, StatusCompliant, StatusCompliant, StatusNoncompliant, StatusNoncompliant, StatusCompliant}
+	want := []HostStatus{StatusCompliant, StatusNoncompliant, StatusNoncompliant, StatusCompliant, StatusCompliant, StatusNoncompliant, StatusNoncompliant, StatusCompliant}
 	for i, w := range want {
 		if rep.Hosts[i].Status != w {
 			t.Errorf("%s: %s, want %s", rep.Hosts[i].Host, rep.Hosts[i].Status, w)
@@ -286,7 +290,7 @@ func TestAudit_hostFailuresAreIsolated(t *testing.T) {
 	d[hosts[2].Address] = func(context.Context) (remote.Runner, error) { panic("boom") }
 	d[hosts[3].Address] = func(context.Context) (remote.Runner, error) { return blockingRunner{}, nil }
 	rep := Audit(context.Background(), hosts, Options{Concurrency: 5, HostTimeout: 300 * time.Millisecond, Dialer: d, Target: targetOf, Probe: testProbe})
-	kinds := []string{"", "auth", "error", "timeout", ""}
+	kinds := []ErrorKind{"", ErrorKindAuth, ErrorKindError, ErrorKindTimeout, ""}
 	for i, k := range kinds {
 		r := rep.Hosts[i]
 		if r.Host != hosts[i].Name {
@@ -325,7 +329,7 @@ func TestAudit_retriesTransientOnly(t *testing.T) {
 	if rep.Hosts[0].Status != StatusCompliant || rep.Hosts[0].Stats.Attempts != 3 || unreach.Load() != 3 {
 		t.Errorf("transient host: %s attempts %d dials %d", rep.Hosts[0].Status, rep.Hosts[0].Stats.Attempts, unreach.Load())
 	}
-	if auth.Load() != 1 || rep.Hosts[1].Error == nil || rep.Hosts[1].Error.Kind != "auth" {
+	if auth.Load() != 1 || rep.Hosts[1].Error == nil || rep.Hosts[1].Error.Kind != ErrorKindAuth {
 		t.Errorf("auth host dialed %d times: %+v", auth.Load(), rep.Hosts[1].Error)
 	}
 }
@@ -355,7 +359,7 @@ func TestAudit_callerCancelStopsAll(t *testing.T) {
 		t.Fatal("report not marked interrupted")
 	}
 	for _, r := range rep.Hosts {
-		if r.Status != StatusError || r.Error == nil || r.Error.Kind != "canceled" {
+		if r.Status != StatusError || r.Error == nil || r.Error.Kind != ErrorKindCanceled {
 			t.Errorf("%s: %s %+v", r.Host, r.Status, r.Error)
 		}
 	}
@@ -437,7 +441,7 @@ func TestJudgeProbe(t *testing.T) {
 		name   string
 		r      probe.Result
 		po     ProbeOptions
-		status string
+		status CheckStatus
 		msg    string
 	}{
 		{"503 over TLS from Microsoft", probe.Result{Status: 503, Error: "ProtocolError", Route: pxy, TLS: true, Issuer: ms}, po, CheckPass, "endpoint answered 503 via " + pxy + " over TLS"},

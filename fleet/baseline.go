@@ -120,7 +120,7 @@ func ApplyBaseline(cur, prev *Report) error {
 		k := hostKey(h.Host)
 		h.Drift = ""
 		newFail, newErr := false, false
-		count := func(d, status string) {
+		count := func(d string, status CheckStatus) {
 			switch d {
 			case DriftNew:
 				sum.New++
@@ -213,7 +213,7 @@ func resolved(cur, prev *Report) []Finding {
 			continue // not checked in this run: unknown, not resolved
 		}
 		if ph.Error != nil {
-			msg := ph.Error.Kind
+			msg := string(ph.Error.Kind)
 			if ph.Error.Message != "" {
 				msg += ": " + ph.Error.Message
 			}

@@ -11,14 +11,14 @@ import (
 )
 
 // Small builders for drift tests: a host is a name, a status and checks "id=status".
-func bhost(name string, herr string, checks ...string) HostResult {
+func bhost(name string, herr ErrorKind, checks ...string) HostResult {
 	h := HostResult{Host: name, Checks: []Check{}}
 	if herr != "" {
-		h.Error = &HostError{Kind: herr, Message: herr + " message"}
+		h.Error = &HostError{Kind: herr, Message: string(herr) + " message"}
 	}
 	for _, c := range checks {
 		id, st, _ := strings.Cut(c, "=")
-		h.Checks = append(h.Checks, Check{ID: id, Status: st, Account: AccountLocalSystem, Message: id + " is " + st})
+		h.Checks = append(h.Checks, Check{ID: id, Status: CheckStatus(st), Account: AccountLocalSystem, Message: id + " is " + st})
 	}
 	h.Status = verdict(h.Checks)
 	if herr != "" {
@@ -74,15 +74,15 @@ func TestApplyBaseline(t *testing.T) {
 		{
 			name:      "no baseline: every finding is new",
 			prev:      nil,
-			cur:       brep(bhost("dc1", "", ls+"=fail", ep+"=pass"), bhost("dc2", "auth"), bhost("dc3", "", ls+"=pass")),
+			cur:       brep(bhost("dc1", "", ls+"=fail", ep+"=pass"), bhost("dc2", ErrorKindAuth), bhost("dc3", "", ls+"=pass")),
 			wantDrift: []string{"dc1/" + ls + "=new", "dc2/host=new"},
 			wantHosts: []string{"new", "new", ""},
 			wantSum:   DriftSummary{New: 2, NewFail: 1, NewError: 1},
 		},
 		{
 			name:      "same findings persist",
-			prev:      brep(bhost("dc1", "", ls+"=fail"), bhost("dc2", "unreachable")),
-			cur:       brep(bhost("DC1", "", ls+"=fail"), bhost("dc2", "auth")), // host case and error kind do not matter
+			prev:      brep(bhost("dc1", "", ls+"=fail"), bhost("dc2", ErrorKindUnreachable)),
+			cur:       brep(bhost("DC1", "", ls+"=fail"), bhost("dc2", ErrorKindAuth)), // host case and error kind do not matter
 			wantDrift: []string{"DC1/" + ls + "=persisting", "dc2/host=persisting"},
 			wantHosts: []string{"persisting", "persisting"},
 			wantSum:   DriftSummary{Persisting: 2},
@@ -106,7 +106,7 @@ func TestApplyBaseline(t *testing.T) {
 		},
 		{
 			name:         "host error resolved when the host is checked again",
-			prev:         brep(bhost("dc1", "timeout")),
+			prev:         brep(bhost("dc1", ErrorKindTimeout)),
 			cur:          brep(bhost("dc1", "", ls+"=pass")),
 			wantResolved: []string{"dc1/host"},
 			wantHosts:    []string{""},
@@ -114,7 +114,7 @@ func TestApplyBaseline(t *testing.T) {
 		},
 		{
 			name:      "a host that was in error and now fails a check: new (was not known)",
-			prev:      brep(bhost("dc1", "timeout")),
+			prev:      brep(bhost("dc1", ErrorKindTimeout)),
 			cur:       brep(bhost("dc1", "", ls+"=fail")),
 			wantDrift: []string{"dc1/" + ls + "=new"},
 			// the host error is resolved: the host answered this time
@@ -125,7 +125,7 @@ func TestApplyBaseline(t *testing.T) {
 		{
 			name:      "findings of a host now unreachable are unknown, not resolved",
 			prev:      brep(bhost("dc1", "", ls+"=fail", ep+"=fail")),
-			cur:       brep(bhost("dc1", "unreachable")),
+			cur:       brep(bhost("dc1", ErrorKindUnreachable)),
 			wantDrift: []string{"dc1/host=new"},
 			wantHosts: []string{"new"},
 			wantSum:   DriftSummary{New: 1, NewError: 1},
@@ -206,7 +206,7 @@ func TestApplyBaseline(t *testing.T) {
 // A JSON report written by one run is a usable baseline for the next, and the drift fields
 // survive the round trip (a report compared with a baseline can itself be the next baseline).
 func TestBaselineRoundTrip(t *testing.T) {
-	prev := brep(bhost("dc1", "", "registry.local_system=fail"), bhost("dc2", "auth"), bhost("dc3", "", "registry.local_system=pass"))
+	prev := brep(bhost("dc1", "", "registry.local_system=fail"), bhost("dc2", ErrorKindAuth), bhost("dc3", "", "registry.local_system=pass"))
 	if err := ApplyBaseline(prev, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestReadBaselineErrors(t *testing.T) {
 			}
 		})
 	}
-	cur := brep(bhost("dc1", "auth"))
+	cur := brep(bhost("dc1", ErrorKindAuth))
 	err := ApplyBaseline(cur, &Report{Schema: "other/v9"})
 	if !errors.Is(err, ErrBaselineSchema) || cur.Baseline != nil || cur.Hosts[0].Error.Drift != "" {
 		t.Fatalf("wrong schema: err %v, cur changed: %+v", err, cur.Baseline)
@@ -273,7 +273,7 @@ func TestReadBaselineErrors(t *testing.T) {
 // FuzzReadBaseline: any input either fails with one of the two sentinels or yields a report that
 // ApplyBaseline accepts as a baseline without panicking.
 func FuzzReadBaseline(f *testing.F) {
-	seed := brep(bhost("dc1", "", "registry.local_system=fail", "endpoint.local_system=error"), bhost("dc2", "auth"))
+	seed := brep(bhost("dc1", "", "registry.local_system=fail", "endpoint.local_system=error"), bhost("dc2", ErrorKindAuth))
 	b, _ := json.Marshal(seed)
 	f.Add(b)
 	f.Add([]byte(`{"schema":"dcproxy.report/v1","hosts":[{"host":"DC1","error":{"kind":"x"},"checks":[{"id":"a","status":"fail"}]}],"resolved":[{"host":"x","check":"host","status":"error"}]}`))
@@ -288,7 +288,7 @@ func FuzzReadBaseline(f *testing.F) {
 			}
 			return
 		}
-		cur := brep(bhost("dc1", "", "registry.local_system=fail"), bhost("dc2", "", "a=pass"), bhost("dc3", "timeout"))
+		cur := brep(bhost("dc1", "", "registry.local_system=fail"), bhost("dc2", "", "a=pass"), bhost("dc3", ErrorKindTimeout))
 		if err := ApplyBaseline(cur, prev); err != nil {
 			t.Fatalf("ApplyBaseline of a parsed baseline: %v", err)
 		}

@@ -227,7 +227,7 @@ func TestE2E_combinedCommand(t *testing.T) {
 	if r := find("nops-de-missing-service"); r.Status != fleet.StatusNoncompliant || checks(r)["registry.local_service"].Status != fleet.CheckFail {
 		t.Errorf("de-DE host without PowerShell and without LocalService's value: %s", verdictOf(r))
 	}
-	if r := find("no-reference"); r.Status != fleet.StatusError || r.Error == nil || r.Error.Kind != "reference" {
+	if r := find("no-reference"); r.Status != fleet.StatusError || r.Error == nil || r.Error.Kind != fleet.ErrorKindReference {
 		t.Errorf("host without a reference: %s", verdictOf(r))
 	}
 }

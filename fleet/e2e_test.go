@@ -76,18 +76,21 @@ func TestE2E_auditOverWinRM(t *testing.T) {
 		Dialer: winrmclient.Dialer{}, Target: target,
 		Probe: fleet.ProbeOptions{URL: "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"},
 	})
-	want := []struct{ status, kind string }{
+	want := []struct {
+		status fleet.HostStatus
+		kind   fleet.ErrorKind
+	}{
 		{fleet.StatusCompliant, ""},
 		{fleet.StatusCompliant, ""},
 		{fleet.StatusNoncompliant, ""},
 		{fleet.StatusNoncompliant, ""},
 		{fleet.StatusCompliant, ""},
-		{fleet.StatusError, "unreachable"},
-		{fleet.StatusError, "timeout"},
-		{fleet.StatusError, "auth"},
-		{fleet.StatusError, "auth"},
-		{fleet.StatusError, "protocol"},
-		{fleet.StatusError, "unreachable"},
+		{fleet.StatusError, fleet.ErrorKindUnreachable},
+		{fleet.StatusError, fleet.ErrorKindTimeout},
+		{fleet.StatusError, fleet.ErrorKindAuth},
+		{fleet.StatusError, fleet.ErrorKindAuth},
+		{fleet.StatusError, fleet.ErrorKindProtocol},
+		{fleet.StatusError, fleet.ErrorKindUnreachable},
 		{fleet.StatusNoncompliant, ""},
 	}
 	for i, w := range want {
@@ -95,7 +98,7 @@ func TestE2E_auditOverWinRM(t *testing.T) {
 		if r.Host != hosts[i].Name {
 			t.Fatalf("report order: %d is %s, want %s", i, r.Host, hosts[i].Name)
 		}
-		kind := ""
+		var kind fleet.ErrorKind
 		if r.Error != nil {
 			kind = r.Error.Kind
 		}

@@ -74,7 +74,7 @@ func auditHosts(ctx context.Context, hosts []inventory.Host, opt Options) []Host
 		notStarted: func(i int) { results[i] = canceledResult(hosts[i], "not started: the run was interrupted") },
 		panicked: func(i int, v any, stack []byte) {
 			opt.Logger.Error("panic while checking host", "host", hosts[i].Name, "panic", v, "stack", string(stack))
-			results[i] = errorResult(hosts[i], &HostError{Kind: "error", Message: fmt.Sprintf("internal error: %v", v)})
+			results[i] = errorResult(hosts[i], &HostError{Kind: ErrorKindError, Message: fmt.Sprintf("internal error: %v", v)})
 			finish(i)
 		},
 	})
@@ -92,7 +92,7 @@ func errorResult(h inventory.Host, e *HostError) HostResult {
 }
 
 func canceledResult(h inventory.Host, msg string) HostResult {
-	return errorResult(h, &HostError{Kind: "canceled", Message: msg})
+	return errorResult(h, &HostError{Kind: ErrorKindCanceled, Message: msg})
 }
 
 // hostErr turns a transport error into the report's error, naming its kind.
@@ -100,25 +100,25 @@ func canceledResult(h inventory.Host, msg string) HostResult {
 // The message says in plain words what happened and who acts; the transport's own text (Go's
 // "context deadline exceeded", .NET's status names) stays in Detail, which the JSON report keeps.
 func hostErr(err error) *HostError {
-	e := &HostError{Kind: remote.Kind(err), Message: err.Error()}
+	e := &HostError{Kind: ErrorKind(remote.Kind(err)), Message: err.Error()}
 	plain := ""
 	switch e.Kind {
-	case "auth":
+	case ErrorKindAuth:
 		e.Actor = ActorCredentials
 		if !errors.Is(err, remote.ErrNotAttempted) {
 			plain = "logon refused: wrong password or user name, or the account is locked, expired or not allowed to log on here"
 		}
-	case "rights":
+	case ErrorKindRights:
 		e.Actor = ActorCredentials
-	case "timeout":
+	case ErrorKindTimeout:
 		e.Actor = ActorHost
 		plain = "the host did not finish within the host timeout (WinRM too slow or not answering)"
-	case "unreachable":
+	case ErrorKindUnreachable:
 		e.Actor = ActorHost
 		plain = "WinRM did not accept a connection (host down, name or address wrong, port closed or filtered)"
-	case "tls", "protocol":
+	case ErrorKindTLS, ErrorKindProtocol:
 		e.Actor = ActorHost // their own text is specific (certificate, fault, Kerberos refusal)
-	case "canceled":
+	case ErrorKindCanceled:
 		e.Actor = ActorHost
 	}
 	if plain != "" && !strings.Contains(strings.ToLower(e.Message), "kerberos") { // Kerberos says exactly why

@@ -206,7 +206,7 @@ func decodeOrNil(raw []byte) *wininet.Settings {
 
 // verdict: any failed check makes the host noncompliant (it needs action whatever else is unknown);
 // otherwise an errored check means it could not be fully checked; otherwise it is compliant.
-func verdict(checks []Check) string {
+func verdict(checks []Check) HostStatus {
 	status := StatusCompliant
 	for _, c := range checks {
 		switch c.Status {
@@ -230,12 +230,12 @@ func reference(vals Values, declared *DeclaredReference) (*wininet.Settings, *Se
 	raw := vals[AccountCurrentUser]
 	if raw == nil {
 		return nil, &Settings{Present: false, Source: AccountKey(AccountCurrentUser)},
-			&HostError{Kind: "reference", Message: "the connecting account has no " + ValueName + " (HKCU): nothing to compare with; set the proxy for this account or declare the reference in the configuration"}
+			&HostError{Kind: ErrorKindReference, Message: "the connecting account has no " + ValueName + " (HKCU): nothing to compare with; set the proxy for this account or declare the reference in the configuration"}
 	}
 	s, err := wininet.Decode(raw)
 	if err != nil {
 		v := &Settings{Present: true, Source: AccountKey(AccountCurrentUser), Raw: hexUpper(raw), DecodeError: err.Error(), bytes: raw, read: true}
-		return nil, v, &HostError{Kind: "reference", Message: "the reference value (HKCU) does not decode: " + err.Error()}
+		return nil, v, &HostError{Kind: ErrorKindReference, Message: "the reference value (HKCU) does not decode: " + err.Error()}
 	}
 	return &s, view(&s, raw, AccountKey(AccountCurrentUser)), nil
 }

@@ -342,9 +342,10 @@ func TestE2E_KerberosRefusals(t *testing.T) {
 		}
 	}
 	type want struct {
-		status, kind string
-		msg          []string
-		ntlm         bool // NTLM tokens reached the host
+		status fleet.HostStatus
+		kind   fleet.ErrorKind
+		msg    []string
+		ntlm   bool // NTLM tokens reached the host
 	}
 	for _, tc := range []struct {
 		name  string
@@ -353,23 +354,23 @@ func TestE2E_KerberosRefusals(t *testing.T) {
 		want  []want
 	}{
 		{"wrong password", []inventory.Host{dc01}, func(tg *remote.Target) { tg.Password = "not-the-password" },
-			[]want{{fleet.StatusError, "auth", []string{"pre-authentication failed"}, false}}},
+			[]want{{fleet.StatusError, fleet.ErrorKindAuth, []string{"pre-authentication failed"}, false}}},
 		{"clock skew", []inventory.Host{skewHost}, func(*remote.Target) {},
-			[]want{{fleet.StatusError, "protocol", []string{"clock skew too great", "refused the Kerberos ticket"}, false}}},
+			[]want{{fleet.StatusError, fleet.ErrorKindProtocol, []string{"clock skew too great", "refused the Kerberos ticket"}, false}}},
 		{"unknown SPN", []inventory.Host{noSPN}, func(*remote.Target) {},
-			[]want{{fleet.StatusError, "error", []string{"no such service principal", "HTTP/dc09.lab.test"}, false}}},
+			[]want{{fleet.StatusError, fleet.ErrorKindError, []string{"no such service principal", "HTTP/dc09.lab.test"}, false}}},
 		{"negotiate falls back to NTLM", []inventory.Host{noSPN, skewHost, dc01}, func(tg *remote.Target) { tg.Auth = remote.AuthNegotiate },
 			[]want{
-				{fleet.StatusCompliant, "", nil, true},                                   // no SPN: Kerberos impossible, NTLM allowed
-				{fleet.StatusError, "protocol", []string{"clock skew too great"}, false}, // an answer, not an absence: no fallback
+				{fleet.StatusCompliant, "", nil, true},                                                // no SPN: Kerberos impossible, NTLM allowed
+				{fleet.StatusError, fleet.ErrorKindProtocol, []string{"clock skew too great"}, false}, // an answer, not an absence: no fallback
 				{fleet.StatusCompliant, "", nil, false},
 			}},
 		{"negotiate without NTLM", []inventory.Host{noSPN, skewHost, dc01}, func(tg *remote.Target) {
 			tg.Auth, tg.Kerberos.DisableNTLM = remote.AuthNegotiate, true
 		},
 			[]want{
-				{fleet.StatusError, "error", []string{"no such service principal"}, false},
-				{fleet.StatusError, "protocol", []string{"clock skew too great"}, false},
+				{fleet.StatusError, fleet.ErrorKindError, []string{"no such service principal"}, false},
+				{fleet.StatusError, fleet.ErrorKindProtocol, []string{"clock skew too great"}, false},
 				{fleet.StatusCompliant, "", nil, false},
 			}},
 	} {
@@ -383,7 +384,7 @@ func TestE2E_KerberosRefusals(t *testing.T) {
 			skewed.settle(t)
 			for i, res := range rep.Hosts {
 				w := tc.want[i]
-				kind := ""
+				var kind fleet.ErrorKind
 				if res.Error != nil {
 					kind = res.Error.Kind
 					if strings.Contains(fmt.Sprintf("%+v", res.Error), krbPass) {
@@ -433,7 +434,7 @@ func TestE2E_KerberosLockoutGate(t *testing.T) {
 			done()
 			var notAttempted int
 			for _, res := range rep.Hosts {
-				if res.Error == nil || res.Error.Kind != "auth" {
+				if res.Error == nil || res.Error.Kind != fleet.ErrorKindAuth {
 					t.Errorf("%s: %+v, want auth", res.Host, res.Error)
 					continue
 				}

@@ -56,7 +56,7 @@ func TestAudit_wrongPasswordStopsBeforeLockout(t *testing.T) {
 	}
 	notTried := 0
 	for _, r := range rep.Hosts {
-		if r.Status != StatusError || r.Error == nil || r.Error.Kind != "auth" {
+		if r.Status != StatusError || r.Error == nil || r.Error.Kind != ErrorKindAuth {
 			t.Fatalf("%s: %+v", r.Host, r.Error)
 		}
 		if strings.Contains(r.Error.Message, "not attempted") {
@@ -125,7 +125,7 @@ func TestAudit_unreachableHostsAreNotRefusals(t *testing.T) {
 		t.Fatalf("dials %d: unreachable hosts must not stop the account", d.dials.Load())
 	}
 	for _, r := range rep.Hosts {
-		if r.Error == nil || r.Error.Kind != "unreachable" {
+		if r.Error == nil || r.Error.Kind != ErrorKindUnreachable {
 			t.Fatalf("%s: %+v", r.Host, r.Error)
 		}
 	}
@@ -252,10 +252,10 @@ func TestAudit_gateHoldsOnlyTheLogon(t *testing.T) {
 	for _, r := range rep.Hosts {
 		switch {
 		case strings.HasPrefix(r.Host, "black"):
-			if r.Error == nil || r.Error.Kind == "auth" {
+			if r.Error == nil || r.Error.Kind == ErrorKindAuth {
 				t.Errorf("%s: %+v, want a transport error of its own", r.Host, r.Error)
 			}
-		case r.Error == nil || r.Error.Kind != "auth":
+		case r.Error == nil || r.Error.Kind != ErrorKindAuth:
 			t.Errorf("%s: %+v, want auth", r.Host, r.Error)
 		case strings.Contains(r.Error.Message, "not attempted"):
 			notAttempted++

@@ -9,22 +9,28 @@ import (
 	"github.com/dcproxy/dcproxy/remote/wininet"
 )
 
+// Action is what a run does to a value.
+type Action string
+
 // Remediation actions (Remediation.Action, Step.Action).
 const (
-	ActionWrite   = "write"   // reg add the desired bytes
-	ActionDelete  = "delete"  // reg delete the value (restore of a value that was absent)
-	ActionNone    = "none"    // the account already has the desired settings
-	ActionRefused = "refused" // dcproxy will not touch the account; Message says why
+	ActionWrite   Action = "write"   // reg add the desired bytes
+	ActionDelete  Action = "delete"  // reg delete the value (restore of a value that was absent)
+	ActionNone    Action = "none"    // the account already has the desired settings
+	ActionRefused Action = "refused" // dcproxy will not touch the account; Message says why
 )
+
+// Outcome is how a planned action ended.
+type Outcome string
 
 // Remediation outcomes (Remediation.Outcome).
 const (
-	OutcomePlanned    = "planned"     // dry run: would be written
-	OutcomeUnchanged  = "unchanged"   // nothing to do
-	OutcomeSkipped    = "skipped"     // refused, or not written (connection, backup, interruption): the host is as it was
-	OutcomeVerified   = "verified"    // written, read back identical, probe re-run
-	OutcomeRolledBack = "rolled_back" // written, verification failed, previous value restored and verified
-	OutcomeFailed     = "failed"      // written, and neither the new nor the previous value could be verified
+	OutcomePlanned    Outcome = "planned"     // dry run: would be written
+	OutcomeUnchanged  Outcome = "unchanged"   // nothing to do
+	OutcomeSkipped    Outcome = "skipped"     // refused, or not written (connection, backup, interruption): the host is as it was
+	OutcomeVerified   Outcome = "verified"    // written, read back identical, probe re-run
+	OutcomeRolledBack Outcome = "rolled_back" // written, verification failed, previous value restored and verified
+	OutcomeFailed     Outcome = "failed"      // written, and neither the new nor the previous value could be verified
 )
 
 // Step is what a run does to one account's value on one host.
@@ -32,7 +38,7 @@ type Step struct {
 	Account string
 	Key     string // AccountKey(Account)
 	Value   string // ValueName or SavedLegacyValue
-	Action  string // ActionWrite, ActionDelete, ActionNone or ActionRefused
+	Action  Action // ActionWrite, ActionDelete, ActionNone or ActionRefused
 	// Current is the value the audit read (nil = absent); a run writes only while the host still
 	// holds exactly these bytes.
 	Current []byte

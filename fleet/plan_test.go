@@ -47,7 +47,7 @@ func TestPlanFix(t *testing.T) {
 	direct := enc("", "", "", 3)
 	declared := &DeclaredReference{Proxy: "proxy:8080", Bypass: "<local>"}
 	type want struct {
-		action  string
+		action  Action
 		desired []byte
 		current []byte
 		msg     string
@@ -70,7 +70,7 @@ func TestPlanFix(t *testing.T) {
 			want{action: ActionWrite, desired: direct, current: ref}, want{action: ActionNone}},
 		{"PAC reference copied", audited(Values{AccountCurrentUser: pac, AccountLocalSystem: nil, AccountLocalService: ref}, nil), PlanOptions{},
 			want{action: ActionWrite, desired: pac}, want{action: ActionWrite, desired: pac, current: ref}},
-		{"errored host refused", HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: "unreachable", Message: "connection refused"}}, PlanOptions{},
+		{"errored host refused", HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: ErrorKindUnreachable, Message: "connection refused"}}, PlanOptions{},
 			want{action: ActionRefused, msg: "unreachable"}, want{action: ActionRefused, msg: "unreachable"}},
 		{"missing reference refused", audited(Values{AccountCurrentUser: nil, AccountLocalSystem: nil, AccountLocalService: nil}, nil), PlanOptions{},
 			want{action: ActionRefused, msg: "reference"}, want{action: ActionRefused, msg: "reference"}},
@@ -106,7 +106,7 @@ func TestPlanFix(t *testing.T) {
 			}
 			rows := plans[0].Remediation()
 			for i, r := range rows {
-				wantOutcome := map[string]string{ActionWrite: OutcomePlanned, ActionNone: OutcomeUnchanged, ActionRefused: OutcomeSkipped}[plans[0].Steps[i].Action]
+				wantOutcome := map[Action]Outcome{ActionWrite: OutcomePlanned, ActionNone: OutcomeUnchanged, ActionRefused: OutcomeSkipped}[plans[0].Steps[i].Action]
 				if r.Outcome != wantOutcome {
 					t.Errorf("row %d outcome %s, want %s", i, r.Outcome, wantOutcome)
 				}
@@ -167,7 +167,7 @@ func TestPlanFixSavedLegacy(t *testing.T) {
 	declared := &DeclaredReference{Proxy: "proxy:8080", Bypass: "<local>"}
 	on := PlanOptions{SavedLegacySettings: true}
 	type want struct {
-		action  string
+		action  Action
 		desired []byte
 		current []byte
 		msg     string
@@ -177,41 +177,41 @@ func TestPlanFixSavedLegacy(t *testing.T) {
 		name string
 		hr   HostResult
 		opt  PlanOptions
-		dcs  [2]string // DefaultConnectionSettings actions: LOCAL_SYSTEM, LOCAL_SERVICE
+		dcs  [2]Action // DefaultConnectionSettings actions: LOCAL_SYSTEM, LOCAL_SERVICE
 		// saved: the SavedLegacySettings steps expected after them, in account order (nil: none).
 		saved []want
 	}{
 		{"missing values get the reference's copy", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: ref}, refSaved, nil, refSaved), nil), on,
-			[2]string{ActionWrite, ActionNone},
+			[2]Action{ActionWrite, ActionNone},
 			[]want{{action: ActionWrite, desired: refSaved}, {action: ActionNone, msg: "matches"}}},
 		{"differing saved copy of a matching account is written", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: ref, AccountLocalService: ref}, refSaved, refSaved, old), nil), on,
-			[2]string{ActionNone, ActionNone},
+			[2]Action{ActionNone, ActionNone},
 			[]want{{action: ActionNone}, {action: ActionWrite, desired: refSaved, current: old}}},
 		{"counter-only difference left alone", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: ref}, refSaved, enc("PROXY:8080", "<local>", "", 77), refSaved), nil), on,
-			[2]string{ActionWrite, ActionNone},
+			[2]Action{ActionWrite, ActionNone},
 			[]want{{action: ActionNone, msg: "matches"}, {action: ActionNone}}},
 		{"reference without saved copy: accounts' left alone", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: old}, nil, old, nil), nil), on,
-			[2]string{ActionWrite, ActionWrite},
+			[2]Action{ActionWrite, ActionWrite},
 			[]want{{action: ActionNone, msg: "left alone: the reference", notice: true}, {action: ActionNone, msg: "left alone", notice: true}}},
 		{"undecodable reference saved copy refused", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: ref}, undecodable, nil, nil), nil), on,
-			[2]string{ActionWrite, ActionNone},
+			[2]Action{ActionWrite, ActionNone},
 			[]want{{action: ActionRefused, msg: "reference's SavedLegacySettings does not decode"}, {action: ActionRefused, msg: "does not decode"}}},
 		{"undecodable account saved copy refused", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: ref}, refSaved, undecodable, old), nil), on,
-			[2]string{ActionWrite, ActionNone},
+			[2]Action{ActionWrite, ActionNone},
 			[]want{{action: ActionRefused, msg: "fix it by hand"}, {action: ActionWrite, desired: refSaved, current: old}}},
 		{"refused account gets no saved step", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: undecodable, AccountLocalService: nil}, refSaved, nil, nil), nil), on,
-			[2]string{ActionRefused, ActionWrite},
+			[2]Action{ActionRefused, ActionWrite},
 			[]want{{action: ActionWrite, desired: refSaved}}},
 		{"declared reference encodes the saved copy", audited(withSaved(Values{AccountCurrentUser: nil, AccountLocalSystem: nil, AccountLocalService: old}, nil, nil, old), declared), PlanOptions{Reference: declared, SavedLegacySettings: true},
-			[2]string{ActionWrite, ActionWrite},
+			[2]Action{ActionWrite, ActionWrite},
 			[]want{{action: ActionWrite, desired: enc("proxy:8080", "<local>", "", 0)}, {action: ActionWrite, desired: enc("proxy:8080", "<local>", "", 3), current: old}}},
 		{"option on but not read", audited(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: ref}, nil), on,
-			[2]string{ActionWrite, ActionNone},
+			[2]Action{ActionWrite, ActionNone},
 			[]want{{action: ActionRefused, msg: "not read"}, {action: ActionRefused, msg: "not read"}}},
 		{"option off: read values are ignored", audited(withSaved(Values{AccountCurrentUser: ref, AccountLocalSystem: nil, AccountLocalService: ref}, refSaved, nil, old), nil), PlanOptions{},
-			[2]string{ActionWrite, ActionNone}, nil},
-		{"errored host: only the refusals", HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: "timeout", Message: "t"}}, on,
-			[2]string{ActionRefused, ActionRefused}, nil},
+			[2]Action{ActionWrite, ActionNone}, nil},
+		{"errored host: only the refusals", HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: ErrorKindTimeout, Message: "t"}}, on,
+			[2]Action{ActionRefused, ActionRefused}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

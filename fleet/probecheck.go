@@ -283,7 +283,7 @@ func rootMissing(out *probe.Output, cloud string) bool {
 // proxyAuth refines a failed probe whose proxy wants credentials or refuses the computer: a 407
 // where the sensor has credentials configured is a warning (dcproxy cannot present them), a 401 or
 // 403 from the proxy itself is what the sensor reports as a licensing error.
-func (e *hostEval) proxyAuth(pr probe.Result, status, msg string, route *Route) (string, string) {
+func (e *hostEval) proxyAuth(pr probe.Result, status CheckStatus, msg string, route *Route) (CheckStatus, string) {
 	if pr.TLS {
 		return status, msg
 	}
@@ -341,7 +341,7 @@ func (e *hostEval) seedRegistry(regChecks []Check, out *probe.Output) []Check {
 // without TLS is the proxy's own answer to the CONNECT (a blocking proxy's 503 looks exactly like the
 // endpoint's), and a certificate from another issuer is TLS inspection, which the sensor does not
 // support even when the host trusts the inspecting CA.
-func judgeProbe(pr probe.Result, po ProbeOptions) (status, msg string) {
+func judgeProbe(pr probe.Result, po ProbeOptions) (status CheckStatus, msg string) {
 	switch {
 	case pr.TLS && !issuerExpected(pr.Issuer, po.ExpectedIssuers):
 		issuer := pr.Issuer

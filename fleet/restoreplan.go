@@ -16,7 +16,8 @@ type RestoreOptions struct {
 
 // transportKinds are the HostError kinds that mean the audit could not read the host; a restore
 // refuses only those (a missing or undecodable reference does not matter to it).
-var transportKinds = map[string]bool{"auth": true, "tls": true, "unreachable": true, "timeout": true, "protocol": true, "canceled": true}
+var transportKinds = map[ErrorKind]bool{ErrorKindAuth: true, ErrorKindTLS: true, ErrorKindUnreachable: true, ErrorKindTimeout: true,
+	ErrorKindProtocol: true, ErrorKindCanceled: true}
 
 // PlanRestore derives from an audit report and the backup records of one run what a restore
 // writes on each host, in report order (pure): every recorded (host, account) gets its previous

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,19 +22,19 @@ func TestPlanRestore(t *testing.T) {
 		name    string
 		hr      HostResult
 		recs    []BackupRecord
-		actions []string
+		actions []Action
 	}{
-		{"absent comes back as a delete, a value as a write", hr, []BackupRecord{rec(AccountLocalSystem, nil), rec(AccountLocalService, old)}, []string{ActionDelete, ActionWrite}},
-		{"already restored", hr, []BackupRecord{rec(AccountLocalSystem, ref)}, []string{ActionNone}},
-		{"first record of an account wins", hr, []BackupRecord{rec(AccountLocalSystem, old), rec(AccountLocalSystem, ref)}, []string{ActionWrite}},
-		{"foreign key refused", hr, []BackupRecord{{RunID: "r1", Host: "dc1", Account: AccountLocalSystem, Key: `HKLM\SOFTWARE\Evil`, Value: ValueName, Absent: true}}, []string{ActionRefused}},
-		{"errored host refused", HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: "auth", Message: "denied"}}, []BackupRecord{rec(AccountLocalSystem, nil)}, []string{ActionRefused}},
+		{"absent comes back as a delete, a value as a write", hr, []BackupRecord{rec(AccountLocalSystem, nil), rec(AccountLocalService, old)}, []Action{ActionDelete, ActionWrite}},
+		{"already restored", hr, []BackupRecord{rec(AccountLocalSystem, ref)}, []Action{ActionNone}},
+		{"first record of an account wins", hr, []BackupRecord{rec(AccountLocalSystem, old), rec(AccountLocalSystem, ref)}, []Action{ActionWrite}},
+		{"foreign key refused", hr, []BackupRecord{{RunID: "r1", Host: "dc1", Account: AccountLocalSystem, Key: `HKLM\SOFTWARE\Evil`, Value: ValueName, Absent: true}}, []Action{ActionRefused}},
+		{"errored host refused", HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: ErrorKindAuth, Message: "denied"}}, []BackupRecord{rec(AccountLocalSystem, nil)}, []Action{ActionRefused}},
 		{"other host's records ignored", hr, []BackupRecord{{RunID: "r1", Host: "dc2", Account: AccountLocalSystem, Key: AccountKey(AccountLocalSystem), Value: ValueName, Absent: true}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			plans := PlanRestore(&Report{Hosts: []HostResult{tc.hr}}, tc.recs, RestoreOptions{})
-			var got []string
+			var got []Action
 			for _, s := range plans[0].Steps {
 				got = append(got, s.Action)
 				if s.Action == ActionWrite && !bytes.Equal(s.Desired, old) {
@@ -43,7 +44,7 @@ func TestPlanRestore(t *testing.T) {
 					t.Errorf("delete carries bytes")
 				}
 			}
-			if strings.Join(got, ",") != strings.Join(tc.actions, ",") {
+			if !slices.Equal(got, tc.actions) {
 				t.Errorf("actions %v, want %v", got, tc.actions)
 			}
 		})
@@ -71,7 +72,7 @@ func TestPlanRestoreChangedSince(t *testing.T) {
 		current []byte
 		rec     BackupRecord
 		force   bool
-		action  string
+		action  Action
 		msg     string
 	}{
 		{"still what the run wrote", ref, rec("fix", old, ref), false, ActionWrite, "put back"},
@@ -104,17 +105,17 @@ func TestPlanRestoreErrorKinds(t *testing.T) {
 		Previous: hexUpper(old), New: hexUpper(ref)}
 	// The operator's HKCU has no proxy: the audit stops at the reference, the restore does not need it.
 	noRef := audited(Values{AccountCurrentUser: nil, AccountLocalSystem: ref, AccountLocalService: ref}, nil)
-	if noRef.Error == nil || noRef.Error.Kind != "reference" {
+	if noRef.Error == nil || noRef.Error.Kind != ErrorKindReference {
 		t.Fatalf("audit without reference: %+v", noRef.Error)
 	}
 	st := PlanRestore(&Report{Hosts: []HostResult{noRef}}, []BackupRecord{rec}, RestoreOptions{})[0].Steps[0]
 	if st.Action != ActionWrite || !bytes.Equal(st.Current, ref) || !bytes.Equal(st.Desired, old) {
 		t.Errorf("reference error: %s %q current %X", st.Action, st.Message, st.Current)
 	}
-	for _, kind := range []string{"auth", "tls", "unreachable", "timeout", "protocol", "canceled"} {
+	for _, kind := range []ErrorKind{ErrorKindAuth, ErrorKindTLS, ErrorKindUnreachable, ErrorKindTimeout, ErrorKindProtocol, ErrorKindCanceled} {
 		hr := HostResult{Host: "dc1", Status: StatusError, Error: &HostError{Kind: kind, Message: "x"}}
 		st := PlanRestore(&Report{Hosts: []HostResult{hr}}, []BackupRecord{rec}, RestoreOptions{Force: true})[0].Steps[0]
-		if st.Action != ActionRefused || !strings.Contains(st.Message, "could not check the host ("+kind+")") {
+		if st.Action != ActionRefused || !strings.Contains(st.Message, "could not check the host ("+string(kind)+")") {
 			t.Errorf("%s: %s %q", kind, st.Action, st.Message)
 		}
 	}
@@ -136,26 +137,26 @@ func TestPlanRestoreSavedLegacy(t *testing.T) {
 		name    string
 		hr      HostResult
 		recs    []BackupRecord
-		actions []string
+		actions []Action
 		msg     string
 	}{
 		{"both values of an account come back", read,
 			[]BackupRecord{rec(AccountLocalSystem, ValueName, old), rec(AccountLocalSystem, SavedLegacyValue, nil), rec(AccountLocalService, SavedLegacyValue, old)},
-			[]string{ActionWrite, ActionDelete, ActionWrite}, ""},
+			[]Action{ActionWrite, ActionDelete, ActionWrite}, ""},
 		{"first record per value wins", read,
 			[]BackupRecord{rec(AccountLocalSystem, SavedLegacyValue, old), rec(AccountLocalSystem, SavedLegacyValue, ref), rec(AccountLocalSystem, ValueName, ref)},
-			[]string{ActionWrite, ActionNone}, ""},
+			[]Action{ActionWrite, ActionNone}, ""},
 		{"saved record without the read refused", audited(vals, nil),
-			[]BackupRecord{rec(AccountLocalSystem, SavedLegacyValue, old)}, []string{ActionRefused}, "SavedLegacySettings (it was not read)"},
+			[]BackupRecord{rec(AccountLocalSystem, SavedLegacyValue, old)}, []Action{ActionRefused}, "SavedLegacySettings (it was not read)"},
 		{"other value names still refused", read,
-			[]BackupRecord{rec(AccountLocalSystem, "ProxyServer", old), rec(AccountLocalSystem, "savedlegacysettings ", old)}, []string{ActionRefused, ActionRefused}, "never writes"},
+			[]BackupRecord{rec(AccountLocalSystem, "ProxyServer", old), rec(AccountLocalSystem, "savedlegacysettings ", old)}, []Action{ActionRefused, ActionRefused}, "never writes"},
 		{"saved record of the current user refused", read,
-			[]BackupRecord{rec(AccountCurrentUser, SavedLegacyValue, old)}, []string{ActionRefused}, "never writes"},
+			[]BackupRecord{rec(AccountCurrentUser, SavedLegacyValue, old)}, []Action{ActionRefused}, "never writes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := PlanRestore(&Report{Hosts: []HostResult{tc.hr}}, tc.recs, RestoreOptions{})[0]
-			var got []string
+			var got []Action
 			for _, s := range p.Steps {
 				got = append(got, s.Action)
 				if s.Action == ActionWrite && !bytes.Equal(s.Desired, old) {
@@ -165,7 +166,7 @@ func TestPlanRestoreSavedLegacy(t *testing.T) {
 					t.Errorf("message %q lacks %q", s.Message, tc.msg)
 				}
 			}
-			if strings.Join(got, ",") != strings.Join(tc.actions, ",") {
+			if !slices.Equal(got, tc.actions) {
 				t.Errorf("actions %v, want %v", got, tc.actions)
 			}
 		})

@@ -20,28 +20,37 @@ const Schema = "dcproxy.report/v2"
 // actor); readers refuse it with a clear error.
 const SchemaV1 = "dcproxy.report/v1"
 
+// HostStatus is a host's verdict.
+type HostStatus string
+
 // Host statuses.
 const (
-	StatusCompliant    = "compliant"
-	StatusNoncompliant = "noncompliant"
-	StatusError        = "error"
+	StatusCompliant    HostStatus = "compliant"
+	StatusNoncompliant HostStatus = "noncompliant"
+	StatusError        HostStatus = "error"
 )
+
+// CheckStatus is a check's outcome.
+type CheckStatus string
+
+// CheckKind says what a check compares, and so the types of its Expected and Actual.
+type CheckKind string
 
 // Check statuses and kinds.
 const (
-	CheckPass  = "pass"
-	CheckFail  = "fail"
-	CheckError = "error"
-	CheckInfo  = "info"
+	CheckPass  CheckStatus = "pass"
+	CheckFail  CheckStatus = "fail"
+	CheckError CheckStatus = "error"
+	CheckInfo  CheckStatus = "info"
 	// CheckWarn is a finding that does not stop the sensor (for example WinINet values that differ
 	// while the sensor uses its own proxy): reported, never a reason for noncompliance.
-	CheckWarn = "warn"
+	CheckWarn CheckStatus = "warn"
 
-	KindRegCompare = "regcompare"
-	KindEndpoint   = "endpoint"
-	KindInfo       = "info"
-	KindSensor     = "sensor" // the sensor's kind, configuration and route decision
-	KindTLS        = "tls"    // TLS prerequisites: .NET registry values, trusted roots
+	KindRegCompare CheckKind = "regcompare"
+	KindEndpoint   CheckKind = "endpoint"
+	KindInfo       CheckKind = "info"
+	KindSensor     CheckKind = "sensor" // the sensor's kind, configuration and route decision
+	KindTLS        CheckKind = "tls"    // TLS prerequisites: .NET registry values, trusted roots
 )
 
 // Who acts on a finding (issue "decisions"): the same words in every format.
@@ -114,11 +123,11 @@ type BaselineRef struct {
 // Finding is one problem of a host as drift tracks it: a failing or erroring check (Check is its
 // id) or the host's own error (Check is FindingHost).
 type Finding struct {
-	Host    string `json:"host"`
-	Check   string `json:"check"`
-	Account string `json:"account,omitempty"`
-	Status  string `json:"status"` // fail or error, as in the report it comes from
-	Message string `json:"message,omitempty"`
+	Host    string      `json:"host"`
+	Check   string      `json:"check"`
+	Account string      `json:"account,omitempty"`
+	Status  CheckStatus `json:"status"` // fail or error, as in the report it comes from
+	Message string      `json:"message,omitempty"`
 }
 
 // FindingHost is the Check of a Finding that is the host's error rather than one of its checks.
@@ -150,7 +159,7 @@ type HostResult struct {
 	Address     string        `json:"address"`
 	Site        string        `json:"site,omitempty"`
 	Tags        []string      `json:"tags,omitempty"`
-	Status      string        `json:"status"`
+	Status      HostStatus    `json:"status"`
 	Error       *HostError    `json:"error,omitempty"`
 	DurationMS  int64         `json:"duration_ms"`
 	Checks      []Check       `json:"checks"`
@@ -176,11 +185,27 @@ type HostResult struct {
 	state *hostState
 }
 
-// HostError says why a host could not be checked. Kind is one of auth, unreachable, timeout,
-// protocol, canceled, reference, error.
+// ErrorKind classifies a host's error: the transport's kinds (remote.Kind) and the audit's own.
+type ErrorKind string
+
+// Host error kinds (HostError.Kind).
+const (
+	ErrorKindAuth        ErrorKind = "auth"        // logon refused
+	ErrorKindRights      ErrorKind = "rights"      // logged on, but access denied
+	ErrorKindTLS         ErrorKind = "tls"         // the HTTPS listener's certificate or handshake
+	ErrorKindTimeout     ErrorKind = "timeout"     // the host timeout elapsed
+	ErrorKindUnreachable ErrorKind = "unreachable" // WinRM did not accept a connection
+	ErrorKindProtocol    ErrorKind = "protocol"    // a fault or an answer dcproxy cannot read
+	ErrorKindCanceled    ErrorKind = "canceled"    // the run was interrupted
+	ErrorKindError       ErrorKind = "error"       // anything else
+	// ErrorKindReference: the connecting account has no usable reference value to compare with.
+	ErrorKindReference ErrorKind = "reference"
+)
+
+// HostError says why a host could not be checked.
 type HostError struct {
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
+	Kind    ErrorKind `json:"kind"`
+	Message string    `json:"message"`
 	// Actor is who acts on it (ActorHost, ActorCredentials, ActorSensor ...).
 	Actor string `json:"actor,omitempty"`
 	// Detail is the technical text behind Message (the transport's error), for the JSON report.
@@ -199,13 +224,13 @@ type Stats struct {
 
 // Check is one finding.
 type Check struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"`
-	Account  string `json:"account"`
-	Status   string `json:"status"`
-	Expected any    `json:"expected,omitempty"` // *Settings or *Probe
-	Actual   any    `json:"actual,omitempty"`   // *Settings or *Probe
-	Message  string `json:"message"`
+	ID       string      `json:"id"`
+	Kind     CheckKind   `json:"kind"`
+	Account  string      `json:"account"`
+	Status   CheckStatus `json:"status"`
+	Expected any         `json:"expected,omitempty"` // by Kind: *Settings, *Probe, *Sensor (see UnmarshalJSON)
+	Actual   any         `json:"actual,omitempty"`
+	Message  string      `json:"message"`
 	// Approximate marks an endpoint probe of an account that uses a PAC URL or auto-detection: the
 	// probe used the connecting account's resolution, not the account's own.
 	Approximate bool `json:"approximate,omitempty"`
@@ -378,15 +403,15 @@ type Route struct {
 
 // Remediation is what a fix or restore did (or would do) to one account's value on a host.
 type Remediation struct {
-	Account string `json:"account"`
-	Key     string `json:"key"`
-	Value   string `json:"value"`
-	Action  string `json:"action"`  // write, delete, none, refused
-	Outcome string `json:"outcome"` // planned, written, verified, rolled_back, failed, skipped
-	Before  string `json:"before,omitempty"`
-	After   string `json:"after,omitempty"`
-	Backup  string `json:"backup,omitempty"` // on-host export file
-	Message string `json:"message,omitempty"`
+	Account string  `json:"account"`
+	Key     string  `json:"key"`
+	Value   string  `json:"value"`
+	Action  Action  `json:"action"`  // write, delete, none, refused
+	Outcome Outcome `json:"outcome"` // planned, written, verified, rolled_back, failed, skipped
+	Before  string  `json:"before,omitempty"`
+	After   string  `json:"after,omitempty"`
+	Backup  string  `json:"backup,omitempty"` // on-host export file
+	Message string  `json:"message,omitempty"`
 }
 
 func (r *Report) summarize() {

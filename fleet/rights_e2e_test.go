@@ -78,7 +78,7 @@ func TestE2E_rightsRefusalsDoNotTripTheLockoutGate(t *testing.T) {
 			t.Errorf("%s: never tried", r.Host)
 		}
 		if i < len(wantMsg) {
-			if r.Error == nil || r.Error.Kind != "rights" || !strings.Contains(r.Error.Message, wantMsg[i]) ||
+			if r.Error == nil || r.Error.Kind != fleet.ErrorKindRights || !strings.Contains(r.Error.Message, wantMsg[i]) ||
 				!strings.Contains(r.Error.Message, "lacks the rights") {
 				t.Errorf("%s: %s %+v, want a rights refusal %q", r.Host, r.Status, r.Error, wantMsg[i])
 			}

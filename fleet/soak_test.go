@@ -89,7 +89,7 @@ func TestAudit_faultSoak(t *testing.T) {
 		Dialer: winrmclient.Dialer{}, Target: target, Probe: fleet.ProbeOptions{URL: "https://triprd1wcuse1sensorapi.eastus.cloudapp.azure.com"}}
 
 	alone := fleet.Audit(context.Background(), healthy, opt)
-	want := map[string]string{}
+	want := map[string]fleet.HostStatus{}
 	for _, r := range alone.Hosts {
 		if r.Status == fleet.StatusError {
 			t.Fatalf("fixture: healthy host %s alone: %+v", r.Host, r.Error)
@@ -131,7 +131,7 @@ func TestAudit_faultSoak(t *testing.T) {
 		if r.Host != hosts[i].Name {
 			t.Fatalf("report order: %d is %s, want %s", i, r.Host, hosts[i].Name)
 		}
-		kind := ""
+		var kind fleet.ErrorKind
 		if r.Error != nil {
 			kind = r.Error.Kind
 		}
@@ -157,12 +157,12 @@ func TestAudit_faultSoak(t *testing.T) {
 }
 
 // soakKinds is the error each faulty host must get (hostile: as its package documents).
-var soakKinds = map[string]string{
-	"fault-refuse": "unreachable", "fault-blackhole": "timeout", "fault-slow": "timeout", "fault-http500": "protocol",
-	"fault-drop": "unreachable", "fault-authfail": "auth",
-	"hostile-garbage": "protocol", "hostile-deep-xml": "protocol", "hostile-endless-body": "protocol",
-	"hostile-slowloris": "timeout", "hostile-slow-headers": "timeout", "hostile-stall": "timeout",
-	"hostile-401-loop": "auth", "hostile-weak-ntlm": "protocol", "hostile-tls-bad-cert": "tls", "hostile-tls-garbage": "protocol",
+var soakKinds = map[string]fleet.ErrorKind{
+	"fault-refuse": fleet.ErrorKindUnreachable, "fault-blackhole": fleet.ErrorKindTimeout, "fault-slow": fleet.ErrorKindTimeout, "fault-http500": fleet.ErrorKindProtocol,
+	"fault-drop": fleet.ErrorKindUnreachable, "fault-authfail": fleet.ErrorKindAuth,
+	"hostile-garbage": fleet.ErrorKindProtocol, "hostile-deep-xml": fleet.ErrorKindProtocol, "hostile-endless-body": fleet.ErrorKindProtocol,
+	"hostile-slowloris": fleet.ErrorKindTimeout, "hostile-slow-headers": fleet.ErrorKindTimeout, "hostile-stall": fleet.ErrorKindTimeout,
+	"hostile-401-loop": fleet.ErrorKindAuth, "hostile-weak-ntlm": fleet.ErrorKindProtocol, "hostile-tls-bad-cert": fleet.ErrorKindTLS, "hostile-tls-garbage": fleet.ErrorKindProtocol,
 }
 
 func mb(n uint64) float64 { return float64(n) / (1 << 20) }

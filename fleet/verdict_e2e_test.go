@@ -44,78 +44,78 @@ hosts:
 type verdictCase struct {
 	name   string
 	spec   string // fleet-file fields of the host, indented by 4
-	status string
-	route  string            // Route.Source
-	checks map[string]string // check id -> status
-	says   string            // a substring of some check's message
-	actors map[string]string // check id -> who acts (optional)
+	status fleet.HostStatus
+	route  string                       // Route.Source
+	checks map[string]fleet.CheckStatus // check id -> status
+	says   string                       // a substring of some check's message
+	actors map[string]string            // check id -> who acts (optional)
 }
 
 var verdictCases = []verdictCase{
 	// No sensor: a readiness check with the seed's rule.
 	{name: "none-ready", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_service": fleet.CheckPass, "endpoint.local_service": fleet.CheckPass, "sensor": fleet.CheckInfo}},
+		checks: map[string]fleet.CheckStatus{"registry.local_service": fleet.CheckPass, "endpoint.local_service": fleet.CheckPass, "sensor": fleet.CheckInfo}},
 	{name: "none-missing-service", spec: "registry: {local_service: absent}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_service": fleet.CheckFail, "endpoint.local_service": fleet.CheckFail},
+		checks: map[string]fleet.CheckStatus{"registry.local_service": fleet.CheckFail, "endpoint.local_service": fleet.CheckFail},
 		actors: map[string]string{"registry.local_service": fleet.ActorFix, "endpoint.local_service": fleet.ActorFix}},
 	{name: "none-missing-direct-works", spec: "registry: {local_service: absent}\n    network: {direct: true}", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_service": fleet.CheckWarn, "endpoint.local_service": fleet.CheckPass}, says: "reachable direct"},
+		checks: map[string]fleet.CheckStatus{"registry.local_service": fleet.CheckWarn, "endpoint.local_service": fleet.CheckPass}, says: "reachable direct"},
 	{name: "none-de-differing", spec: "locale: de-DE\n    registry: {local_system: {proxy: 'old.lab.test:3128', bypass: '<local>'}}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_system": fleet.CheckFail, "endpoint.local_system": fleet.CheckFail}},
+		checks: map[string]fleet.CheckStatus{"registry.local_system": fleet.CheckFail, "endpoint.local_system": fleet.CheckFail}},
 	{name: "none-407-anonymous", spec: "registry: {current_user: {proxy: 'auth.lab.test:8080'}, local_system: {proxy: 'auth.lab.test:8080'}, local_service: {proxy: 'auth.lab.test:8080'}}",
 		status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"endpoint.local_service": fleet.CheckFail, "endpoint.local_system": fleet.CheckWarn, "endpoint.current_user": fleet.CheckInfo}, says: "LocalService goes out anonymously"},
+		checks: map[string]fleet.CheckStatus{"endpoint.local_service": fleet.CheckFail, "endpoint.local_system": fleet.CheckWarn, "endpoint.current_user": fleet.CheckInfo}, says: "LocalService goes out anonymously"},
 	// v2 without a JSON proxy: the seed's rule.
 	{name: "v2-wininet-ok", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"endpoint.local_service": fleet.CheckPass, "endpoint.local_system": fleet.CheckPass}, says: "latest sensor version 2.250.18972.18405"},
+		checks: map[string]fleet.CheckStatus{"endpoint.local_service": fleet.CheckPass, "endpoint.local_system": fleet.CheckPass}, says: "latest sensor version 2.250.18972.18405"},
 	{name: "v2-wininet-missing-system", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}\n    registry: {local_system: absent}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_system": fleet.CheckFail}},
+		checks: map[string]fleet.CheckStatus{"registry.local_system": fleet.CheckFail}},
 	{name: "v2-de-wininet-missing", spec: "locale: de-DE\n    sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}\n    registry: {local_service: absent}", status: fleet.StatusNoncompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"registry.local_service": fleet.CheckFail}},
+		checks: map[string]fleet.CheckStatus{"registry.local_service": fleet.CheckFail}},
 	{name: "v2-endpoint-503", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}\n    network: {endpoint_version: ''}", status: fleet.StatusCompliant, route: fleet.RouteWinINet,
-		checks: map[string]string{"endpoint.local_service": fleet.CheckPass}, says: "answered 503"},
+		checks: map[string]fleet.CheckStatus{"endpoint.local_service": fleet.CheckPass}, says: "answered 503"},
 	// v2 with a JSON proxy: that proxy decides; WinINet differences are warnings.
 	{name: "v2-json-wininet-absent", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://json.lab.test:3128'}\n    registry: {local_system: absent, local_service: absent}",
 		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON,
-		checks: map[string]string{"endpoint.sensor_json": fleet.CheckPass, "registry.local_service": fleet.CheckWarn, "registry.local_system": fleet.CheckWarn}},
+		checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckPass, "registry.local_service": fleet.CheckWarn, "registry.local_system": fleet.CheckWarn}},
 	{name: "v2-json-and-wininet", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://json.lab.test:3128'}",
-		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckPass}, says: "Microsoft documents no precedence"},
+		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckPass}, says: "Microsoft documents no precedence"},
 	{name: "v2-json-down", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://old.lab.test:3128'}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckFail, "endpoint.local_service": fleet.CheckInfo},
+		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckFail, "endpoint.local_service": fleet.CheckInfo},
 		actors: map[string]string{"endpoint.sensor_json": fleet.ActorProxy}},
 	{name: "v2-json-407-credentials", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://auth.lab.test:8080', proxy_user: 'CORP\\svc-proxy'}",
-		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckWarn}, says: `credentials for CORP\svc-proxy configured (not verified`},
+		status: fleet.StatusCompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckWarn}, says: `credentials for CORP\svc-proxy configured (not verified`},
 	{name: "v2-json-407-none", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://auth.lab.test:8080'}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckFail}, says: "wants credentials (407)"},
+		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckFail}, says: "wants credentials (407)"},
 	{name: "v2-json-401", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://p401.lab.test:8080'}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckFail}, says: "licensing"},
+		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckFail}, says: "licensing"},
 	{name: "v2-json-403-de", spec: "locale: de-DE\n    sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://p403.lab.test:8080'}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"endpoint.sensor_json": fleet.CheckFail}, says: "refused the request with 403"},
+		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"endpoint.sensor_json": fleet.CheckFail}, says: "refused the request with 403"},
 	// The per-machine override.
 	{name: "machine-override-ok", spec: "machine: {proxy_per_user: false, local_machine: {proxy: 'proxy.lab.test:8080', bypass: '<local>'}}\n    registry: {local_service: absent}",
-		status: fleet.StatusCompliant, route: fleet.RouteWinINetMachine, checks: map[string]string{"endpoint.local_service": fleet.CheckPass, "registry.local_service": fleet.CheckWarn}},
+		status: fleet.StatusCompliant, route: fleet.RouteWinINetMachine, checks: map[string]fleet.CheckStatus{"endpoint.local_service": fleet.CheckPass, "registry.local_service": fleet.CheckWarn}},
 	{name: "machine-override-broken", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}\n    machine: {proxy_per_user: false, local_machine: {proxy: 'old.lab.test:3128'}}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteWinINetMachine, checks: map[string]string{"endpoint.local_service": fleet.CheckFail}},
+		status: fleet.StatusNoncompliant, route: fleet.RouteWinINetMachine, checks: map[string]fleet.CheckStatus{"endpoint.local_service": fleet.CheckFail}},
 	// v3: Defender for Endpoint's route.
 	{name: "v3-static-ok", spec: "sensor: {kind: v3, workspace: contoso}\n    machine: {mde_proxy: {server: 'proxy.lab.test:8080', disable_enterprise_auth_proxy: true}}\n    registry: {local_service: absent, local_system: absent}",
-		status: fleet.StatusCompliant, route: fleet.RouteMDEStatic, checks: map[string]string{"endpoint.mde": fleet.CheckPass, "mde.static_proxy": fleet.CheckInfo, "registry.local_service": fleet.CheckWarn}},
+		status: fleet.StatusCompliant, route: fleet.RouteMDEStatic, checks: map[string]fleet.CheckStatus{"endpoint.mde": fleet.CheckPass, "mde.static_proxy": fleet.CheckInfo, "registry.local_service": fleet.CheckWarn}},
 	{name: "v3-static-no-disable-auth", spec: "sensor: {kind: v3, workspace: contoso}\n    machine: {mde_proxy: {server: 'proxy.lab.test:8080'}}",
-		status: fleet.StatusCompliant, route: fleet.RouteMDEStatic, checks: map[string]string{"endpoint.mde": fleet.CheckPass, "mde.static_proxy": fleet.CheckWarn}, says: "DisableEnterpriseAuthProxy"},
+		status: fleet.StatusCompliant, route: fleet.RouteMDEStatic, checks: map[string]fleet.CheckStatus{"endpoint.mde": fleet.CheckPass, "mde.static_proxy": fleet.CheckWarn}, says: "DisableEnterpriseAuthProxy"},
 	{name: "v3-static-down", spec: "sensor: {kind: v3, workspace: contoso}\n    machine: {mde_proxy: {server: 'old.lab.test:3128', disable_enterprise_auth_proxy: true}}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteMDEStatic, checks: map[string]string{"endpoint.mde": fleet.CheckFail}},
+		status: fleet.StatusNoncompliant, route: fleet.RouteMDEStatic, checks: map[string]fleet.CheckStatus{"endpoint.mde": fleet.CheckFail}},
 	{name: "v3-winhttp", spec: "sensor: {kind: v3, workspace: contoso}\n    registry: {winhttp: {proxy: 'proxy.lab.test:8080'}}",
-		status: fleet.StatusCompliant, route: fleet.RouteWinHTTP, checks: map[string]string{"endpoint.mde": fleet.CheckPass}},
+		status: fleet.StatusCompliant, route: fleet.RouteWinHTTP, checks: map[string]fleet.CheckStatus{"endpoint.mde": fleet.CheckPass}},
 	{name: "v3-direct-blocked", spec: "sensor: {kind: v3, workspace: contoso}", status: fleet.StatusNoncompliant, route: fleet.RouteDirect,
-		checks: map[string]string{"endpoint.mde": fleet.CheckFail}},
+		checks: map[string]fleet.CheckStatus{"endpoint.mde": fleet.CheckFail}},
 	{name: "migrated-leftovers", spec: "sensor: {kind: migrated, version: 2.249.18000.1, workspace: contoso, proxy: 'http://old.lab.test:3128'}\n    machine: {mde_proxy: {server: 'proxy.lab.test:8080', disable_enterprise_auth_proxy: true}}",
-		status: fleet.StatusCompliant, route: fleet.RouteMDEStatic, checks: map[string]string{"sensor.leftovers": fleet.CheckWarn, "endpoint.mde": fleet.CheckPass}, says: "stale SensorConfiguration.json proxy"},
+		status: fleet.StatusCompliant, route: fleet.RouteMDEStatic, checks: map[string]fleet.CheckStatus{"sensor.leftovers": fleet.CheckWarn, "endpoint.mde": fleet.CheckPass}, says: "stale SensorConfiguration.json proxy"},
 	// TLS prerequisites.
 	{name: "v2-missing-root", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}\n    machine: {roots: []}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteWinINet, checks: map[string]string{"tls.root": fleet.CheckFail}, says: "DF3C24F9BFD666761B268073FE06D1CC8D4F82A4"},
+		status: fleet.StatusNoncompliant, route: fleet.RouteWinINet, checks: map[string]fleet.CheckStatus{"tls.root": fleet.CheckFail}, says: "DF3C24F9BFD666761B268073FE06D1CC8D4F82A4"},
 	{name: "v2-tls-values-off", spec: "sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso, proxy: 'http://json.lab.test:3128'}\n    machine: {strong_crypto: false}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]string{"tls.netfx": fleet.CheckFail, "endpoint.sensor_json": fleet.CheckPass}, says: "SchUseStrongCrypto"},
+		status: fleet.StatusNoncompliant, route: fleet.RouteSensorJSON, checks: map[string]fleet.CheckStatus{"tls.netfx": fleet.CheckFail, "endpoint.sensor_json": fleet.CheckPass}, says: "SchUseStrongCrypto"},
 	{name: "v3-de-tls-off", spec: "locale: de-DE\n    sensor: {kind: v3, workspace: contoso}\n    machine: {strong_crypto: false, mde_proxy: {server: 'proxy.lab.test:8080', disable_enterprise_auth_proxy: true}}",
-		status: fleet.StatusNoncompliant, route: fleet.RouteMDEStatic, checks: map[string]string{"tls.netfx": fleet.CheckFail}},
+		status: fleet.StatusNoncompliant, route: fleet.RouteMDEStatic, checks: map[string]fleet.CheckStatus{"tls.netfx": fleet.CheckFail}},
 }
 
 // TestE2E_verdictTable audits one lab DC per case over real WinRM (NTLM, sealed) and checks the

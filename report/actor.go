@@ -48,9 +48,9 @@ func hostErrorActor(e *fleet.HostError) string {
 		return e.Actor
 	}
 	switch e.Kind {
-	case "auth":
+	case fleet.ErrorKindAuth:
 		return fleet.ActorCredentials
-	case "reference":
+	case fleet.ErrorKindReference:
 		return fleet.ActorHost // no usable HKCU reference: set it on the host (or declare one)
 	}
 	return fleet.ActorHost
@@ -104,7 +104,7 @@ func FleetHeadline(rep *fleet.Report) *Headline {
 	if n < 2 || rep.Interrupted {
 		return nil
 	}
-	actor, kind := "", ""
+	actor, kind := "", fleet.ErrorKind("")
 	sameKind := true
 	for i := range rep.Hosts {
 		h := &rep.Hosts[i]
@@ -127,9 +127,9 @@ func FleetHeadline(rep *fleet.Report) *Headline {
 		hl.Text = fmt.Sprintf("no host could be checked: the Kerberos KDC could not be reached or refused the logon on all %d hosts; check the domain controller for the realm and DNS from this machine", n)
 	case actor == fleet.ActorCredentials:
 		hl.Text = fmt.Sprintf("the logon was refused on all %d hosts: the password is wrong or expired, or the account is locked or lacks rights; check it before the next run (lockout protection stopped further attempts)", n)
-	case sameKind && kind == "timeout":
+	case sameKind && kind == fleet.ErrorKindTimeout:
 		hl.Text = fmt.Sprintf("every host timed out (%d): check the network path and WinRM port from this machine (VPN, firewall)", n)
-	case sameKind && kind == "unreachable":
+	case sameKind && kind == fleet.ErrorKindUnreachable:
 		hl.Text = fmt.Sprintf("no host was reachable (%d): check the network path and WinRM port from this machine (VPN, firewall)", n)
 	default:
 		hl.Text = fmt.Sprintf("no host could be checked (%d), all for the same reason (%s): %s", n, oneLine(actor), hostErrorText(rep.Hosts[0].Error))

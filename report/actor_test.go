@@ -36,15 +36,15 @@ func TestActors(t *testing.T) {
 	if a, b := checkActor(h, &h.Checks[1]), checkActor(h, &h.Checks[2]); a != fleet.ActorFix || b != fleet.ActorProxy {
 		t.Errorf("endpoint actors %q %q", a, b)
 	}
-	if got := hostErrorActor(&fleet.HostError{Kind: "auth"}); got != fleet.ActorCredentials {
+	if got := hostErrorActor(&fleet.HostError{Kind: fleet.ErrorKindAuth}); got != fleet.ActorCredentials {
 		t.Errorf("auth: %q", got)
 	}
-	if got := hostErrorActor(&fleet.HostError{Kind: "timeout"}); got != fleet.ActorHost {
+	if got := hostErrorActor(&fleet.HostError{Kind: fleet.ErrorKindTimeout}); got != fleet.ActorHost {
 		t.Errorf("timeout: %q", got)
 	}
 }
 
-func errorFleet(kind, msg string, n int) *fleet.Report {
+func errorFleet(kind fleet.ErrorKind, msg string, n int) *fleet.Report {
 	rep := &fleet.Report{Schema: fleet.Schema, Command: "audit", StartedAt: fixedNow, FinishedAt: fixedNow}
 	for i := 0; i < n; i++ {
 		rep.Hosts = append(rep.Hosts, fleet.HostResult{Host: "dc0" + string(rune('1'+i)) + ".corp.example", Status: fleet.StatusError,
@@ -56,12 +56,13 @@ func errorFleet(kind, msg string, n int) *fleet.Report {
 // One fleet-wide cause is one headline, not N rows, in every human format.
 func TestFleetHeadline(t *testing.T) {
 	for _, tc := range []struct {
-		kind, msg, want string
+		kind      fleet.ErrorKind
+		msg, want string
 	}{
-		{"auth", "401: logon refused", "the logon was refused on all 4 hosts"},
-		{"timeout", "no answer within 60s", "every host timed out (4)"},
-		{"unreachable", "connection refused", "no host was reachable (4)"},
-		{"auth", "KDC unreachable: krb.corp.example:88", "the Kerberos KDC could not be reached"},
+		{fleet.ErrorKindAuth, "401: logon refused", "the logon was refused on all 4 hosts"},
+		{fleet.ErrorKindTimeout, "no answer within 60s", "every host timed out (4)"},
+		{fleet.ErrorKindUnreachable, "connection refused", "no host was reachable (4)"},
+		{fleet.ErrorKindAuth, "KDC unreachable: krb.corp.example:88", "the Kerberos KDC could not be reached"},
 	} {
 		rep := errorFleet(tc.kind, tc.msg, 4)
 		hl := FleetHeadline(rep)
@@ -79,10 +80,10 @@ func TestFleetHeadline(t *testing.T) {
 		}
 	}
 	// Mixed causes, one host, or one host fine: no headline.
-	mixed := errorFleet("auth", "401", 3)
-	mixed.Hosts[1].Error.Kind = "timeout"
-	one := errorFleet("auth", "401", 1)
-	someOK := errorFleet("auth", "401", 3)
+	mixed := errorFleet(fleet.ErrorKindAuth, "401", 3)
+	mixed.Hosts[1].Error.Kind = fleet.ErrorKindTimeout
+	one := errorFleet(fleet.ErrorKindAuth, "401", 1)
+	someOK := errorFleet(fleet.ErrorKindAuth, "401", 3)
 	someOK.Hosts[2] = fleet.HostResult{Host: "ok", Status: fleet.StatusCompliant}
 	for _, rep := range []*fleet.Report{mixed, one, someOK} {
 		if hl := FleetHeadline(rep); hl != nil {

@@ -72,7 +72,7 @@ func (v hostView) reason() string {
 	return strings.Join(v.notes, "; ")
 }
 
-func statusTone(status string) tone {
+func statusTone(status fleet.HostStatus) tone {
 	switch status {
 	case fleet.StatusCompliant:
 		return toneGood
@@ -113,7 +113,7 @@ func viewHost(h *fleet.HostResult) hostView {
 	}
 	if len(v.problems) == 0 && h.Status != fleet.StatusCompliant {
 		// The verdict says something is wrong but no check says what: show the first message.
-		msg := h.Status
+		msg := string(h.Status)
 		for _, c := range h.Checks {
 			if c.Status != fleet.CheckPass && c.Status != fleet.CheckInfo && c.Message != "" {
 				msg = c.Message
@@ -127,7 +127,7 @@ func viewHost(h *fleet.HostResult) hostView {
 
 // hostErrorText is the short "kind: message" form, e.g. "auth: 401".
 func hostErrorText(e *fleet.HostError) string {
-	kind := oneLine(e.Kind)
+	kind := oneLine(string(e.Kind))
 	msg := oneLine(e.Message)
 	switch {
 	case kind == "":
@@ -177,14 +177,14 @@ func checkReason(c *fleet.Check) string {
 			exp, _ := probeOf(c.Expected)
 			r += probeOutcome(p, exp)
 		} else {
-			r += orDefault(oneLine(c.Message), c.Status)
+			r += orDefault(oneLine(c.Message), string(c.Status))
 		}
 		if c.Approximate {
 			r += " (approx.)"
 		}
 		return r
 	}
-	return label + ": " + orDefault(oneLine(c.Message), c.Status)
+	return label + ": " + orDefault(oneLine(c.Message), string(c.Status))
 }
 
 func orDefault(s, def string) string {
@@ -437,7 +437,7 @@ func accountCell(h *fleet.HostResult, account string) cell {
 			r = 2
 			cl = cell{cellError, toneBad}
 		default:
-			cl = cell{oneLine(c.Status), toneNone}
+			cl = cell{oneLine(string(c.Status)), toneNone}
 		}
 		if r > rank {
 			best, rank = cl, r
@@ -560,7 +560,7 @@ func countDrift(rep *fleet.Report) fleet.DriftSummary {
 	for i := range rep.Hosts {
 		h := &rep.Hosts[i]
 		newFail, newErr := false, false
-		tally := func(drift, status string) {
+		tally := func(drift string, status fleet.CheckStatus) {
 			switch drift {
 			case fleet.DriftNew:
 				d.New++
@@ -595,7 +595,7 @@ func findingText(f *fleet.Finding) string {
 	if f.Account != "" {
 		parts = append(parts, oneLine(f.Account))
 	}
-	parts = append(parts, orDefault(oneLine(f.Status), "?"))
+	parts = append(parts, orDefault(oneLine(string(f.Status)), "?"))
 	if m := oneLine(f.Message); m != "" {
 		parts = append(parts, m)
 	}

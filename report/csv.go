@@ -38,10 +38,10 @@ func (csvRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	write(append([]string(nil), csvHeader...))
 	for i := range rep.Hosts {
 		h := &rep.Hosts[i]
-		base := []string{h.Host, h.Address, h.Site, h.Status}
+		base := []string{h.Host, h.Address, h.Site, string(h.Status)}
 		if h.Error != nil {
 			id := "host"
-			write(append(base[:4:4], id, "", "", fleet.CheckError, "", "", hostErrorText(h.Error), h.Error.Drift))
+			write(append(base[:4:4], id, "", "", string(fleet.CheckError), "", "", hostErrorText(h.Error), h.Error.Drift))
 		} else if len(h.Checks) == 0 {
 			write(append(base[:4:4], "", "", "", "", "", "", "", ""))
 		}
@@ -51,7 +51,7 @@ func (csvRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			if c.Approximate {
 				msg = strings.TrimSpace(msg + " (approximate)")
 			}
-			write(append(base[:4:4], c.ID, c.Kind, c.Account, c.Status, describeValue(c.Expected), describeValue(c.Actual), msg, c.Drift))
+			write(append(base[:4:4], c.ID, string(c.Kind), c.Account, string(c.Status), describeValue(c.Expected), describeValue(c.Actual), msg, c.Drift))
 		}
 	}
 	cw.Flush()
@@ -111,7 +111,7 @@ func (c csvWideRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	for i := range rep.Hosts {
 		h := &rep.Hosts[i]
 		v := viewHost(h)
-		write([]string{rep.RunID, started, h.Host, h.Address, h.Site, h.Status, strings.Join(hostActors(h), ","),
+		write([]string{rep.RunID, started, h.Host, h.Address, h.Site, string(h.Status), strings.Join(hostActors(h), ","),
 			strings.TrimPrefix(sensorCell(h), cellNone), strings.TrimPrefix(routeCell(h), cellNone), routeDecision(h),
 			v.system.text, v.service.text, v.endpoint.text, v.reason(), h.Drift, tool})
 	}

@@ -21,8 +21,8 @@ func FuzzRender(f *testing.F) {
 	f.Add("<script>x</script>", "", "=1+2", "|a|b|", "line1\r\nline2\x1b[2J", uint8(7))
 	f.Add("", "]]>", "\xff\xfe", "\x00\x01", "``code``", uint8(255))
 	f.Fuzz(func(t *testing.T, host, site, proxy, bypass, msg string, sel uint8) {
-		statuses := []string{fleet.StatusCompliant, fleet.StatusNoncompliant, fleet.StatusError, "weird"}
-		checkStatuses := []string{fleet.CheckPass, fleet.CheckFail, fleet.CheckError, fleet.CheckInfo}
+		statuses := []fleet.HostStatus{fleet.StatusCompliant, fleet.StatusNoncompliant, fleet.StatusError, "weird"}
+		checkStatuses := []fleet.CheckStatus{fleet.CheckPass, fleet.CheckFail, fleet.CheckError, fleet.CheckInfo}
 		act := &fleet.Settings{Present: sel&1 == 0, Mode: "proxy", Proxy: proxy, Bypass: bypass, RegCompare: msg, Raw: msg}
 		if sel&2 != 0 {
 			act.Mode = msg
@@ -36,10 +36,10 @@ func FuzzRender(f *testing.F) {
 				{ID: host, Kind: fleet.KindEndpoint, Account: fleet.AccountLocalService, Status: checkStatuses[int(sel>>4)%4],
 					Expected: expectProbe(), Actual: &fleet.Probe{Route: proxy, Error: msg, Status: int(sel)}, Approximate: sel&64 != 0, Message: msg},
 			},
-			Remediation: []fleet.Remediation{{Account: msg, Action: proxy, Outcome: bypass, Before: msg, After: proxy, Backup: msg, Message: msg}},
+			Remediation: []fleet.Remediation{{Account: msg, Action: fleet.Action(proxy), Outcome: fleet.Outcome(bypass), Before: msg, After: proxy, Backup: msg, Message: msg}},
 		}
 		if sel&128 != 0 {
-			h.Error = &fleet.HostError{Kind: site, Message: msg}
+			h.Error = &fleet.HostError{Kind: fleet.ErrorKind(site), Message: msg}
 		}
 		rep := &fleet.Report{Schema: fleet.Schema, Command: msg, RunID: host, Hosts: []fleet.HostResult{h, h}}
 

@@ -178,9 +178,9 @@ func (r htmlRenderer) page(rep *fleet.Report) htmlPage {
 		Interrupted: rep.Interrupted,
 		Summary:     sum,
 		Pct: map[string]string{
-			fleet.StatusCompliant:    pct(sum.Compliant, sum.Hosts),
-			fleet.StatusNoncompliant: pct(sum.Noncompliant, sum.Hosts),
-			fleet.StatusError:        pct(sum.Error, sum.Hosts),
+			string(fleet.StatusCompliant):    pct(sum.Compliant, sum.Hosts),
+			string(fleet.StatusNoncompliant): pct(sum.Noncompliant, sum.Hosts),
+			string(fleet.StatusError):        pct(sum.Error, sum.Hosts),
 		},
 	}
 	if p.RunID != "" {
@@ -218,7 +218,7 @@ func pct(n, total int) string {
 	return strconv.Itoa((n*100+total/2)/total) + "%"
 }
 
-func statusRank(status string) int {
+func statusRank(status fleet.HostStatus) int {
 	switch status {
 	case fleet.StatusError:
 		return 0
@@ -230,7 +230,7 @@ func statusRank(status string) int {
 	return 0
 }
 
-func checkClass(status string) string {
+func checkClass(status fleet.CheckStatus) string {
 	switch status {
 	case fleet.CheckPass:
 		return "good"
@@ -251,7 +251,7 @@ func htmlHostOf(i int, h *fleet.HostResult) htmlHost {
 		Address:     oneLine(h.Address),
 		Site:        oneLine(h.Site),
 		Tags:        oneLine(strings.Join(h.Tags, ", ")),
-		Status:      oneLine(h.Status),
+		Status:      oneLine(string(h.Status)),
 		StatusRank:  statusRank(h.Status),
 		StatusClass: statusTone(h.Status).class(),
 		System:      htmlCellOf(v.system),
@@ -280,8 +280,8 @@ func htmlHostOf(i int, h *fleet.HostResult) htmlHost {
 	for j := range h.Remediation {
 		rm := &h.Remediation[j]
 		hh.Remediation = append(hh.Remediation, htmlRemediation{
-			Account: oneLine(rm.Account), Key: oneLine(rm.Key), Value: oneLine(rm.Value), Action: oneLine(rm.Action),
-			Outcome: oneLine(rm.Outcome), OutcomeClass: outcomeTone(rm.Outcome).class(), Change: remediationChange(rm),
+			Account: oneLine(rm.Account), Key: oneLine(rm.Key), Value: oneLine(rm.Value), Action: oneLine(string(rm.Action)),
+			Outcome: oneLine(string(rm.Outcome)), OutcomeClass: outcomeTone(rm.Outcome).class(), Change: remediationChange(rm),
 			Backup: oneLine(rm.Backup), Message: oneLine(rm.Message),
 		})
 	}
@@ -292,7 +292,7 @@ func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millis
 
 func htmlCheckOf(c *fleet.Check) htmlCheck {
 	hc := htmlCheck{
-		ID: oneLine(c.ID), Kind: oneLine(c.Kind), Account: oneLine(c.Account), Status: oneLine(c.Status),
+		ID: oneLine(c.ID), Kind: oneLine(string(c.Kind)), Account: oneLine(c.Account), Status: oneLine(string(c.Status)),
 		StatusClass: checkClass(c.Status), Message: oneLine(c.Message), Approximate: c.Approximate,
 		HasExpected: c.Expected != nil,
 	}
@@ -468,7 +468,7 @@ func buildChart(rep *fleet.Report) htmlChart {
 	}
 	idx := map[string]int{}
 	var groups []*group
-	add := func(name string, status string) {
+	add := func(name string, status fleet.HostStatus) {
 		i, ok := idx[name]
 		if !ok {
 			i = len(groups)
@@ -521,8 +521,8 @@ func buildChart(rep *fleet.Report) htmlChart {
 		for _, s := range []struct {
 			n     int
 			class string
-			what  string
-		}{{g.ok, "good", "compliant"}, {g.warn, "warn", "noncompliant"}, {g.fail, "bad", "error"}} {
+			what  fleet.HostStatus
+		}{{g.ok, "good", fleet.StatusCompliant}, {g.warn, "warn", fleet.StatusNoncompliant}, {g.fail, "bad", fleet.StatusError}} {
 			if s.n == 0 {
 				continue
 			}

@@ -173,7 +173,7 @@ func TestHTMLStructure(t *testing.T) {
 			continue
 		}
 		h := rep.Hosts[i]
-		if text(cells[1]) != h.Host || text(cells[4]) != h.Status {
+		if text(cells[1]) != h.Host || text(cells[4]) != string(h.Status) {
 			t.Errorf("row %d = %q/%q, want %q/%q", i, text(cells[1]), text(cells[4]), h.Host, h.Status)
 		}
 		if v, _ := attr(cells[4], "data-sort"); v == "" {

@@ -94,7 +94,7 @@ func (junitRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		if h.Error != nil {
 			suite.Cases = append(suite.Cases, junitCase{
 				Name: "host", Classname: class, Time: fmt.Sprintf("%.3f", float64(h.DurationMS)/1000),
-				Error: &junitResult{Message: hostErrorText(h.Error), Type: orDefault(oneLine(h.Error.Kind), "error"),
+				Error: &junitResult{Message: hostErrorText(h.Error), Type: orDefault(oneLine(string(h.Error.Kind)), string(fleet.ErrorKindError)),
 					Text: xmlText(fmt.Sprintf("host %s (%s) could not be checked: %s", h.Host, h.Address, h.Error.Message))},
 			})
 		}
@@ -103,7 +103,7 @@ func (junitRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			if c.Status == fleet.CheckInfo || c.Kind == fleet.KindInfo {
 				continue // information, not a test: nothing can pass or fail
 			}
-			tc := junitCase{Name: orDefault(oneLine(c.ID), oneLine(c.Kind+"."+strings.ToLower(c.Account))), Classname: class}
+			tc := junitCase{Name: orDefault(oneLine(c.ID), oneLine(string(c.Kind)+"."+strings.ToLower(c.Account))), Classname: class}
 			detail := xmlText(checkDetail(c))
 			if a := checkActor(h, c); a != "" {
 				detail = "acts: " + a + "\n" + detail
@@ -113,9 +113,9 @@ func (junitRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			}
 			switch c.Status {
 			case fleet.CheckFail:
-				tc.Failure = &junitResult{Message: checkReason(c), Type: c.Kind, Text: detail}
+				tc.Failure = &junitResult{Message: checkReason(c), Type: string(c.Kind), Text: detail}
 			case fleet.CheckError:
-				tc.Error = &junitResult{Message: checkReason(c), Type: c.Kind, Text: detail}
+				tc.Error = &junitResult{Message: checkReason(c), Type: string(c.Kind), Text: detail}
 			default:
 				tc.SystemOut = &junitText{detail}
 			}

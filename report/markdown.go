@@ -172,8 +172,8 @@ func (m markdownRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		h := &rep.Hosts[i]
 		for j := range h.Remediation {
 			r := &h.Remediation[j]
-			rem = append(rem, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |", mdText(h.Host), mdText(r.Account), mdText(r.Action),
-				mdText(r.Outcome), mdText(remediationChange(r)), mdCode(r.Backup), mdText(r.Message)))
+			rem = append(rem, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |", mdText(h.Host), mdText(r.Account), mdText(string(r.Action)),
+				mdText(string(r.Outcome)), mdText(remediationChange(r)), mdCode(r.Backup), mdText(r.Message)))
 		}
 	}
 	if len(rem) > 0 {

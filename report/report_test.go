@@ -109,7 +109,7 @@ func TestGoldenSmallReports(t *testing.T) {
 	interrupted.Command = "audit"
 	interrupted.Interrupted = true
 	interrupted.Hosts = []fleet.HostResult{*host(t, fx, "dc06.corp.example"), *host(t, fx, "dc07.corp.example")}
-	interrupted.Hosts[1].Error = &fleet.HostError{Kind: "canceled", Message: "run interrupted", Actor: fleet.ActorHost}
+	interrupted.Hosts[1].Error = &fleet.HostError{Kind: fleet.ErrorKindCanceled, Message: "run interrupted", Actor: fleet.ActorHost}
 	for i := range interrupted.Hosts {
 		interrupted.Hosts[i].Remediation = nil
 	}
@@ -640,9 +640,9 @@ func TestHostErrorText(t *testing.T) {
 		e    fleet.HostError
 		want string
 	}{
-		{fleet.HostError{Kind: "auth", Message: "401"}, "auth: 401"},
-		{fleet.HostError{Kind: "auth", Message: "auth: 401"}, "auth: 401"},
-		{fleet.HostError{Kind: "timeout"}, "timeout"},
+		{fleet.HostError{Kind: fleet.ErrorKindAuth, Message: "401"}, "auth: 401"},
+		{fleet.HostError{Kind: fleet.ErrorKindAuth, Message: "auth: 401"}, "auth: 401"},
+		{fleet.HostError{Kind: fleet.ErrorKindTimeout}, "timeout"},
 		{fleet.HostError{Message: "boom\nsecond line"}, "boom second line"},
 	} {
 		if got := hostErrorText(&tc.e); got != tc.want {

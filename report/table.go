@@ -82,6 +82,7 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	}
 	var rows []tableRow
 	var rem [][]string
+	var remOutcome []fleet.Outcome // rem's outcomes, for their tone
 	for _, i := range order {
 		h := &rep.Hosts[i]
 		if hidden > 0 && h.Status == fleet.StatusCompliant {
@@ -91,7 +92,7 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		r := tableRow{cells: []cell{
 			{orDefault(oneLine(h.Host), cellNone), toneNone},
 			{orDefault(oneLine(h.Address), cellNone), toneNone},
-			{orDefault(oneLine(h.Status), cellNone), statusTone(h.Status)},
+			{orDefault(oneLine(string(h.Status)), cellNone), statusTone(h.Status)},
 			{orDefault(strings.Join(hostActors(h), ","), cellNone), toneNone},
 		}}
 		if sensor {
@@ -106,12 +107,13 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 			rem = append(rem, []string{
 				orDefault(oneLine(h.Host), cellNone),
 				orDefault(oneLine(m.Account), cellNone),
-				orDefault(oneLine(m.Action), cellNone),
-				orDefault(oneLine(m.Outcome), cellNone),
+				orDefault(oneLine(string(m.Action)), cellNone),
+				orDefault(oneLine(string(m.Outcome)), cellNone),
 				orDefault(remediationChange(m), cellNone),
 				orDefault(oneLine(m.Backup), cellNone),
 				orDefault(oneLine(m.Message), cellNone),
 			})
+			remOutcome = append(remOutcome, m.Outcome)
 		}
 	}
 	if headline != nil {
@@ -136,7 +138,7 @@ func (t tableRenderer) Render(w io.Writer, rep *fleet.Report) error {
 		rrows := make([]tableRow, len(rem))
 		for i, r := range rem {
 			rrows[i] = plainRow(r)
-			rrows[i].cells[3].tone = outcomeTone(r[3])
+			rrows[i].cells[3].tone = outcomeTone(remOutcome[i])
 		}
 		t.table(&buf, remediationHeader, rrows, color, false)
 	}
@@ -172,7 +174,7 @@ func plainRow(s []string) tableRow {
 	return r
 }
 
-func countStatus(rep *fleet.Report, status string) int {
+func countStatus(rep *fleet.Report, status fleet.HostStatus) int {
 	n := 0
 	for i := range rep.Hosts {
 		if rep.Hosts[i].Status == status {
@@ -294,13 +296,13 @@ func truncate(s string, w int) string {
 	return b.String() + ellipsis
 }
 
-func outcomeTone(outcome string) tone {
+func outcomeTone(outcome fleet.Outcome) tone {
 	switch outcome {
-	case "written", "verified":
+	case "written", fleet.OutcomeVerified: // "written" is no Outcome of fleet's
 		return toneGood
-	case "rolled_back", "failed":
+	case fleet.OutcomeRolledBack, fleet.OutcomeFailed:
 		return toneBad
-	case "planned", "skipped":
+	case fleet.OutcomePlanned, fleet.OutcomeSkipped:
 		return toneWarn
 	}
 	return toneNone

@@ -57,7 +57,7 @@ func (h *hook) requests() []hookReq {
 func testReport() *fleet.Report {
 	return &fleet.Report{Schema: fleet.Schema, Command: "audit", StartedAt: time.Now(), Hosts: []fleet.HostResult{
 		{Host: "dc1", Status: fleet.StatusNoncompliant, Checks: []fleet.Check{{ID: "registry.local_system", Status: fleet.CheckFail, Message: "no value"}}},
-		{Host: "dc2", Status: fleet.StatusError, Error: &fleet.HostError{Kind: "auth", Message: "401"}, Checks: []fleet.Check{}},
+		{Host: "dc2", Status: fleet.StatusError, Error: &fleet.HostError{Kind: fleet.ErrorKindAuth, Message: "401"}, Checks: []fleet.Check{}},
 	}}
 }
 
