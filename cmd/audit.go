@@ -159,6 +159,7 @@ func (a *app) audit(ctx context.Context, cfg *Config, o *auditOptions, env *audi
 	if err != nil {
 		return nil, err
 	}
+	r.opt.DropHostState = true // an audit alone plans no write: keep the results small
 	rep := a.runAudit(ctx, r)
 	return rep, a.deliver(ctx, plan, r.renderer, rep, cfg.Output)
 }

@@ -119,7 +119,6 @@ func (a *app) remediate(ctx context.Context, cfg *Config, o *fixOptions, command
 	// SavedLegacySettings are read (in the same one read per host) when the fix is asked to write them
 	// or the restore has records of them to put back.
 	r.opt.SavedLegacySettings = command == "fix" && cfg.Fix.SavedLegacySettings
-	r.opt.KeepHostState = true // the plans are made from the bytes the audit read
 	for _, rec := range recs {
 		if rec.Value == fleet.SavedLegacyValue {
 			r.opt.SavedLegacySettings = true

@@ -84,10 +84,11 @@ type Options struct {
 	Reference   *DeclaredReference
 	Probe       ProbeOptions
 	Sensor      SensorOptions
-	// KeepHostState keeps what was read from each host in its result (in-process only), for the
-	// fix and restore plans, which work from the bytes read, never from rendered text. An audit alone
-	// leaves it off: ~4 KB less per host, which counts at 10,000 hosts.
-	KeepHostState bool
+	// DropHostState forgets what was read from each host once it is judged. By default a result
+	// keeps it (in-process only) for the fix and restore plans and the re-check after a write, which
+	// work from the bytes read, never from rendered text; an audit alone sets it: ~4 KB less per
+	// host, which counts at 10,000 hosts.
+	DropHostState bool
 	// SavedLegacySettings adds the SavedLegacySettings of HKCU and both service accounts to the
 	// host's one batched read (fix --saved-legacy-settings, restore of such records). What is read is
 	// reported in HostResult.SavedLegacy; it does not change any check or verdict.

@@ -176,7 +176,7 @@ func (p *hostPrep) finish(out *probe.Output, probeErr string) HostResult {
 	res.Checks = append(res.Checks, e.endpointChecks(out, probeErr, route)...)
 	fixActsOnEndpoints(res.Checks, route)
 	res.Status = verdict(res.Checks)
-	if !p.e.opt.KeepHostState {
+	if p.e.opt.DropHostState {
 		res.dropHostState()
 	}
 	return res

@@ -335,7 +335,7 @@ type Probe struct {
 }
 
 // dropHostState forgets the bytes read from the host (state, and the bytes behind each Settings),
-// which only fix and restore plans need (Options.KeepHostState).
+// which only fix and restore plans need (Options.DropHostState).
 func (h *HostResult) dropHostState() {
 	h.state = nil
 	drop := func(v any) {
@@ -407,7 +407,7 @@ type Remediation struct {
 	Key     string  `json:"key"`
 	Value   string  `json:"value"`
 	Action  Action  `json:"action"`  // write, delete, none, refused
-	Outcome Outcome `json:"outcome"` // planned, written, verified, rolled_back, failed, skipped
+	Outcome Outcome `json:"outcome"` // planned, unchanged, skipped, verified, rolled_back, failed
 	Before  string  `json:"before,omitempty"`
 	After   string  `json:"after,omitempty"`
 	Backup  string  `json:"backup,omitempty"` // on-host export file

@@ -298,7 +298,7 @@ func truncate(s string, w int) string {
 
 func outcomeTone(outcome fleet.Outcome) tone {
 	switch outcome {
-	case "written", fleet.OutcomeVerified: // "written" is no Outcome of fleet's
+	case fleet.OutcomeVerified:
 		return toneGood
 	case fleet.OutcomeRolledBack, fleet.OutcomeFailed:
 		return toneBad
