@@ -226,6 +226,7 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 		return nil, err
 	}
 	a.warnWorkspace(cfg, o.quiet)
+	setMemoryLimit(a.env)
 	// One Kerberos logon (AS exchange, TGT) per credential for the whole run, closed with it.
 	kc := &krb.Cache{}
 	closeAll := func() { kc.Close(); closeLog() }

@@ -101,7 +101,6 @@ type app struct {
 
 // Main runs dcproxy with the process's arguments, streams and environment and returns the exit status.
 func Main(args []string) int {
-	setMemoryLimit(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	defer startProfiles(os.Getenv)() // DCPROXY_CPUPROFILE / DCPROXY_MEMPROFILE (benchmarks, BENCHMARKS.md)
@@ -110,7 +109,8 @@ func Main(args []string) int {
 	return a.run(args)
 }
 
-// defaultMemoryLimit is the soft memory limit dcproxy runs under unless GOMEMLIMIT says otherwise.
+// defaultMemoryLimit is the soft memory limit of a fleet run (audit, fix, restore) unless GOMEMLIMIT
+// says otherwise. (Not of the lab, whose simulated hosts are live by design.)
 // A fleet run keeps one small result per host and a burst of per-connection buffers for the hosts
 // in flight; with Go's default pacing the heap may grow to twice what is live before a collection,
 // which at 10,000 hosts meant ~300 MB of RSS on an admin workstation or a scheduled job. Under the

@@ -114,6 +114,9 @@ func (h *Host) runProbe(ctx context.Context, c probe.Config, stdout io.Writer) i
 	var longest time.Duration
 	for _, i := range order {
 		d := h.ProbeTime
+		if p, ok := strings.CutPrefix(res[i].route, "proxy "); ok && h.Network.Proxies[p] == ProxyBlackhole {
+			d = c.Timeout // a blackholed proxy: only the request's own timeout ends it
+		}
 		if d >= c.Timeout {
 			// The request did not finish within HttpWebRequest.Timeout, whatever its fate would
 			// have been.

@@ -29,6 +29,9 @@ import (
 const (
 	ProxyOK           = "ok"            // forwards requests (CONNECT) to the endpoint
 	ProxyDown         = "down"          // refuses connections
+	// ProxyBlackhole accepts the connection and never answers: the request ends at the probe's
+	// timeout (HttpWebRequest.Timeout) with WebExceptionStatus Timeout.
+	ProxyBlackhole = "blackhole"
 	ProxyAuthRequired = "auth_required" // answers 407 to the probe's default credentials
 	ProxyBlocked503   = "blocked_503"   // answers the CONNECT with 503 itself
 	// ProxyUnauthorized401 answers the CONNECT with 401 instead of 407 (a proxy that authenticates
@@ -71,7 +74,7 @@ func ProxyStatus(state string) (int, bool) {
 // ValidProxyState reports whether state is one of the proxy states above.
 func ValidProxyState(state string) bool {
 	_, answers := ProxyStatus(state)
-	return answers || state == ProxyOK || state == ProxyDown
+	return answers || state == ProxyOK || state == ProxyDown || state == ProxyBlackhole
 }
 
 // TLS interception flavours in Network.TLSIntercept.

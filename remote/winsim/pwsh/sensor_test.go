@@ -298,3 +298,27 @@ func TestASCIIEscape(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestProbeBlackholedProxiesOverlap: three accounts on three different blackholed proxies cost one
+// probe timeout, not three (the requests run at the same time), and each reports Timeout.
+func TestProbeBlackholedProxiesOverlap(t *testing.T) {
+	var waits []time.Duration
+	h := machine(t, Network{Proxies: map[string]string{"a.lab.test:1": ProxyBlackhole, "b.lab.test:2": ProxyBlackhole, "c.lab.test:3": ProxyBlackhole}}, "", "")
+	h.ProbeTime = 100 * time.Millisecond
+	h.Sleep = func(_ context.Context, d time.Duration) bool { waits = append(waits, d); return true }
+	c := probe.Config{URL: sensorURL, Timeout: 3 * time.Second, Routes: []probe.Route{
+		{ID: "CURRENT_USER", Mode: probe.ModeProxy, Proxy: "a.lab.test:1"}, {ID: "LOCAL_SYSTEM", Mode: probe.ModeProxy, Proxy: "b.lab.test:2"},
+		{ID: "LOCAL_SERVICE", Mode: probe.ModeProxy, Proxy: "c.lab.test:3"}}}
+	_, out := runProbeConfig(t, h, c)
+	if len(waits) != 1 || waits[0] != 3*time.Second {
+		t.Fatalf("waits %v, want one wait of the 3s timeout for three blackholed proxies", waits)
+	}
+	for _, r := range out.Results {
+		if r.Error != "Timeout" || r.Millis != 3000 || r.TLS {
+			t.Errorf("%s: %+v, want Timeout after 3000 ms without TLS", r.ID, r)
+		}
+	}
+	if !ValidProxyState(ProxyBlackhole) {
+		t.Error("blackhole is not a valid proxy state")
+	}
+}
