@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -437,15 +436,10 @@ func limitHosts(hosts []inventory.Host, patterns []string) ([]inventory.Host, er
 	if len(patterns) == 0 {
 		return hosts, nil
 	}
-	for _, p := range patterns {
-		if _, err := path.Match(strings.ToLower(p), ""); err != nil {
-			return nil, usageErr("--limit %q: %w", p, err)
-		}
+	if err := checkGlobs("--limit", patterns); err != nil {
+		return nil, err
 	}
-	match := func(p, s string) bool {
-		ok, _ := path.Match(strings.ToLower(p), strings.ToLower(s))
-		return ok
-	}
+	match := globMatch
 	var out []inventory.Host
 	for _, h := range hosts {
 		for _, p := range patterns {

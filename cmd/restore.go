@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -67,10 +66,8 @@ func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.Backup
 			return nil, nil, usageErr("restore: %s holds no fix run; give --run ID", backupPath)
 		}
 	}
-	for _, p := range o.hosts {
-		if _, err := path.Match(strings.ToLower(p), ""); err != nil {
-			return nil, nil, usageErr("--host %q: %w", p, err)
-		}
+	if err := checkGlobs("--host", o.hosts); err != nil {
+		return nil, nil, err
 	}
 	var recs []fleet.BackupRecord
 	for _, r := range all {
@@ -118,15 +115,6 @@ func (a *app) restoreSelection(o *fixOptions, backupPath string) ([]fleet.Backup
 func hasRun(recs []fleet.BackupRecord, id string) bool {
 	for _, r := range recs {
 		if r.RunID == id {
-			return true
-		}
-	}
-	return false
-}
-
-func matchAny(patterns []string, s string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(s)); ok {
 			return true
 		}
 	}
