@@ -27,11 +27,11 @@ import (
 // Squid, Zscaler or Bluecoat do when they block or cannot reach the destination: the probe sees the
 // status without any TLS handshake. See BlockedStatus and ProxyStatus.
 const (
-	ProxyOK           = "ok"            // forwards requests (CONNECT) to the endpoint
-	ProxyDown         = "down"          // refuses connections
+	ProxyOK   = "ok"   // forwards requests (CONNECT) to the endpoint
+	ProxyDown = "down" // refuses connections
 	// ProxyBlackhole accepts the connection and never answers: the request ends at the probe's
 	// timeout (HttpWebRequest.Timeout) with WebExceptionStatus Timeout.
-	ProxyBlackhole = "blackhole"
+	ProxyBlackhole    = "blackhole"
 	ProxyAuthRequired = "auth_required" // answers 407 to the probe's default credentials
 	ProxyBlocked503   = "blocked_503"   // answers the CONNECT with 503 itself
 	// ProxyUnauthorized401 answers the CONNECT with 401 instead of 407 (a proxy that authenticates
