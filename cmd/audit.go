@@ -63,6 +63,7 @@ func addConnFlags(f *pflag.FlagSet, o *auditOptions) {
 	k.bind("probe-url", "", "probe.url", "URL to probe from every host instead of the workspace's sensor API")
 	k.bind("sensor-expect", "", "sensor.expect", "what a DC without a sensor is checked for: any, v2 or v3")
 	k.negated("no-probe", "probe.enabled", "skip the endpoint probe")
+	k.negated("two-commands", "probe.one_command", "run the registry read and the probe as two commands instead of one (probe.one_command: false)")
 	k.bind("log-level", "", "log_level", "debug, info, warn or error")
 	k.bind("log-format", "", "log_format", "text or json")
 	k.bind("log-file", "", "log_file", "write logs to this file instead of stderr")
@@ -239,7 +240,7 @@ func (a *app) prepareAudit(cfg *Config, o *auditOptions, env *auditEnv) (*auditR
 		Probe: fleet.ProbeOptions{Disabled: !cfg.Probe.Enabled, URL: cfg.Probe.URL, Accept: cfg.Probe.Accept, Timeout: cfg.Probe.Timeout,
 			// Never nil: the configured list is authoritative, an empty one disables the issuer check.
 			ExpectedIssuers: append([]string{}, cfg.Probe.ExpectedIssuers...),
-			Workspace:       cfg.Probe.Workspace, Cloud: cfg.Probe.Cloud},
+			Workspace:       cfg.Probe.Workspace, Cloud: cfg.Probe.Cloud, TwoCommands: !cfg.Probe.OneCommand},
 		Sensor: fleet.SensorOptions{Expect: cfg.Sensor.Expect},
 		Dialer: dialer, Target: targets, Logger: log,
 	}

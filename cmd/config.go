@@ -87,6 +87,8 @@ type ProbeConfig struct {
 	// for hosts that do not name their own; URL, when set, wins over both.
 	Workspace string `mapstructure:"workspace" yaml:"workspace"`
 	Cloud     string `mapstructure:"cloud" yaml:"cloud"`
+	// OneCommand sends the registry read and the probe in one command line (see configs/dcproxy.yaml).
+	OneCommand bool `mapstructure:"one_command" yaml:"one_command"`
 }
 
 // SensorConfig says what the audit expects of the Defender for Identity sensor.

@@ -61,6 +61,10 @@ type ProbeOptions struct {
 	// (v2: SensorConfiguration.json) and URL is empty: https://<workspace>sensorapi... (WorkspaceURL).
 	Workspace string
 	Cloud     string // commercial (default), gcc, gcc-high
+	// TwoCommands runs the registry read and the probe as two commands, even where the Runner could
+	// carry both in one command line (remote.Interactive): an escape hatch for a host that would not
+	// stream the read's output while powershell.exe waits for its script (unverified on Windows).
+	TwoCommands bool
 }
 
 func (p ProbeOptions) cloud() string {

@@ -23,7 +23,7 @@ func auditHost(ctx context.Context, h inventory.Host, opt Options) (res HostResu
 		res.Status, res.Error = StatusError, hostErr(err)
 		return res
 	}
-	if ri, ok := s.runner.(remote.Interactive); ok && !opt.Probe.Disabled {
+	if ri, ok := s.runner.(remote.Interactive); ok && !opt.Probe.Disabled && !opt.Probe.TwoCommands {
 		// One command line: the registry batch, then the probe read from stdin (combined.go).
 		if r, ok := auditCombined(ctx, ri, res, opt); ok {
 			log.Debug("host checked", "status", r.Status)

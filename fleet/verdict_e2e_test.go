@@ -222,3 +222,37 @@ func dumpChecks(r fleet.HostResult) string {
 	}
 	return b.String()
 }
+
+// TestE2E_twoCommandsEscapeHatch: probe.one_command false runs the read and the probe as two
+// commands (one exchange more), with the same verdict.
+func TestE2E_twoCommandsEscapeHatch(t *testing.T) {
+	spec, err := lab.ParseSpec([]byte(verdictDefaults + "  - name: dc01\n    sensor: {kind: v2, version: 2.250.18972.18405, workspace: contoso}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Start(spec, lab.Options{FirstAddress: netip.MustParseAddr("127.93.8.1"), PSStart: 5 * time.Millisecond, ProbeTime: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	m := l.Members[0]
+	https := m.HTTPS
+	hosts := []inventory.Host{{Name: m.Spec.Name, Address: m.Address, Port: m.Port, HTTPS: &https}}
+	target := func(h inventory.Host) (remote.Target, error) {
+		t := remote.Target{Host: h.Address, Port: h.Port, User: lab.GenUser, Password: lab.GenPassword, Timeout: 5 * time.Second}
+		t.SetDefaults()
+		return t, t.Validate()
+	}
+	run := func(two bool) fleet.HostResult {
+		rep := fleet.Audit(context.Background(), hosts, fleet.Options{HostTimeout: 10 * time.Second, Dialer: winrmclient.Dialer{}, Target: target,
+			Probe: fleet.ProbeOptions{Workspace: "contoso", Timeout: 2 * time.Second, TwoCommands: two}})
+		return rep.Hosts[0]
+	}
+	one, two := run(false), run(true)
+	if one.Status != fleet.StatusCompliant || two.Status != fleet.StatusCompliant {
+		t.Fatalf("statuses %s / %s\n%s\n%s", one.Status, two.Status, dumpChecks(one), dumpChecks(two))
+	}
+	if one.Stats == nil || two.Stats == nil || two.Stats.Requests <= one.Stats.Requests {
+		t.Fatalf("requests one command %+v, two commands %+v: want more with two", one.Stats, two.Stats)
+	}
+}
