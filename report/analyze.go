@@ -173,7 +173,10 @@ func checkReason(c *fleet.Check) string {
 		}
 	case fleet.KindEndpoint:
 		r := label + " endpoint: "
-		if p, ok := probeOf(c.Actual); ok && (p.Status != 0 || p.Error != "") {
+		if c.Message != "" {
+			// fleet says it in plain words; the status and .NET error stay in the JSON.
+			r += oneLine(c.Message)
+		} else if p, ok := probeOf(c.Actual); ok && (p.Status != 0 || p.Error != "") {
 			exp, _ := probeOf(c.Expected)
 			r += probeOutcome(p, exp)
 		} else {

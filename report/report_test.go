@@ -262,20 +262,20 @@ func TestTablePiped(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"LOCAL_SERVICE: no value",                                                        // dc-fra-01
-		"LOCAL_SERVICE: old.lab.test:3128 != proxy.lab.test:8080",                        // dc04
-		"LOCAL_SERVICE endpoint: ConnectFailure via old.lab.test:3128",                   // dc04: the old proxy is down
-		"auth: logon refused",                                                            // dc06
-		"unreachable: WinRM did not accept a connection",                                 // dc07
-		"timeout: the host did not finish within the host timeout",                       // dc08
-		"counter differs only",                                                           // dc02
-		"LOCAL_SYSTEM endpoint: TrustFailure via proxy.lab.test:8080",                    // dc09: TLS interception
-		"LOCAL_SERVICE endpoint: ProtocolError HTTP 407 via auth.lab.test:8080 (no TLS)", // dc10
-		"sensor-json json.lab.test:3128",                                                 // dc11
-		"mde-static proxy.lab.test:8080",                                                 // dc12
-		"tls.root: the sensor's trusted root DigiCert Global Root G2",                    // dc13
-		"dcproxy cannot probe a SOCKS route",                                             // dc14
-		"ok (approx.)",                                                                   // dc05
+		"LOCAL_SERVICE: no value",                                                                // dc-fra-01
+		"LOCAL_SERVICE: old.lab.test:3128 != proxy.lab.test:8080",                                // dc04
+		"LOCAL_SERVICE endpoint: proxy old.lab.test:3128 refused the connection or is down",      // dc04: the old proxy is down
+		"auth: logon refused",                                                                    // dc06
+		"unreachable: WinRM did not accept a connection",                                         // dc07
+		"timeout: the host did not finish within the host timeout",                               // dc08
+		"counter differs only",                                                                   // dc02
+		"LOCAL_SYSTEM endpoint: TLS interception by CN=Contoso TLS Inspection CA",                // dc09
+		"LOCAL_SERVICE endpoint: the proxy wants credentials (407) via proxy auth.lab.test:8080", // dc10
+		"sensor-json json.lab.test:3128",                                                         // dc11
+		"mde-static proxy.lab.test:8080",                                                         // dc12
+		"tls.root: the sensor's trusted root DigiCert Global Root G2",                            // dc13
+		"dcproxy cannot probe a SOCKS route",                                                     // dc14
+		"ok (approx.)",                                                                           // dc05
 		"verified", "skipped", "rolled_back",
 	} {
 		if !strings.Contains(out, want) {
