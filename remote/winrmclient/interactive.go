@@ -53,26 +53,11 @@ func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready f
 	var out remote.Output
 	sent := false
 	for {
-		if ctx.Err() != nil {
-			r.signal(cmdID)
-			return out, ctxError(r.target, "run", ctx.Err())
-		}
-		rep, err := r.exchange(ctx, winrm.NewGetOutputRequest(r.tr.url, r.shellID, cmdID, "stdout stderr", r.params))
+		done, err := r.receive(ctx, cmdID, &out)
 		if err != nil {
-			if ctx.Err() == nil && isOperationTimeout(err) {
-				continue // no output within w:OperationTimeout: poll again
-			}
-			r.signal(cmdID)
-			return out, r.wrap(ctx, "receive", err)
+			return out, err
 		}
-		out.Stdout = append(out.Stdout, rep.Stdout...)
-		out.Stderr = append(out.Stderr, rep.Stderr...)
-		if len(out.Stdout)+len(out.Stderr) > maxOutput {
-			r.signal(cmdID)
-			return out, r.wrap(ctx, "receive", fmt.Errorf("%w: command output exceeds %d bytes", remote.ErrProtocol, maxOutput))
-		}
-		if rep.Done {
-			out.ExitCode = rep.ExitCode
+		if done {
 			break
 		}
 		if sent || !ready(out) {

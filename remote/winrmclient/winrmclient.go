@@ -284,26 +284,11 @@ func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, er
 
 	var out remote.Output
 	for {
-		if ctx.Err() != nil {
-			r.signal(cmdID)
-			return out, ctxError(r.target, "run", ctx.Err())
-		}
-		rep, err := r.exchange(ctx, winrm.NewGetOutputRequest(r.tr.url, r.shellID, cmdID, "stdout stderr", r.params))
+		done, err := r.receive(ctx, cmdID, &out)
 		if err != nil {
-			if ctx.Err() == nil && isOperationTimeout(err) {
-				continue // no output within w:OperationTimeout: poll again
-			}
-			r.signal(cmdID)
-			return out, r.wrap(ctx, "receive", err)
+			return out, err
 		}
-		out.Stdout = append(out.Stdout, rep.Stdout...)
-		out.Stderr = append(out.Stderr, rep.Stderr...)
-		if len(out.Stdout)+len(out.Stderr) > maxOutput {
-			r.signal(cmdID)
-			return out, r.wrap(ctx, "receive", fmt.Errorf("%w: command output exceeds %d bytes", remote.ErrProtocol, maxOutput))
-		}
-		if rep.Done {
-			out.ExitCode = rep.ExitCode
+		if done {
 			break
 		}
 	}
@@ -315,6 +300,34 @@ func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, er
 	// deletes it without any Signal at all, which no capture shows).
 	r.finished = cmdID
 	return out, nil
+}
+
+// receive polls the command's output once and appends it to out. done reports the command's end
+// (out.ExitCode is then set); an OperationTimeout fault just means no output yet (done false, no
+// error). On an error the command has been terminated and the error is the one Run returns.
+func (r *runner) receive(ctx context.Context, cmdID string, out *remote.Output) (done bool, err error) {
+	if ctx.Err() != nil {
+		r.signal(cmdID)
+		return false, ctxError(r.target, "run", ctx.Err())
+	}
+	rep, err := r.exchange(ctx, winrm.NewGetOutputRequest(r.tr.url, r.shellID, cmdID, "stdout stderr", r.params))
+	if err != nil {
+		if ctx.Err() == nil && isOperationTimeout(err) {
+			return false, nil // no output within w:OperationTimeout: poll again
+		}
+		r.signal(cmdID)
+		return false, r.wrap(ctx, "receive", err)
+	}
+	out.Stdout = append(out.Stdout, rep.Stdout...)
+	out.Stderr = append(out.Stderr, rep.Stderr...)
+	if len(out.Stdout)+len(out.Stderr) > maxOutput {
+		r.signal(cmdID)
+		return false, r.wrap(ctx, "receive", fmt.Errorf("%w: command output exceeds %d bytes", remote.ErrProtocol, maxOutput))
+	}
+	if rep.Done {
+		out.ExitCode = rep.ExitCode
+	}
+	return rep.Done, nil
 }
 
 // signal terminates a command. It is sent even after the operation context ended (the transport
