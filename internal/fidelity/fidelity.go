@@ -89,7 +89,9 @@ func Render(entries []Entry) string {
 		if text == "" {
 			text = "(see the comment)"
 		}
-		fmt.Fprintf(&b, "| [%s:%d](../%s#L%d) | %s |\n", e.File, e.Line, e.File, e.Line, text)
+		// No line numbers: an edit above a marker must not make the index stale; the marker's
+		// text finds it in the file.
+		fmt.Fprintf(&b, "| [%s](../%s) | %s |\n", e.File, e.File, text)
 	}
 	return b.String()
 }
