@@ -20,12 +20,13 @@ func TestStdinGolden(t *testing.T) {
 		filepath.Join("testdata", "stdin", "bootstrap.ps1"): Bootstrap + "\n",
 		filepath.Join("testdata", "stdin", "combined.cmd"):  line + "\n",
 	}
+	// The script sent on stdin is Script(c), whose goldens are testdata/*.ps1 (TestGolden): no copies.
 	for name, c := range configs {
 		s, err := StdinScript(c)
-		if err != nil {
-			t.Fatal(err)
+		want, _ := Script(c)
+		if err != nil || s != want {
+			t.Fatalf("%s: StdinScript differs from Script (err %v)", name, err)
 		}
-		files[filepath.Join("testdata", "stdin", name+".stdin.ps1")] = s
 	}
 	for f, got := range files {
 		if *update {
@@ -136,11 +137,12 @@ func TestSplitStderr(t *testing.T) {
 	}
 }
 
-// TestTreeSitterStdin parses the bootstrap (alone and as cut out of the golden command line) and
-// every script sent through stdin with tree-sitter-powershell.
+// TestTreeSitterStdin parses the bootstrap (alone and as cut out of the golden command line) with
+// tree-sitter-powershell; the scripts sent through stdin are the testdata/*.ps1 goldens, which
+// TestTreeSitterGolden parses.
 func TestTreeSitterStdin(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "stdin", "*.ps1"))
-	if err != nil || len(files) < 1+len(configs) {
+	if err != nil || len(files) != 1 {
 		t.Fatalf("golden stdin scripts: %v, %v (run go test -update)", files, err)
 	}
 	b, err := os.ReadFile(filepath.Join("testdata", "stdin", "combined.cmd"))
