@@ -1,0 +1,11 @@
+package krb
+
+// The MS-WSMV framing's fixed lines (remote/wsmv), spelled out for the tests that cut frames apart.
+const (
+	boundaryLine    = "--Encrypted Boundary\r\n"
+	boundaryEnd     = "--Encrypted Boundary--\r\n"
+	octetStreamLine = "\tContent-Type: application/octet-stream\r\n"
+)
+
+// maxHeaderLen is remote/wsmv's bound on a token header.
+const maxHeaderLen = 1024
