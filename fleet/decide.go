@@ -49,8 +49,8 @@ type hostEval struct {
 	urlKnown bool // cfg.URL is a real URL (explicit or the workspace's), not the .invalid placeholder
 	approx   map[string]bool
 	bypassed map[string]bool
-	unprobed map[string]string // accounts without a probe route, and why (probeRoutes)
-	mdeRoute *Route            // the route MDE uses (rule mde)
+	unprobed map[string]unprobed // accounts without a probe route, and why (probeRoutes)
+	mdeRoute *Route              // the route MDE uses (rule mde)
 }
 
 // unknownWorkspaceURL is requested only when neither probe.url nor probe.workspace is set and the host
@@ -92,7 +92,7 @@ func sensorCheck(sn *Sensor, rule string) Check {
 
 // tlsChecks: the sensor needs TLS 1.2 through .NET: SchUseStrongCrypto and SystemDefaultTlsVersions
 // set to 1 in both registry views.
-func tlsChecks(st *hostState, cloud string) []Check {
+func tlsChecks(st *hostState) []Check {
 	c := Check{ID: "tls.netfx", Kind: KindTLS, Status: CheckPass, Message: "SchUseStrongCrypto and SystemDefaultTlsVersions are 1 in both registry views"}
 	if _, read := st.vals[idStrongCrypto64]; !read {
 		return nil // not part of this read (a fix's re-check of the values it wrote)
@@ -116,7 +116,6 @@ func tlsChecks(st *hostState, cloud string) []Check {
 		c.Status, c.Actor = CheckFail, ActorSensor
 		c.Message = "TLS 1.2 for .NET is not enabled (the sensor fails with \"ApplyInternal failed two way SSL connection\"); set: " + strings.Join(missing, "; ")
 	}
-	_ = cloud
 	return []Check{c}
 }
 
@@ -188,7 +187,7 @@ func sensorConfigOf(path string, p *probe.SensorConfig) *SensorConfig {
 }
 
 // decide names the route the sensor really uses, given what the probe read on the host.
-func (e *hostEval) decide(out *probe.Output, noReference bool) *Route {
+func (e *hostEval) decide(out *probe.Output) *Route {
 	rt := &Route{URL: e.cfg.URL}
 	if out != nil {
 		rt.URL = out.URL
@@ -242,7 +241,6 @@ func (e *hostEval) decide(out *probe.Output, noReference bool) *Route {
 	case sc != nil && !sc.Found:
 		rt.Decision += " (SensorConfiguration.json " + sc.Error + ")"
 	}
-	_ = noReference
 	return rt
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -121,7 +120,8 @@ func hostErr(err error) *HostError {
 	case ErrorKindCanceled:
 		e.Actor = ActorHost
 	}
-	if plain != "" && !strings.Contains(strings.ToLower(e.Message), "kerberos") { // Kerberos says exactly why
+	var sp remote.Specific
+	if plain != "" && !(errors.As(err, &sp) && sp.Specific()) {
 		e.Message, e.Detail = plain, err.Error()
 	}
 	return e

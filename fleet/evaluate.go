@@ -120,7 +120,7 @@ func prepareHost(base HostResult, st *hostState, opt Options) *hostPrep {
 		e.machine = decodeOrNil(vals[idMachineDCS])
 	}
 	res.Checks = append(res.Checks, winHTTPCheck(vals[AccountMachine]))
-	res.Checks = append(res.Checks, tlsChecks(st, opt.Probe.cloud())...)
+	res.Checks = append(res.Checks, tlsChecks(st)...)
 	res.Checks = append(res.Checks, mdeChecks(st, e.rule)...)
 
 	// The probe: the candidate routes of the kind, in one PowerShell run.
@@ -138,7 +138,7 @@ func (p *hostPrep) finish(out *probe.Output, probeErr string) HostResult {
 	if out != nil && out.Sensor != nil {
 		sn.Config = sensorConfigOf(sensorConfigPath(sn), out.Sensor)
 	}
-	route := e.decide(out, herr != nil)
+	route := e.decide(out)
 	res.Route = route
 	res.Checks = append(res.Checks, Check{ID: "route", Kind: KindSensor, Status: CheckInfo, Message: route.Decision})
 	if sn.Kind == SensorMigrated {

@@ -24,9 +24,9 @@ import (
 // Each route is validated alone: an account whose proxy entry cannot be parsed, or that only a
 // socks= entry serves (WinINet uses SOCKS only for what it cannot reach otherwise, and an HTTP
 // probe cannot speak it), gets no route and a reason in unprobed; the other accounts are probed.
-func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []probe.Route, approx, bypassed map[string]bool, unprobed map[string]string) {
+func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []probe.Route, approx, bypassed map[string]bool, unprobedAccts map[string]unprobed) {
 	routes = []probe.Route{{ID: AccountCurrentUser, Mode: probe.ModeSystem}}
-	approx, bypassed, unprobed = map[string]bool{}, map[string]bool{}, map[string]string{}
+	approx, bypassed, unprobedAccts = map[string]bool{}, map[string]bool{}, map[string]unprobed{}
 	for _, acct := range ServiceAccounts {
 		s := decoded[acct]
 		switch {
@@ -44,13 +44,13 @@ func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []pr
 				routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 				bypassed[acct] = true
 			case err != nil:
-				unprobed[acct] = fmt.Sprintf("%s's proxy entry cannot be used: %v", acct, err)
+				unprobedAccts[acct] = unprobed{msg: fmt.Sprintf("%s's proxy entry cannot be used: %v", acct, err)}
 			case rt.SOCKS:
-				unprobed[acct] = fmt.Sprintf("%s reaches https only through the SOCKS entry %q (WinINet uses SOCKS only for what it cannot reach otherwise); dcproxy cannot probe a SOCKS route", acct, rt.Raw)
+				unprobedAccts[acct] = unprobed{socks: true, msg: fmt.Sprintf("%s reaches https only through the SOCKS entry %q (WinINet uses SOCKS only for what it cannot reach otherwise); dcproxy cannot probe a SOCKS route", acct, rt.Raw)}
 			default:
 				r := probe.Route{ID: acct, Mode: probe.ModeProxy, Proxy: rt.Addr()}
 				if err := (probe.Config{URL: "https://x.invalid", Timeout: time.Second, Routes: []probe.Route{r}}).Validate(); err != nil {
-					unprobed[acct] = fmt.Sprintf("%s's proxy %s cannot be probed: %v", acct, rt.Addr(), err)
+					unprobedAccts[acct] = unprobed{msg: fmt.Sprintf("%s's proxy %s cannot be probed: %v", acct, rt.Addr(), err)}
 					continue
 				}
 				routes = append(routes, r)
@@ -59,7 +59,14 @@ func probeRoutes(decoded map[string]*wininet.Settings, host string) (routes []pr
 			routes = append(routes, probe.Route{ID: acct, Mode: probe.ModeDirect})
 		}
 	}
-	return routes, approx, bypassed, unprobed
+	return routes, approx, bypassed, unprobedAccts
+}
+
+// unprobed is why an account gets no probe route: a proxy entry that cannot be used (the account's
+// check fails), or a route only SOCKS serves (it cannot be checked).
+type unprobed struct {
+	msg   string
+	socks bool
 }
 
 // runProbe builds the host's probe from its rule and runs it: the connecting account (reference,
@@ -198,15 +205,16 @@ func (e *hostEval) endpointChecks(out *probe.Output, probeErr string, route *Rou
 	pox.Accept = expected.Accepted
 	var cs []Check
 	for _, acct := range ServiceAccounts {
-		msg, ok := e.unprobed[acct]
+		u, ok := e.unprobed[acct]
 		if !ok {
 			continue
 		}
+		msg := u.msg
 		c := Check{ID: CheckID(CheckEndpoint, acct), Kind: KindEndpoint, Account: acct, Expected: expected, Status: CheckFail, Actor: ActorFix, Message: msg}
 		switch {
 		case !judged(route.Source, acct):
 			c.Status, c.Actor, c.Message = CheckInfo, "", "not the sensor's route: "+msg
-		case strings.Contains(msg, "SOCKS"):
+		case u.socks:
 			c.Status, c.Actor = CheckError, ActorSensor
 		}
 		cs = append(cs, c)

@@ -32,6 +32,11 @@ var (
 	ErrTLS = errors.New("TLS failed")
 )
 
+// Specific is implemented by errors whose own text already names the exact cause (a Kerberos
+// refusal: "clock skew too great", "pre-authentication failed"): a report keeps that text instead of
+// the generic summary of the error's kind.
+type Specific interface{ Specific() bool }
+
 // Kind names the class of err for reports: "auth", "rights", "tls", "unreachable", "timeout", "protocol", "canceled"
 // or "error".
 func Kind(err error) string {

@@ -23,6 +23,9 @@ type kindError struct {
 func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
 
+// Specific reports that the error's own text says exactly what went wrong (remote.Specific).
+func (e *kindError) Specific() bool { return true }
+
 // Sentinel errors. Each wraps the remote sentinel named in its comment; errors returned by this package
 // wrap exactly one of them (with %w). Classify is the one place that maps KDC answers and acceptor
 // refusals onto them.
