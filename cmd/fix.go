@@ -243,7 +243,7 @@ func (a *app) apply(ctx context.Context, cfg *Config, r *auditRun, rep *fleet.Re
 			}
 			counts[m.Outcome]++
 			if m.Outcome == fleet.OutcomeRolledBack || m.Outcome == fleet.OutcomeFailed {
-				fmt.Fprintf(a.stderr, "dcproxy %s: %s %s: %s: %s\n", command, h.Host, m.Account, strings.ToUpper(string(m.Outcome)), oneLineText(m.Message))
+				fmt.Fprintf(a.stderr, "dcproxy %s: %s %s: %s: %s\n", command, h.Host, m.Account, strings.ToUpper(string(m.Outcome)), report.OneLine(m.Message))
 			}
 		}
 	}
@@ -324,14 +324,4 @@ func hexOr(b []byte) string {
 		return "(absent)"
 	}
 	return fmt.Sprintf("%X", b)
-}
-
-// oneLineText keeps host-supplied text on one line without control characters.
-func oneLineText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/fleet"
 	"github.com/dcproxy/dcproxy/remote/wininet"
+	"github.com/dcproxy/dcproxy/report"
 )
 
 // planView is what fix and restore show before they write: one line per value written (host,
@@ -72,7 +73,7 @@ func newPlanView(command, runID string, rep *fleet.Report, plans []fleet.HostPla
 					current: st.Current, desired: st.Desired, delete: st.Action == fleet.ActionDelete, forced: st.Forced})
 			case st.Action == fleet.ActionRefused || st.Notice:
 				// The message says what: "not fixed: ...", "not written: ...".
-				v.notes = append(v.notes, fmt.Sprintf("%s  %s  %s%s", p.Host, st.Account, otherValue(st.Value), oneLineText(st.Message)))
+				v.notes = append(v.notes, fmt.Sprintf("%s  %s  %s%s", p.Host, st.Account, otherValue(st.Value), report.OneLine(st.Message)))
 			}
 		}
 	}
@@ -97,7 +98,7 @@ func (v *planView) render(w io.Writer, width int, hex bool) {
 	var b strings.Builder
 	line := func(s string) {
 		if width > 0 {
-			s = cutWidth(s, width)
+			s = report.Truncate(s, width)
 		}
 		b.WriteString(s + "\n")
 	}
@@ -121,11 +122,11 @@ func (v *planView) render(w io.Writer, width int, hex bool) {
 		if x.forced {
 			change += " [--force: overwrites a change made since the run]"
 		}
-		where := fmt.Sprintf("  %s  %s  %s", pad(oneLineText(x.host), cols[0]), pad(x.account, cols[1]), pad(shortKey(x.key, x.value), cols[2]))
+		where := fmt.Sprintf("  %s  %s  %s", pad(report.OneLine(x.host), cols[0]), pad(x.account, cols[1]), pad(shortKey(x.key, x.value), cols[2]))
 		if width > 0 && twwidth.Width(where)+2+twwidth.Width(change) > width {
 			// Too narrow for one line: the change goes on its own line rather than being cut away,
 			// and the columns are not padded (one long host name would push every line over).
-			line(fmt.Sprintf("  %s  %s  %s", oneLineText(x.host), x.account, shortKey(x.key, x.value)))
+			line(fmt.Sprintf("  %s  %s  %s", report.OneLine(x.host), x.account, shortKey(x.key, x.value)))
 			line("      " + change)
 		} else {
 			line(where + "  " + change)
@@ -150,7 +151,7 @@ func (v *planView) render(w io.Writer, width int, hex bool) {
 	for _, g := range v.refused {
 		names := make([]string, len(g.hosts))
 		for i, h := range g.hosts {
-			names[i] = oneLineText(h)
+			names[i] = report.OneLine(h)
 		}
 		line(fmt.Sprintf("    %d %s refused: %s: %s", len(g.hosts), plural(len(g.hosts), "host", "hosts"), g.reason, strings.Join(names, ", ")))
 	}
@@ -188,9 +189,9 @@ func refusalReason(h *fleet.HostResult, st fleet.Step) string {
 		case fleet.RouteDirect:
 			return "the sensor connects directly (no proxy is configured for it)"
 		}
-		return "the sensor does not use the per-account WinINet settings (route " + oneLineText(h.Route.Source) + ")"
+		return "the sensor does not use the per-account WinINet settings (route " + report.OneLine(h.Route.Source) + ")"
 	}
-	msg := oneLineText(st.Message)
+	msg := report.OneLine(st.Message)
 	if strings.Contains(msg, " changed since run ") {
 		return "changed since the run it restores (audit again, or restore the later run first; --force puts the recorded value back anyway)"
 	}
@@ -232,14 +233,14 @@ func compactValue(b []byte) string {
 	}
 	var parts []string
 	if s.Flags&wininet.FlagProxy != 0 {
-		p := oneLineText(s.Proxy)
+		p := report.OneLine(s.Proxy)
 		if s.Bypass != "" {
-			p += " bypass " + oneLineText(s.Bypass)
+			p += " bypass " + report.OneLine(s.Bypass)
 		}
 		parts = append(parts, p)
 	}
 	if s.Flags&wininet.FlagAutoConfig != 0 {
-		parts = append(parts, "pac "+oneLineText(s.AutoConfigURL))
+		parts = append(parts, "pac "+report.OneLine(s.AutoConfigURL))
 	}
 	if s.Flags&wininet.FlagAutoDetect != 0 {
 		parts = append(parts, "autodetect")
@@ -276,7 +277,7 @@ func (v *planView) notShownLine(width int) string {
 	s := fmt.Sprintf("(%d other %s not shown: %d already %s, %d refused; --all shows every host)",
 		others, plural(others, "host", "hosts"), v.match, plural(v.match, "matches", "match"), refused)
 	if width > 0 {
-		s = cutWidth(s, width)
+		s = report.Truncate(s, width)
 	}
 	return s
 }
@@ -293,24 +294,6 @@ func pad(s string, w int) string {
 		return s + strings.Repeat(" ", d)
 	}
 	return s
-}
-
-// cutWidth cuts s to w display columns, marking the cut with an ellipsis.
-func cutWidth(s string, w int) string {
-	if twwidth.Width(s) <= w {
-		return s
-	}
-	var b strings.Builder
-	used := 0
-	for _, r := range s {
-		rw := twwidth.Width(string(r))
-		if used+rw > w-1 {
-			break
-		}
-		b.WriteRune(r)
-		used += rw
-	}
-	return b.String() + "…"
 }
 
 // stderrWidth is the width of the terminal on stderr (0 when unknown), where the plan goes.

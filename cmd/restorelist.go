@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dcproxy/dcproxy/fleet"
+	"github.com/dcproxy/dcproxy/report"
 )
 
 // runSummary is one run of the backup file as restore --list shows it.
@@ -83,7 +84,7 @@ func listRuns(w io.Writer, runs []*runSummary) {
 		if op == "" {
 			op = "unknown (no audit log entry)"
 		}
-		fmt.Fprintf(w, "%s  %s  %s  by %s\n    %d %s: %s\n    %d %s: %s\n", s.id, s.command, s.first.Local().Format("2006-01-02 15:04:05 MST"), oneLineText(op),
+		fmt.Fprintf(w, "%s  %s  %s  by %s\n    %d %s: %s\n    %d %s: %s\n", s.id, s.command, s.first.Local().Format("2006-01-02 15:04:05 MST"), report.OneLine(op),
 			len(hosts), pluralWord(len(hosts), "host"), listHosts(hosts), len(values), pluralWord(len(values), "value"), strings.Join(values, ", "))
 	}
 }
@@ -91,7 +92,7 @@ func listRuns(w io.Writer, runs []*runSummary) {
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
-		out = append(out, oneLineText(k))
+		out = append(out, report.OneLine(k))
 	}
 	sort.Strings(out)
 	return out

@@ -621,6 +621,10 @@ func remediationChange(r *fleet.Remediation) string {
 // tabs become spaces, other control characters (ESC included, so no terminal escape gets through)
 // become U+FFFD, bidirectional controls (U+202A-U+202E, U+2066-U+2069, which can make a line read
 // differently from what it holds) are shown escaped as <U+202E>, and surrounding space is trimmed.
+// OneLine is s made safe for one line of a terminal or a table cell: line breaks and tabs become
+// spaces, control characters (C0, C1) and bidi controls are shown escaped. Used by cmd too.
+func OneLine(s string) string { return oneLine(s) }
+
 func oneLine(s string) string {
 	clean := true
 	for _, r := range s {

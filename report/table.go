@@ -276,6 +276,10 @@ func (t tableRenderer) table(buf *bytes.Buffer, header []string, rows []tableRow
 }
 
 // truncate cuts s to at most w display columns, ending in an ellipsis when it was cut.
+// Truncate cuts s to w terminal columns with an ellipsis (wide characters count double). Used by
+// cmd too.
+func Truncate(s string, w int) string { return truncate(s, w) }
+
 func truncate(s string, w int) string {
 	if twwidth.Width(s) <= w {
 		return s
