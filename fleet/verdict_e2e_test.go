@@ -199,6 +199,11 @@ func TestE2E_verdictTable(t *testing.T) {
 			if c.says != "" && !strings.Contains(dumpChecks(r)+r.Route.Decision, c.says) {
 				t.Errorf("no message says %q\n%s", c.says, dumpChecks(r))
 			}
+			for _, ch := range r.Checks {
+				if (ch.Status == fleet.CheckFail || ch.Status == fleet.CheckWarn || ch.Status == fleet.CheckError) && ch.Actor == "" {
+					t.Errorf("check %s is %s but names no actor", ch.ID, ch.Status)
+				}
+			}
 			if r.Sensor == nil {
 				t.Fatal("no sensor reported")
 			}
