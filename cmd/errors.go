@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -46,15 +47,11 @@ func isCobraUnknownCommand(err error) bool {
 // flagError is the root's FlagErrorFunc: every flag parse error becomes a UsageError, and an
 // unknown flag gets the closest known one as a suggestion ("did you mean --inventory?").
 func flagError(c *cobra.Command, err error) error {
-	msg := err.Error()
 	name := ""
-	switch {
-	case strings.HasPrefix(msg, "unknown flag: --"):
-		name = strings.TrimPrefix(msg, "unknown flag: --")
-	case strings.HasPrefix(msg, "unknown shorthand flag: "):
-		// "unknown shorthand flag: 'x' in -xyz": a long flag typed with one dash.
-		if i := strings.Index(msg, " in -"); i >= 0 {
-			name = strings.TrimPrefix(msg[i+len(" in -"):], "-")
+	if ne := (*pflag.NotExistError)(nil); errors.As(err, &ne) {
+		name = ne.GetSpecifiedName()
+		if s := ne.GetSpecifiedShortnames(); s != "" {
+			name = strings.TrimPrefix(s, "-") // "-inventory": a long flag typed with one dash
 		}
 	}
 	if name != "" {
