@@ -1,6 +1,7 @@
 package krb
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -93,7 +94,7 @@ func LoadConfig(c Credentials) (*config.Config, error) {
 		cfg.LibDefaults.DefaultRealm = strings.ToUpper(c.Realm)
 	}
 	if len(c.KDCs) > 0 {
-		r := strings.ToUpper(cmpOr(c.Realm, realm, cfg.LibDefaults.DefaultRealm))
+		r := strings.ToUpper(cmp.Or(c.Realm, realm, cfg.LibDefaults.DefaultRealm))
 		found := false
 		for i := range cfg.Realms {
 			if cfg.Realms[i].Realm == r {
@@ -111,15 +112,6 @@ func LoadConfig(c Credentials) (*config.Config, error) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-func cmpOr(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // Client is a Kerberos initiator identity: a TGT (from the ticket cache, or obtained once with the

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/dcproxy/dcproxy/remote"
@@ -37,6 +38,9 @@ type HTTPError struct {
 	Body string
 
 	red *redact.Redactor // nil: header values are still stripped
+
+	parseOnce sync.Once // the Body's fault is parsed once, however often it is asked for
+	flt       *wsFault
 }
 
 // Error implements error.
@@ -83,14 +87,15 @@ func (e *HTTPError) Error() string {
 // fault parses Body as a SOAP fault; nil when it is not one. Body is at most 64 KiB and the parser
 // bounds depth, so this is cheap even for a hostile body.
 func (e *HTTPError) fault() *wsFault {
-	if e.Body == "" {
-		return nil
-	}
-	rep, err := parseReply(context.Background(), []byte(e.Body))
-	if err != nil {
-		return nil
-	}
-	return rep.Fault
+	e.parseOnce.Do(func() {
+		if e.Body == "" {
+			return
+		}
+		if rep, err := parseReply(context.Background(), []byte(e.Body)); err == nil {
+			e.flt = rep.Fault
+		}
+	})
+	return e.flt
 }
 
 // connectError marks a failure before any HTTP connection to the host was established (TCP dial or
