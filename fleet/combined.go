@@ -29,15 +29,11 @@ import (
 // streams in different Receives: ready waits for both). ok is false (and nothing was sent) when the
 // combined line cannot be built: the caller then uses the two commands.
 func auditCombined(ctx context.Context, ri remote.Interactive, base HostResult, opt Options) (HostResult, bool) {
-	qs := hostRegQueries()
-	batch, err := reg.BatchQueryCommand(qs)
-	if err != nil {
+	b, err := hostBatch()
+	if err != nil || b.combinedErr != nil {
 		return HostResult{}, false
 	}
-	line, err := probe.CombinedCommand(batch)
-	if err != nil {
-		return HostResult{}, false
-	}
+	qs, line := b.queries, b.combined
 	lastID := qs[len(qs)-1].ID
 	ready := func(o remote.Output) bool {
 		_, _, regDone := splitBatch(o.Stdout, lastID)

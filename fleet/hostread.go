@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/dcproxy/dcproxy/remote"
+	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/reg"
 )
 
@@ -126,17 +128,39 @@ func (s *hostState) str(id string) string { return string(s.vals[id]) }
 
 // readHost reads every value of hostQueries with one command line.
 func readHost(ctx context.Context, r remote.Runner) (*hostState, error) {
-	qs := hostRegQueries()
-	line, err := reg.BatchQueryCommand(qs)
+	b, err := hostBatch()
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.Run(ctx, line)
+	out, err := r.Run(ctx, b.line)
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w", err)
 	}
-	return parseHostRead(out.Stdout, qs)
+	return parseHostRead(out.Stdout, b.queries)
 }
+
+// hostBatchLines are the command lines of the audit's read, the same for every host.
+type hostBatchLines struct {
+	queries []reg.Query // hostRegQueries
+	line    string      // their batch (reg.BatchQueryCommand)
+	// combined is line followed by powershell.exe reading the probe from stdin
+	// (probe.CombinedCommand); "" when it cannot be built (combinedErr says why).
+	combined    string
+	combinedErr error
+}
+
+// hostBatch builds hostBatchLines once: at 10,000 hosts, building the 5.5 KB lines per host was
+// a measurable share of the client's allocations (BENCHMARKS.md).
+var hostBatch = sync.OnceValues(func() (hostBatchLines, error) {
+	qs := hostRegQueries()
+	line, err := reg.BatchQueryCommand(qs)
+	if err != nil {
+		return hostBatchLines{}, err
+	}
+	b := hostBatchLines{queries: qs, line: line}
+	b.combined, b.combinedErr = probe.CombinedCommand(line)
+	return b, nil
+})
 
 // hostRegQueries are the reg.Query of hostQueries, in order.
 func hostRegQueries() []reg.Query {

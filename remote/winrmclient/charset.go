@@ -63,12 +63,13 @@ func charsetParam(contentType string) string {
 // ("OriginalContent: type=application/soap+xml;charset=UTF-16;Length=..."), returned as
 // ";charset=..." to append to a content type, or "" when there is none.
 func originalCharset(raw []byte) string {
+	const name = "originalcontent:"
 	head := raw[:min(len(raw), 1024)]
-	i := bytes.Index(bytes.ToLower(head), []byte("originalcontent:"))
+	i := indexFold(head, name)
 	if i < 0 {
 		return ""
 	}
-	line := head[i+len("originalcontent:"):]
+	line := head[i+len(name):]
 	if j := bytes.IndexAny(line, "\r\n"); j >= 0 {
 		line = line[:j]
 	}
@@ -76,4 +77,16 @@ func originalCharset(raw []byte) string {
 		return ";charset=" + cs
 	}
 	return ""
+}
+
+// indexFold is the index of the first ASCII-case-insensitive match of lower (a lower-case ASCII
+// string) in b, or -1. Unlike bytes.ToLower it neither copies b nor decodes the binary that follows
+// the framing's headers as UTF-8.
+func indexFold(b []byte, lower string) int {
+	for i := 0; i+len(lower) <= len(b); i++ {
+		if c := b[i] | 0x20; c == lower[0] && bytes.EqualFold(b[i:i+len(lower)], []byte(lower)) {
+			return i
+		}
+	}
+	return -1
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/masterzen/winrm"
-
 	"github.com/dcproxy/dcproxy/remote"
 )
 
@@ -41,7 +39,7 @@ func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready f
 		r.signal(r.finished) // owed before a new Command (MS-WSMV 3.1.4.12), see Run
 		r.finished = ""
 	}
-	rep, err := r.exchange(ctx, winrm.NewExecuteCommandRequest(r.tr.url, r.shellID, commandLine, nil, r.params))
+	rep, err := r.exchange(ctx, r.req.command(r.shellID, commandLine))
 	if err != nil {
 		return remote.Output{}, r.wrap(ctx, "command", err)
 	}
@@ -92,7 +90,7 @@ func (r *runner) send(ctx context.Context, cmdID string, data []byte) error {
 	for {
 		n := min(len(data), maxSendChunk)
 		last := n == len(data)
-		if _, err := r.exchange(ctx, winrm.NewSendInputRequest(r.tr.url, r.shellID, cmdID, data[:n], last, r.params)); err != nil {
+		if _, err := r.exchange(ctx, r.req.send(r.shellID, cmdID, data[:n], last)); err != nil {
 			return err
 		}
 		if last {

@@ -170,6 +170,18 @@ func TestUTF16Reply(t *testing.T) {
 	if got := originalCharset(raw); got != ";charset=UTF-16" {
 		t.Errorf("originalCharset = %q", got)
 	}
+	// Header names are case-insensitive; the binary part after the headers is not text.
+	for _, tc := range []struct{ raw, want string }{
+		{"--B\r\n\tORIGINALCONTENT: type=application/soap+xml;charset=utf-8;Length=9\r\n--B\r\n\xff\xfe\x80", ";charset=utf-8"},
+		{"--B\r\n\toriginalContent:type=application/soap+xml;Length=9\r\n", ""},
+		{"--B\r\n\x80\xff OriginalContent", ""},
+		{"\xef\xbf\xbdOriginalContent: type=x;charset=UTF-16", ";charset=UTF-16"},
+		{"", ""},
+	} {
+		if got := originalCharset([]byte(tc.raw)); got != tc.want {
+			t.Errorf("originalCharset(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
 }
 
 func FuzzParseReply(f *testing.F) {

@@ -83,11 +83,6 @@ func checkChallenge(challenge []byte, sealing bool) error {
 	return nil
 }
 
-const (
-	actionSignal = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal<"
-	actionDelete = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete<"
-)
-
 // transport implements masterzen's winrm.Transporter for one host. It owns one http.Transport that
 // keeps at most one TCP connection to the host, serializes every Post (sealing sequence numbers must
 // stay in wire order, and NTLM authenticates the connection), and counts requests, handshakes and
@@ -115,7 +110,6 @@ type transport struct {
 	requests   atomic.Int64
 	handshakes atomic.Int64
 	waitNanos  atomic.Int64
-	signals    atomic.Int64
 
 	// beforeLogon is remote.Target.BeforeLogon: called once, before the first request that
 	// carries credentials (NTLM: the AUTHENTICATE, not the NEGOTIATE); logonErr is its error (the
@@ -210,22 +204,18 @@ func (t *transport) closeIdle() {
 
 // Post implements winrm.Transporter with post.
 func (t *transport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, error) {
-	b, err := t.post(msg)
+	b, err := t.post(request{body: []byte(msg.String())})
 	return string(b), err
 }
 
-// post sends one SOAP message and returns the SOAP reply body (UTF-8), at most maxBodySize
+// post sends one SOAP request and returns the SOAP reply body (UTF-8), at most maxBodySize
 // bytes. A reply that is not a 200 SOAP answer is an *HTTPError (a WS-Man fault among them);
 // classification into remote sentinels happens in the Runner.
-func (t *transport) post(msg *soap.SoapMessage) ([]byte, error) {
-	body := []byte(msg.String())
-	cleanup := bytes.Contains(body, []byte(actionSignal)) || bytes.Contains(body, []byte(actionDelete))
-	if bytes.Contains(body, []byte(actionSignal)) {
-		t.signals.Add(1)
-	}
+func (t *transport) post(req request) ([]byte, error) {
+	body := req.body
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ctx, cancel := t.requestContext(cleanup)
+	ctx, cancel := t.requestContext(req.kind != reqOperation)
 	defer cancel()
 	if t.krb != nil {
 		return t.postKerberos(ctx, body)
@@ -272,7 +262,16 @@ func readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > maxBodySize {
 		return nil, fmt.Errorf("%w: reply of %d bytes (limit %d)", remote.ErrProtocol, resp.ContentLength, maxBodySize)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	var raw []byte
+	var err error
+	if n := resp.ContentLength; n >= 0 {
+		// Sized by Content-Length (the common case): one allocation instead of io.ReadAll's
+		// doublings; a body shorter than announced is a read error, a longer one is not read.
+		raw = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, raw)
+	} else {
+		raw, err = io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read reply: %w", err)
 	}

@@ -1,9 +1,12 @@
 // Package winrmclient implements remote.Dialer and remote.Runner for WinRM.
 //
-// github.com/masterzen/winrm builds the WS-Man/WinRS requests (and nothing else: no package-level
-// state is touched). This package runs the WinRS exchanges itself (Create, Command, Receive until
-// Done, Signal, Delete), parses every reply with its own streaming parser (reply.go: depth, size and
-// context bounded, only the elements WinRS replies carry), and owns the HTTP layer:
+// The requests are the ones github.com/masterzen/winrm builds, written straight into one buffer
+// each (request.go; request_test.go compares them with masterzen's byte for byte), and escaped
+// where masterzen does not escape; masterzen's Endpoint and Transporter shape the transport, and no
+// package-level state of it is touched. This package runs the WinRS exchanges itself (Create,
+// Command, Receive until Done, Signal, Delete), parses every reply with its own streaming parser
+// (reply.go: depth, size and context bounded, only the elements WinRS replies carry), and owns the
+// HTTP layer:
 //
 //   - NTLM on HTTP (the default path to a domain controller, whose WinRM listener refuses unencrypted
 //     bodies): ONE TCP connection per host, ONE NTLM handshake (three empty-body POSTs, as masterzen's
@@ -45,7 +48,6 @@ import (
 	"time"
 
 	"github.com/masterzen/winrm"
-	"github.com/masterzen/winrm/soap"
 
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/krb"
@@ -132,7 +134,6 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 	if locale == "" {
 		locale = "en-US"
 	}
-	params := winrm.NewParameters(isoDuration(operationTimeout(httpTimeout)), locale, envelopeSize)
 
 	host := t.Host
 	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
@@ -144,7 +145,9 @@ func (d Dialer) Dial(ctx context.Context, t remote.Target) (remote.Runner, error
 		return nil, fmt.Errorf("%s: %w", t, safeError(tr.red, err))
 	}
 
-	r := &runner{target: t, params: params, tr: tr}
+	r := &runner{target: t, tr: tr, req: requestBuilder{
+		url: tr.url, timeout: isoDuration(operationTimeout(httpTimeout)), locale: locale, maxSize: envelopeSize,
+	}}
 	tr.setContext(ctx)
 	if err := r.createShell(ctx); err != nil {
 		tr.closeIdle()
@@ -203,8 +206,8 @@ const maxOutput = 16 << 20
 // runner is one WinRM shell on one host.
 type runner struct {
 	target remote.Target
-	params *winrm.Parameters
 	tr     *transport
+	req    requestBuilder
 
 	mu      sync.Mutex // one operation at a time; guards shellID, finished and closed
 	shellID string
@@ -226,12 +229,11 @@ var (
 // errClosed is returned by Run after Close.
 var errClosed = errors.New("runner is closed")
 
-// exchange sends one WinRS request (built by masterzen) and parses the reply. Transport errors and
+// exchange sends one WinRS request (request.go) and parses the reply. Transport errors and
 // faults come back as the transport reports them (an *HTTPError for a fault); a reply that does not
 // parse wraps remote.ErrProtocol.
-func (r *runner) exchange(ctx context.Context, msg *soap.SoapMessage) (*wsReply, error) {
-	defer msg.Free()
-	raw, err := r.tr.post(msg)
+func (r *runner) exchange(ctx context.Context, req request) (*wsReply, error) {
+	raw, err := r.tr.post(req)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +242,7 @@ func (r *runner) exchange(ctx context.Context, msg *soap.SoapMessage) (*wsReply,
 
 // createShell sends Create; a reply without a ShellId is a protocol error, not a shell named "".
 func (r *runner) createShell(ctx context.Context) error {
-	rep, err := r.exchange(ctx, winrm.NewOpenShellRequest(r.tr.url, r.params))
+	rep, err := r.exchange(ctx, r.req.createShell())
 	if err != nil {
 		return err
 	}
@@ -273,7 +275,7 @@ func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, er
 		r.signal(r.finished)
 		r.finished = ""
 	}
-	rep, err := r.exchange(ctx, winrm.NewExecuteCommandRequest(r.tr.url, r.shellID, commandLine, nil, r.params))
+	rep, err := r.exchange(ctx, r.req.command(r.shellID, commandLine))
 	if err != nil {
 		return remote.Output{}, r.wrap(ctx, "command", err)
 	}
@@ -310,7 +312,7 @@ func (r *runner) receive(ctx context.Context, cmdID string, out *remote.Output) 
 		r.signal(cmdID)
 		return false, ctxError(r.target, "run", ctx.Err())
 	}
-	rep, err := r.exchange(ctx, winrm.NewGetOutputRequest(r.tr.url, r.shellID, cmdID, "stdout stderr", r.params))
+	rep, err := r.exchange(ctx, r.req.receive(r.shellID, cmdID))
 	if err != nil {
 		if ctx.Err() == nil && isOperationTimeout(err) {
 			return false, nil // no output within w:OperationTimeout: poll again
@@ -333,8 +335,7 @@ func (r *runner) receive(ctx context.Context, cmdID string, out *remote.Output) 
 // signal terminates a command. It is sent even after the operation context ended (the transport
 // gives cleanup messages a short budget of their own); its outcome does not matter to the caller.
 func (r *runner) signal(cmdID string) {
-	r.tr.signals.Add(1)
-	_, _ = r.exchange(context.Background(), winrm.NewSignalRequest(r.tr.url, r.shellID, cmdID, r.params))
+	_, _ = r.exchange(context.Background(), r.req.signal(r.shellID, cmdID))
 }
 
 // isOperationTimeout reports the TimedOut fault with which a Receive long-poll ends without output.
@@ -372,7 +373,7 @@ func (r *runner) Close(ctx context.Context) error {
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote() },
 	})
 	r.tr.setContext(dctx)
-	msg := winrm.NewDeleteShellRequest(r.tr.url, r.shellID, r.params)
+	msg := r.req.deleteShell(r.shellID)
 	r.shellID = ""
 	r.deleted = make(chan struct{})
 	go func() {
