@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unique"
 )
 
 // Schema is the version tag of the JSON report. Bump it on any incompatible change of Report.
@@ -335,20 +336,59 @@ type Probe struct {
 }
 
 // dropHostState forgets the bytes read from the host (state, and the bytes behind each Settings),
-// which only fix and restore plans need (Options.DropHostState).
+// which only fix and restore plans need (Options.DropHostState), and shares the result's text with
+// equal text of other hosts' results (unique.Make): in a fleet most hosts report the same
+// proxies, raw values, messages and certificate names, and a result is kept until the report is
+// written. At 10,000 hosts that is most of the audit's live heap, which the collector would mark
+// again and again under the fleet commands' memory limit (BENCHMARKS.md).
 func (h *HostResult) dropHostState() {
 	h.state = nil
-	drop := func(v any) {
-		if s, ok := v.(*Settings); ok && s != nil {
-			s.bytes, s.read = nil, false
-		}
-	}
 	for i := range h.Checks {
-		drop(h.Checks[i].Expected)
-		drop(h.Checks[i].Actual)
+		c := &h.Checks[i]
+		in(&c.Message)
+		compactDetail(c.Expected)
+		compactDetail(c.Actual)
 	}
 	for _, s := range h.SavedLegacy {
-		drop(s)
+		compactDetail(s)
+	}
+	if r := h.Route; r != nil {
+		in(&r.Proxy)
+		in(&r.Decision)
+		in(&r.Instead)
+		in(&r.URL)
+	}
+	if e := h.Error; e != nil {
+		in(&e.Message)
+	}
+}
+
+// compactDetail drops the host's bytes behind a check's Settings and interns the text of a
+// Settings or Probe.
+func compactDetail(v any) {
+	switch d := v.(type) {
+	case *Settings:
+		if d == nil {
+			return
+		}
+		d.bytes, d.read = nil, false
+		for _, f := range []*string{&d.Source, &d.Mode, &d.Proxy, &d.Bypass, &d.AutoConfigURL, &d.Raw, &d.DecodeError} {
+			in(f)
+		}
+	case *Probe:
+		if d == nil {
+			return
+		}
+		for _, f := range []*string{&d.URL, &d.Route, &d.Error, &d.Subject, &d.Issuer} {
+			in(f)
+		}
+	}
+}
+
+// in replaces *s by the canonical copy of its text.
+func in(s *string) {
+	if *s != "" {
+		*s = unique.Make(*s).Value()
 	}
 }
 

@@ -64,11 +64,16 @@ func (j jsonRenderer) Render(w io.Writer, rep *fleet.Report) error {
 	if _, err := w.Write(head[:i+len(marker)-1]); err != nil {
 		return writeErr(FormatJSON, err)
 	}
+	// One buffer and encoder for all hosts: the encoder reuses its indentation buffer, so a host
+	// costs no allocation beyond encoding/json's own.
+	var buf bytes.Buffer
+	enc := newJSONEncoder(&buf, "    ")
 	for n := range hosts {
-		b, err := encodeJSON(&hosts[n], "    ")
-		if err != nil {
-			return err
+		buf.Reset()
+		if err := enc.Encode(&hosts[n]); err != nil {
+			return fmt.Errorf("encode json report: %w", err)
 		}
+		b := buf.Bytes()
 		sep := ",\n    "
 		if n == 0 {
 			sep = "\n    "
@@ -91,11 +96,17 @@ func (j jsonRenderer) Render(w io.Writer, rep *fleet.Report) error {
 // with a trailing newline.
 func encodeJSON(v any, prefix string) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent(prefix, "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := newJSONEncoder(&buf, prefix).Encode(v); err != nil {
 		return nil, fmt.Errorf("encode json report: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// newJSONEncoder is the report's encoder: indented by two spaces per level after prefix, HTML
+// characters unescaped, a newline after each value.
+func newJSONEncoder(w io.Writer, prefix string) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent(prefix, "  ")
+	return enc
 }
