@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/dcproxy/dcproxy/internal/xmlscan"
 )
 
 // Namespace URIs and action URIs of WS-Management and WinRS (winrm-reg-reference.md 1.2, 1.3).
@@ -94,12 +98,277 @@ type request struct {
 	} `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
 }
 
+var scanners = sync.Pool{New: func() any { return new(xmlscan.Scanner) }}
+
+// parseRequest reads a WS-Man request. It fills request exactly as xml.Unmarshal would from the
+// struct tags above (soap_parse_test.go keeps that Unmarshal-based parser as the oracle and
+// compares both): elements match by namespace URI and local name, prefixes do not matter;
+// unknown elements are skipped; a string field gets the concatenated character data directly
+// inside its element (child elements and comments left out, no trimming) and a repeated element
+// overwrites it; slices append; a struct met twice is filled again (attributes absent the second
+// time keep their value); an untagged-namespace attribute field matches an attribute of that
+// local name in ANY namespace, the last one winning.
+//
+// The whole body must be one well-formed XML document (internal/xmlscan). That is stricter than
+// xml.Unmarshal, which stops reading at the end of the root element and skips whatever precedes
+// it: trailing content after </s:Envelope>, text or a DOCTYPE before it, duplicate attributes and
+// undeclared prefixes are now refused (callers answer them as they answer any unparsable body).
+// unverified: that Windows refuses each of these with the same fault as other malformed XML; its
+// WinRM service parses requests with a namespace-aware, DTD-refusing parser, so it refuses them
+// in some way.
 func parseRequest(body []byte) (*request, error) {
-	var r request
-	if err := xml.Unmarshal(body, &r); err != nil {
+	s := scanners.Get().(*xmlscan.Scanner)
+	s.Reset(body)
+	r, err := readRequest(s)
+	s.Reset(nil)
+	scanners.Put(s)
+	return r, err
+}
+
+func readRequest(s *xmlscan.Scanner) (*request, error) {
+	for {
+		k, err := s.Next()
+		if err != nil {
+			return nil, err
+		}
+		if k == xmlscan.StartElement {
+			break
+		}
+	}
+	if n := s.Name(); !n.Is(nsSOAP, "Envelope") {
+		return nil, fmt.Errorf("root element is {%s}%s, want {%s}Envelope", n.Space, n.Local, nsSOAP)
+	}
+	r := request{XMLName: xml.Name{Space: nsSOAP, Local: "Envelope"}}
+	err := eachChild(s, func(n xmlscan.Name) error {
+		switch {
+		case n.Is(nsSOAP, "Header"):
+			return readHeader(s, &r)
+		case n.Is(nsSOAP, "Body"):
+			return readBody(s, &r)
+		}
+		return s.Skip()
+	})
+	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	for { // the rest of the document must be well-formed too
+		if _, err := s.Next(); err == io.EOF {
+			return &r, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// eachChild calls f on each child element of the element whose start tag was just read; f must
+// consume the child through its end tag. Character data, comments and PIs between are ignored.
+func eachChild(s *xmlscan.Scanner, f func(xmlscan.Name) error) error {
+	for {
+		k, err := s.Next()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case xmlscan.StartElement:
+			if err := f(s.Name()); err != nil {
+				return err
+			}
+		case xmlscan.EndElement:
+			return nil
+		}
+	}
+}
+
+// elemText reads the element whose start tag was just read through its end tag and returns the
+// character data directly inside it (xml.Unmarshal's value for a string field or ",chardata").
+func elemText(s *xmlscan.Scanner) (string, error) {
+	var text string
+	var buf []byte
+	n := 0
+	for {
+		k, err := s.Next()
+		if err != nil {
+			return "", err
+		}
+		switch k {
+		case xmlscan.CharData:
+			if n++; n == 1 {
+				text = string(s.Text())
+			} else {
+				if n == 2 {
+					buf = append(buf, text...)
+				}
+				buf = append(buf, s.Text()...)
+			}
+		case xmlscan.StartElement:
+			if err := s.Skip(); err != nil {
+				return "", err
+			}
+		case xmlscan.EndElement:
+			if n > 1 {
+				return string(buf), nil
+			}
+			return text, nil
+		}
+	}
+}
+
+// attr sets *dst to the value of the current start element's last attribute named local, in any
+// namespace (xml.Unmarshal's rule for an `xml:"Name,attr"` tag); it leaves *dst alone if none.
+func attr(s *xmlscan.Scanner, local string, dst *string) {
+	as := s.Attrs()
+	for i := len(as) - 1; i >= 0; i-- {
+		if string(as[i].Name.Local) == local {
+			*dst = string(as[i].Value)
+			return
+		}
+	}
+}
+
+func readHeader(s *xmlscan.Scanner, r *request) error {
+	h := &r.Header
+	return eachChild(s, func(n xmlscan.Name) error {
+		var err error
+		switch {
+		case n.Is(nsAddr, "Action"):
+			h.Action, err = elemText(s)
+		case n.Is(nsAddr, "MessageID"):
+			h.MessageID, err = elemText(s)
+		case n.Is(nsWSMan, "ResourceURI"):
+			h.ResourceURI, err = elemText(s)
+		case n.Is(nsWSMan, "MaxEnvelopeSize"):
+			h.MaxEnvelopeSize, err = elemText(s)
+		case n.Is(nsWSMan, "OperationTimeout"):
+			h.OperationTimeout, err = elemText(s)
+		case n.Is(nsWSMan, "SelectorSet"):
+			err = eachChild(s, func(n xmlscan.Name) error {
+				if !n.Is(nsWSMan, "Selector") {
+					return s.Skip()
+				}
+				var v selector
+				attr(s, "Name", &v.Name)
+				v.Value, err = elemText(s)
+				h.Selectors = append(h.Selectors, v)
+				return err
+			})
+		case n.Is(nsWSMan, "OptionSet"):
+			err = eachChild(s, func(n xmlscan.Name) error {
+				if !n.Is(nsWSMan, "Option") {
+					return s.Skip()
+				}
+				var v option
+				attr(s, "Name", &v.Name)
+				v.Value, err = elemText(s)
+				h.Options = append(h.Options, v)
+				return err
+			})
+		default:
+			err = s.Skip()
+		}
+		return err
+	})
+}
+
+// alloc returns *p, allocating it first if nil (xml.Unmarshal's handling of pointer fields).
+func alloc[T any](p **T) *T {
+	if *p == nil {
+		*p = new(T)
+	}
+	return *p
+}
+
+func readBody(s *xmlscan.Scanner, r *request) error {
+	b := &r.Body
+	return eachChild(s, func(n xmlscan.Name) error {
+		if n.Space != nsShell {
+			return s.Skip()
+		}
+		switch string(n.Local) {
+		case "Shell":
+			sh := alloc(&b.Shell)
+			return eachChild(s, func(n xmlscan.Name) error {
+				var err error
+				switch {
+				case n.Is(nsShell, "InputStreams"):
+					sh.InputStreams, err = elemText(s)
+				case n.Is(nsShell, "OutputStreams"):
+					sh.OutputStreams, err = elemText(s)
+				case n.Is(nsShell, "WorkingDirectory"):
+					var wd string
+					wd, err = elemText(s)
+					*alloc(&sh.WorkingDirectory) = wd
+				case n.Is(nsShell, "Environment"):
+					err = eachChild(s, func(n xmlscan.Name) error {
+						if !n.Is(nsShell, "Variable") {
+							return s.Skip()
+						}
+						var v variable
+						attr(s, "Name", &v.Name)
+						v.Value, err = elemText(s)
+						sh.Environment = append(sh.Environment, v)
+						return err
+					})
+				default:
+					err = s.Skip()
+				}
+				return err
+			})
+		case "CommandLine":
+			cl := alloc(&b.CommandLine)
+			return eachChild(s, func(n xmlscan.Name) error {
+				var err error
+				switch {
+				case n.Is(nsShell, "Command"):
+					cl.Command, err = elemText(s)
+				case n.Is(nsShell, "Arguments"):
+					var a string
+					a, err = elemText(s)
+					cl.Arguments = append(cl.Arguments, a)
+				default:
+					err = s.Skip()
+				}
+				return err
+			})
+		case "Receive":
+			rc := alloc(&b.Receive)
+			return eachChild(s, func(n xmlscan.Name) error {
+				if !n.Is(nsShell, "DesiredStream") {
+					return s.Skip()
+				}
+				var err error
+				attr(s, "CommandId", &rc.DesiredStream.CommandID)
+				rc.DesiredStream.Value, err = elemText(s)
+				return err
+			})
+		case "Send":
+			sd := alloc(&b.Send)
+			return eachChild(s, func(n xmlscan.Name) error {
+				if !n.Is(nsShell, "Stream") {
+					return s.Skip()
+				}
+				var v stream
+				attr(s, "Name", &v.Name)
+				attr(s, "CommandId", &v.CommandID)
+				attr(s, "End", &v.End)
+				var err error
+				v.Value, err = elemText(s)
+				sd.Streams = append(sd.Streams, v)
+				return err
+			})
+		case "Signal":
+			sg := alloc(&b.Signal)
+			attr(s, "CommandId", &sg.CommandID)
+			return eachChild(s, func(n xmlscan.Name) error {
+				if !n.Is(nsShell, "Code") {
+					return s.Skip()
+				}
+				var err error
+				sg.Code, err = elemText(s)
+				return err
+			})
+		}
+		return s.Skip()
+	})
 }
 
 func (r *request) selector(name string) string {
