@@ -43,6 +43,9 @@
 //   - a character reference to a surrogate code point (&#xD800;), which encoding/xml turns
 //     into U+FFFD; XML 1.0 WFC: Legal Character forbids it.
 //
+// encoding/xml also leaves an unprefixed element named xmlns in no namespace inside a default
+// namespace declaration; the scanner puts it in the default namespace (Namespaces in XML 1.0 §6.2).
+//
 // # What the scanner reports
 //
 // The scanner also differs from encoding/xml in two values it reports, both as XML 1.0 requires:
