@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/dcproxy/dcproxy/internal/xmlscan"
 	"github.com/dcproxy/dcproxy/remote"
 )
 
@@ -78,10 +78,11 @@ func (f *wsFault) accessDenied() bool {
 		strings.Contains(strings.ToLower(f.Reason), "access is denied"))
 }
 
-// parseReply reads one SOAP reply with a streaming tokenizer: element nesting is limited to
-// maxReplyDepth, the input to maxReplySize, and ctx is checked every few tokens, so a hostile reply
-// (deeply nested, huge) costs at most a bounded, cancellable amount of work. The document must be a
-// SOAP Envelope. Errors wrap remote.ErrProtocol, or are ctx's error.
+// parseReply reads one SOAP reply with a streaming tokenizer (internal/xmlscan: strict XML 1.0
+// with namespaces, linear in its input): element nesting is limited to maxReplyDepth, the input to
+// maxReplySize, and ctx is checked every few tokens, so a hostile reply (deeply nested, huge) costs
+// at most a bounded, cancellable amount of work. The document must be a SOAP Envelope. Errors wrap
+// remote.ErrProtocol, or are ctx's error.
 //
 // Namespace prefixes are ignored (local names are matched), as Windows' prefixes vary; the XML
 // encoding declaration may name UTF-8 or UTF-16 (see utf8Reply: the bytes are UTF-8 by then).
@@ -89,47 +90,167 @@ func parseReply(ctx context.Context, data []byte) (*wsReply, error) {
 	if len(data) > maxReplySize {
 		return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, errReplyTooLarge)
 	}
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
-		switch strings.ToLower(label) {
-		case "utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "unicode":
-			return in, nil // utf8Reply converted UTF-16 before parsing
-		}
-		return nil, fmt.Errorf("unsupported charset %q", label)
+	data, err := dropUTF16Declaration(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reply is not XML: %w", remote.ErrProtocol, err)
 	}
-	p := replyParser{rep: &wsReply{}}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: reply is empty", remote.ErrProtocol)
+	}
+	s := scanners.Get().(*xmlscan.Scanner)
+	defer scanners.Put(s)
+	s.Reset(data)
+	p := replyParser{rep: &wsReply{}, s: s}
 	for n := 0; ; n++ {
 		if n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		tok, err := d.RawToken()
+		k, err := s.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: reply is not XML: %w", remote.ErrProtocol, err)
 		}
-		if err := p.token(tok); err != nil {
+		if err := p.token(k); err != nil {
 			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
 		}
-	}
-	if !p.sawRoot {
-		return nil, fmt.Errorf("%w: reply is empty", remote.ErrProtocol)
-	}
-	if len(p.stack) != 0 {
-		return nil, fmt.Errorf("%w: reply is not XML: unexpected end of document", remote.ErrProtocol)
 	}
 	return p.rep, nil
 }
 
-// replyParser holds the state of one parse: the stack of open elements (local names) and where
-// character data currently goes.
+// scanners are reused: a Scanner keeps its buffers across Resets.
+var scanners = sync.Pool{New: func() any { return new(xmlscan.Scanner) }}
+
+// dropUTF16Declaration removes an XML declaration that names UTF-16: utf8Reply has already turned
+// such a reply into UTF-8, which the scanner reads (it refuses a declaration of any other
+// encoding). A declaration of UTF-8 stays for the scanner to check; any other encoding is refused.
+func dropUTF16Declaration(data []byte) ([]byte, error) {
+	if !bytes.HasPrefix(data, []byte("<?xml")) || len(data) < 6 || !isSpace(data[5]) {
+		return data, nil
+	}
+	end := bytes.Index(data, []byte("?>"))
+	if end < 0 {
+		return data, nil // the scanner reports it
+	}
+	decl := data[5:end]
+	i := bytes.Index(decl, []byte("encoding"))
+	if i < 0 {
+		return data, nil
+	}
+	v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+	v, ok := bytes.CutPrefix(v, []byte("="))
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if !ok || len(v) < 2 || (v[0] != '"' && v[0] != '\'') {
+		return data, nil
+	}
+	j := bytes.IndexByte(v[1:], v[0])
+	if j < 0 {
+		return data, nil
+	}
+	switch label := strings.ToLower(string(v[1 : 1+j])); label {
+	case "utf-8", "utf8":
+		return data, nil
+	case "utf-16", "utf-16le", "utf-16be", "unicode":
+		return data[end+2:], nil
+	default:
+		return nil, fmt.Errorf("unsupported charset %q", clip(label))
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// elem names the elements the parser acts on; every other element is elemOther.
+type elem uint8
+
+const (
+	elemOther elem = iota
+	elemEnvelope
+	elemHeader
+	elemBody
+	elemAction
+	elemSelectorSet
+	elemSelector
+	elemShell
+	elemShellID
+	elemCommandResponse
+	elemCommandID
+	elemReceiveResponse
+	elemStream
+	elemCommandState
+	elemExitCode
+	elemFault
+	elemCode
+	elemValue
+	elemSubcode
+	elemReason
+	elemText
+	elemWSManFault
+	elemMessage
+	elemProviderFault
+)
+
+// elemOf maps a local name to its elem (a switch on string(b) does not allocate).
+func elemOf(local []byte) elem {
+	switch string(local) {
+	case "Envelope":
+		return elemEnvelope
+	case "Header":
+		return elemHeader
+	case "Body":
+		return elemBody
+	case "Action":
+		return elemAction
+	case "SelectorSet":
+		return elemSelectorSet
+	case "Selector":
+		return elemSelector
+	case "Shell":
+		return elemShell
+	case "ShellId":
+		return elemShellID
+	case "CommandResponse":
+		return elemCommandResponse
+	case "CommandId":
+		return elemCommandID
+	case "ReceiveResponse":
+		return elemReceiveResponse
+	case "Stream":
+		return elemStream
+	case "CommandState":
+		return elemCommandState
+	case "ExitCode":
+		return elemExitCode
+	case "Fault":
+		return elemFault
+	case "Code":
+		return elemCode
+	case "Value":
+		return elemValue
+	case "Subcode":
+		return elemSubcode
+	case "Reason":
+		return elemReason
+	case "Text":
+		return elemText
+	case "WSManFault":
+		return elemWSManFault
+	case "Message":
+		return elemMessage
+	case "ProviderFault":
+		return elemProviderFault
+	}
+	return elemOther
+}
+
+// replyParser holds the state of one parse: the stack of open elements and where character data
+// currently goes.
 type replyParser struct {
-	rep     *wsReply
-	stack   []string
-	sawRoot bool
+	rep   *wsReply
+	s     *xmlscan.Scanner
+	stack []elem
 
 	text      *strings.Builder // scalar field being read, or nil
 	textCap   bool             // text has been capped
@@ -143,48 +264,44 @@ type replyParser struct {
 	reasonOK bool // first Reason/Text already taken
 }
 
-func (p *replyParser) parent(i int) string {
+func (p *replyParser) parent(i int) elem {
 	if len(p.stack) < i {
-		return ""
+		return elemOther
 	}
 	return p.stack[len(p.stack)-i]
 }
 
-func attr(e xml.StartElement, name string) (string, bool) {
-	for _, a := range e.Attr {
-		if a.Name.Local == name {
-			return a.Value, true
+// attr returns the value of the current start element's attribute with the local name (any
+// namespace but the namespace declarations').
+func (p *replyParser) attr(local string) (string, bool) {
+	for _, a := range p.s.Attrs() {
+		if string(a.Name.Local) == local && a.Name.Space != xmlscan.XMLNSNamespace {
+			return string(a.Value), true
 		}
 	}
 	return "", false
 }
 
-func (p *replyParser) token(tok xml.Token) error {
-	switch t := tok.(type) {
-	case xml.StartElement:
+func (p *replyParser) token(k xmlscan.Kind) error {
+	switch k {
+	case xmlscan.StartElement:
 		if len(p.stack) >= maxReplyDepth {
 			return errReplyTooDeep
 		}
-		if len(p.stack) == 0 {
-			if p.sawRoot {
-				return errors.New("more than one root element")
-			}
-			p.sawRoot = true
-			if t.Name.Local != "Envelope" {
-				return fmt.Errorf("reply is not a SOAP envelope (root element %q)", clip(t.Name.Local))
-			}
+		local := p.s.Name().Local
+		e := elemOf(local)
+		if len(p.stack) == 0 && e != elemEnvelope {
+			return fmt.Errorf("reply is not a SOAP envelope (root element %q)", clip(string(local)))
 		}
-		p.stack = append(p.stack, t.Name.Local)
-		p.start(t)
-	case xml.EndElement:
-		if len(p.stack) == 0 || p.stack[len(p.stack)-1] != t.Name.Local {
-			return fmt.Errorf("mismatched end element %q", clip(t.Name.Local))
-		}
+		p.stack = append(p.stack, e)
+		p.start(e)
+	case xmlscan.EndElement:
 		if err := p.end(); err != nil {
 			return err
 		}
 		p.stack = p.stack[:len(p.stack)-1]
-	case xml.CharData:
+	case xmlscan.CharData:
+		t := p.s.Text()
 		switch {
 		case p.stream != nil:
 			if len(p.b64)+len(t) > maxReplySize {
@@ -204,25 +321,25 @@ func (p *replyParser) token(tok xml.Token) error {
 }
 
 // start acts on an element that WinRS replies carry; every other element is skipped.
-func (p *replyParser) start(e xml.StartElement) {
-	name, parent := e.Name.Local, p.parent(2)
+func (p *replyParser) start(name elem) {
+	parent := p.parent(2)
 	switch {
-	case name == "Action" && parent == "Header":
+	case name == elemAction && parent == elemHeader:
 		p.captureAt(func(s string) { p.rep.Action = strings.TrimSpace(s) })
-	case name == "Selector" && parent == "SelectorSet":
-		if v, _ := attr(e, "Name"); v == "ShellId" {
+	case name == elemSelector && parent == elemSelectorSet:
+		if v, _ := p.attr("Name"); v == "ShellId" {
 			p.captureAt(func(s string) { p.rep.ShellID = strings.TrimSpace(s) })
 		}
-	case name == "ShellId" && parent == "Shell":
+	case name == elemShellID && parent == elemShell:
 		p.captureAt(func(s string) {
 			if p.rep.ShellID == "" {
 				p.rep.ShellID = strings.TrimSpace(s)
 			}
 		})
-	case name == "CommandId" && parent == "CommandResponse":
+	case name == elemCommandID && parent == elemCommandResponse:
 		p.captureAt(func(s string) { p.rep.CommandID = strings.TrimSpace(s) })
-	case name == "Stream" && parent == "ReceiveResponse":
-		switch v, _ := attr(e, "Name"); v {
+	case name == elemStream && parent == elemReceiveResponse:
+		switch v, _ := p.attr("Name"); v {
 		case "stdout":
 			p.stream = &p.rep.Stdout
 		case "stderr":
@@ -230,54 +347,54 @@ func (p *replyParser) start(e xml.StartElement) {
 		}
 		p.b64 = p.b64[:0]
 		p.streamDepth = len(p.stack)
-	case name == "CommandState" && parent == "ReceiveResponse":
-		if v, _ := attr(e, "State"); strings.TrimSpace(v) == stateDone {
+	case name == elemCommandState && parent == elemReceiveResponse:
+		if v, _ := p.attr("State"); strings.TrimSpace(v) == stateDone {
 			p.rep.Done = true
 		}
-	case name == "ExitCode" && parent == "CommandState":
+	case name == elemExitCode && parent == elemCommandState:
 		p.captureAt(func(s string) {
 			// Windows exit codes are DWORDs (0..4294967295); negative values are tolerated.
 			if v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
 				p.rep.ExitCode, p.rep.HasExit = int(v), true
 			}
 		})
-	case name == "Fault" && parent == "Body":
+	case name == elemFault && parent == elemBody:
 		p.rep.Fault = &wsFault{}
 	case p.rep.Fault != nil:
-		p.startFault(e, name, parent)
+		p.startFault(name, parent)
 	}
 }
 
-func (p *replyParser) startFault(e xml.StartElement, name, parent string) {
+func (p *replyParser) startFault(name, parent elem) {
 	f := p.rep.Fault
 	switch {
-	case name == "Value" && parent == "Code" && p.parent(3) == "Fault":
+	case name == elemValue && parent == elemCode && p.parent(3) == elemFault:
 		p.captureAt(func(s string) { f.Code = normSpace(s) })
-	case name == "Value" && parent == "Subcode":
+	case name == elemValue && parent == elemSubcode:
 		p.captureAt(func(s string) {
 			if f.Subcode == "" {
 				f.Subcode = normSpace(s)
 			}
 		})
-	case name == "Text" && parent == "Reason":
+	case name == elemText && parent == elemReason:
 		if !p.reasonOK {
 			p.reasonOK = true
 			p.captureAt(func(s string) { f.Reason = normSpace(s) })
 		}
-	case name == "WSManFault" && f.WSManCode == "":
-		if v, ok := attr(e, "Code"); ok {
+	case name == elemWSManFault && f.WSManCode == "":
+		if v, ok := p.attr("Code"); ok {
 			f.WSManCode = strings.TrimSpace(v)
 		}
-	case name == "Message" && parent == "WSManFault":
+	case name == elemMessage && parent == elemWSManFault:
 		p.captureAt(func(s string) {
 			if f.Message == "" {
 				f.Message = normSpace(s)
 			}
 		})
-	case name == "ProviderFault":
+	case name == elemProviderFault:
 		if f.Provider == "" {
-			f.Provider, _ = attr(e, "provider")
-			f.Path, _ = attr(e, "path")
+			f.Provider, _ = p.attr("provider")
+			f.Path, _ = p.attr("path")
 		}
 	}
 }
@@ -294,14 +411,17 @@ func (p *replyParser) captureAt(set func(string)) {
 func (p *replyParser) end() error {
 	depth := len(p.stack)
 	if p.stream != nil && depth == p.streamDepth {
-		// Windows sends each chunk as one base64 text; tolerate whitespace inside it.
-		enc := bytes.Join(bytes.Fields(p.b64), nil)
-		dec := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
-		n, err := base64.StdEncoding.Decode(dec, enc)
+		// Windows sends each chunk as one base64 text; tolerate whitespace inside it (the decoder
+		// itself skips CR and LF).
+		enc := p.b64
+		if bytes.ContainsAny(enc, " \t") {
+			enc = bytes.Join(bytes.Fields(enc), nil)
+		}
+		out, err := base64.StdEncoding.AppendDecode(*p.stream, enc)
 		if err != nil {
 			return fmt.Errorf("stream is not base64: %w", err)
 		}
-		*p.stream = append(*p.stream, dec[:n]...)
+		*p.stream = out
 		p.stream = nil
 	}
 	if p.text != nil && depth == p.textDepth {

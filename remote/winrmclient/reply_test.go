@@ -117,6 +117,10 @@ func TestParseReplyRefusals(t *testing.T) {
 		"mismatch":     `<Envelope><Body></Header></Envelope>`,
 		"bad base64":   `<Envelope><Body><ReceiveResponse><Stream Name="stdout">!!!</Stream></ReceiveResponse></Body></Envelope>`,
 		"bad encoding": `<?xml version="1.0" encoding="ISO-2022-JP"?><Envelope/>`,
+		"late decl":    `<Envelope><?xml version="1.0"?></Envelope>`,
+		"no version":   `<?xml encoding="utf-8"?><Envelope/>`,
+		"doctype":      `<!DOCTYPE Envelope [<!ENTITY a "b">]><Envelope>&a;</Envelope>`,
+		"undeclared":   `<s:Envelope><s:Body/></s:Envelope>`,
 	} {
 		if _, err := parseReply(context.Background(), []byte(body)); !errors.Is(err, remote.ErrProtocol) {
 			t.Errorf("%s: %v, want ErrProtocol", name, err)
@@ -139,7 +143,8 @@ func TestParseFaultFields(t *testing.T) {
 }
 
 func TestUTF16Reply(t *testing.T) {
-	src := receiveReply()
+	// Windows declares the encoding it used; after utf8Reply the bytes are UTF-8 whatever it says.
+	src := `<?xml version="1.0" encoding="utf-16"?>` + receiveReply()
 	le := []byte{0xFF, 0xFE}
 	for _, u := range utf16.Encode([]rune(src)) {
 		le = append(le, byte(u), byte(u>>8))
