@@ -6,31 +6,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bodgit/ntlmssp"
-
 	"github.com/dcproxy/dcproxy/remote/ntlm"
 )
 
-// handshakePair authenticates a bodgit client (what the transport uses) against remote/ntlm's
-// acceptor in memory and returns both ends of session security.
-func handshakePair(tb testing.TB) (client sealer, server *ntlm.Session) {
+// handshakePair runs the client's NTLM handshake (ntlm.Initiator, what the transport uses)
+// against remote/ntlm's acceptor in memory and returns both ends of session security.
+func handshakePair(tb testing.TB) (client, server *ntlm.Session) {
 	tb.Helper()
 	cfg := &ntlm.ServerConfig{NbDomain: "LAB", NbComputer: "DC01", DNSDomain: "lab.local", DNSComputer: "dc01.lab.local",
 		Lookup: func(user, domain string) ([]byte, bool) { return ntlm.NTOWFv1(testPassword), user == "admin" }}
-	c, err := ntlmssp.NewClient(ntlmssp.SetUserInfo("admin", testPassword), ntlmssp.SetDomain("LAB"), ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	in, err := ntlm.NewInitiator("admin", "LAB", testPassword)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	acc := ntlm.NewAcceptor(cfg)
-	neg, err := c.Authenticate(nil, nil)
+	ch, err := acc.Challenge(in.Negotiate())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ch, err := acc.Challenge(neg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	auth, err := c.Authenticate(ch, nil)
+	auth, c, err := in.Authenticate(ch)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -38,10 +32,10 @@ func handshakePair(tb testing.TB) (client sealer, server *ntlm.Session) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if res.Session == nil || c.SecuritySession() == nil {
+	if res.Session == nil || c == nil {
 		tb.Fatal("no session security negotiated")
 	}
-	return c.SecuritySession(), res.Session
+	return c, res.Session
 }
 
 func TestSealInterop(t *testing.T) {
@@ -53,10 +47,7 @@ func TestSealInterop(t *testing.T) {
 		"",
 	}
 	for i, m := range msgs {
-		body, err := sealBody(client, []byte(m))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := ntlm.Seal(client, []byte(m))
 		if len(m) > 10 && bytes.Contains(body, []byte(m)) {
 			t.Errorf("message %d in clear on the wire", i)
 		}
@@ -68,7 +59,7 @@ func TestSealInterop(t *testing.T) {
 			t.Fatalf("server got %q, want %q", got, m)
 		}
 		reply := "reply " + m
-		plain, err := openBody(client, ntlm.Seal(server, []byte(reply)))
+		plain, err := ntlm.Open(client, ntlm.Seal(server, []byte(reply)))
 		if err != nil {
 			t.Fatalf("client open reply %d: %v", i, err)
 		}
@@ -78,10 +69,10 @@ func TestSealInterop(t *testing.T) {
 	}
 	// A replayed or tampered reply fails the signature check.
 	sealed := ntlm.Seal(server, []byte("<ok/>"))
-	if _, err := openBody(client, sealed); err != nil {
+	if _, err := ntlm.Open(client, sealed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openBody(client, sealed); err == nil {
+	if _, err := ntlm.Open(client, sealed); err == nil {
 		t.Error("replayed reply accepted")
 	}
 }
@@ -91,26 +82,26 @@ func TestTamperedReplyRejected(t *testing.T) {
 	body := ntlm.Seal(server, []byte("<s:Envelope>0123456789</s:Envelope>"))
 	i := bytes.LastIndex(body, []byte("--Encrypted Boundary--")) - 3
 	body[i] ^= 0x01
-	if _, err := openBody(client, body); err == nil {
+	if _, err := ntlm.Open(client, body); err == nil {
 		t.Error("tampered reply accepted")
 	}
 }
 
 // TestOpenBodyErrors checks the error kinds postSealed classifies as remote.ErrProtocol: a
 // malformed frame wraps ntlm.ErrMalformedFrame before any RC4 state is touched, a bad signature
-// is an "unseal" error from the sealer.
+// ntlm.ErrBadSignature.
 func TestOpenBodyErrors(t *testing.T) {
 	client, server := handshakePair(t)
-	if _, err := openBody(client, []byte("<s:Envelope/>")); !errors.Is(err, ntlm.ErrMalformedFrame) {
+	if _, err := ntlm.Open(client, []byte("<s:Envelope/>")); !errors.Is(err, ntlm.ErrMalformedFrame) {
 		t.Fatalf("plain body: err = %v, want ntlm.ErrMalformedFrame", err)
 	}
 	// The failed unframe did not consume a sequence number: the next genuine reply opens.
-	if got, err := openBody(client, ntlm.Seal(server, []byte("<ok/>"))); err != nil || string(got) != "<ok/>" {
+	if got, err := ntlm.Open(client, ntlm.Seal(server, []byte("<ok/>"))); err != nil || string(got) != "<ok/>" {
 		t.Fatalf("reply after malformed frame = %q, %v", got, err)
 	}
-	_, err := openBody(client, ntlm.Frame(make([]byte, 16), []byte("<forged/>")))
-	if err == nil || errors.Is(err, ntlm.ErrMalformedFrame) || !strings.HasPrefix(err.Error(), "unseal: ") {
-		t.Fatalf("forged signature: err = %v, want an unseal error", err)
+	_, err := ntlm.Open(client, ntlm.Frame(make([]byte, 16), []byte("<forged/>")))
+	if !errors.Is(err, ntlm.ErrBadSignature) {
+		t.Fatalf("forged signature: err = %v, want ntlm.ErrBadSignature", err)
 	}
 }
 
@@ -123,14 +114,11 @@ func BenchmarkSealRoundTrip(b *testing.B) {
 	b.SetBytes(int64(len(req) + len(reply)))
 	b.ReportAllocs()
 	for b.Loop() {
-		body, err := sealBody(client, req)
-		if err != nil {
-			b.Fatal(err)
-		}
+		body := ntlm.Seal(client, req)
 		if _, err := ntlm.Open(server, body); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := openBody(client, ntlm.Seal(server, reply)); err != nil {
+		if _, err := ntlm.Open(client, ntlm.Seal(server, reply)); err != nil {
 			b.Fatal(err)
 		}
 	}

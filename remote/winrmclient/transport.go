@@ -20,7 +20,6 @@ import (
 	"time"
 
 	azntlm "github.com/Azure/go-ntlmssp"
-	"github.com/bodgit/ntlmssp"
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 
@@ -104,7 +103,7 @@ type transport struct {
 	opCtx atomic.Pointer[ctxBox]
 
 	mu      sync.Mutex    // serializes Post and guards session
-	session sealer        // nil until the NTLM handshake completed (modeSealed)
+	session *ntlm.Session // nil until the NTLM handshake completed (modeSealed)
 	krb     *kerberosAuth // set in the Kerberos modes (kerberos.go)
 
 	requests   atomic.Int64
@@ -333,11 +332,7 @@ func (t *transport) postSealed(ctx context.Context, body []byte) ([]byte, error)
 				return nil, err
 			}
 		}
-		sealed, err := sealBody(t.session, body)
-		if err != nil {
-			return nil, err
-		}
-		req, err := t.newRequest(ctx, sealed, ntlm.EncryptedContentType)
+		req, err := t.newRequest(ctx, ntlm.Seal(t.session, body), ntlm.EncryptedContentType)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +360,7 @@ func (t *transport) postSealed(ctx context.Context, body []byte) ([]byte, error)
 			// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
 			return t.soapReply(resp.StatusCode, ct, raw)
 		}
-		plain, err := openBody(t.session, raw)
+		plain, err := ntlm.Open(t.session, raw)
 		if err != nil {
 			t.session = nil
 			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
@@ -388,17 +383,12 @@ func (t *transport) postSealed(ctx context.Context, body []byte) ([]byte, error)
 func (t *transport) handshake(ctx context.Context) error {
 	t.handshakes.Add(1)
 	user, domain := splitUser(t.user)
-	client, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(user, t.password), ntlmssp.SetDomain(domain),
-		ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	client, err := ntlm.NewInitiator(user, domain, t.password)
 	if err != nil {
-		return fmt.Errorf("ntlm client: %w", err)
+		return fmt.Errorf("%w: ntlm: %w", remote.ErrInvalidTarget, err)
 	}
 	// Leg 1: NEGOTIATE → CHALLENGE.
-	neg, err := client.Authenticate(nil, nil)
-	if err != nil {
-		return fmt.Errorf("ntlm negotiate: %w", err)
-	}
-	resp, err := t.emptyPost(ctx, "Negotiate "+base64.StdEncoding.EncodeToString(neg))
+	resp, err := t.emptyPost(ctx, "Negotiate "+base64.StdEncoding.EncodeToString(client.Negotiate()))
 	if err != nil {
 		return err
 	}
@@ -420,7 +410,7 @@ func (t *transport) handshake(ctx context.Context) error {
 		return err
 	}
 	// Leg 2: AUTHENTICATE → 200.
-	auth, err := client.Authenticate(challenge, nil)
+	auth, s, err := client.Authenticate(challenge)
 	if err != nil {
 		return fmt.Errorf("%w: ntlm challenge: %w", remote.ErrProtocol, err)
 	}
@@ -432,7 +422,6 @@ func (t *transport) handshake(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
 	}
-	s := client.SecuritySession()
 	if s == nil {
 		return fmt.Errorf("%w: no NTLM session security", remote.ErrProtocol)
 	}

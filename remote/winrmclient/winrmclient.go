@@ -9,11 +9,11 @@
 // HTTP layer:
 //
 //   - NTLM on HTTP (the default path to a domain controller, whose WinRM listener refuses unencrypted
-//     bodies): ONE TCP connection per host, ONE NTLM handshake (three empty-body POSTs, as masterzen's
-//     Encryption/bodgit do on the wire), then every SOAP message sealed with that NTLM session in
-//     multipart/encrypted framing (MS-WSMV 2.2.9.1.1). masterzen's own Encryption transport repeats
-//     the handshake before every message; this one does it once, and once more only if the host
-//     answers 401 to a sealed message.
+//     bodies): ONE TCP connection per host, ONE NTLM handshake (two empty-body POSTs: NEGOTIATE and
+//     AUTHENTICATE, the messages of masterzen's Encryption/bodgit, built by remote/ntlm's Initiator),
+//     then every SOAP message sealed with that NTLM session in multipart/encrypted framing (MS-WSMV
+//     2.2.9.1.1). masterzen's own Encryption transport repeats the handshake before every message;
+//     this one does it once, and once more only if the host answers 401 to a sealed message.
 //   - NTLM on HTTPS: the same wire behaviour as masterzen's ClientNTLM (Azure/go-ntlmssp Negotiator)
 //     with the target's TLS settings (CA file, server name, insecure).
 //   - Basic: credentials on every request; over HTTP only when Target.AllowBasicHTTP.
