@@ -3,11 +3,14 @@ package registry
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dcproxy/dcproxy/remote/winsim/winfs"
 )
@@ -58,12 +61,23 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		return 0
 	}
 	r.verb = strings.ToUpper(args[0])
-	handlers := map[string]func([]string) int{
-		"QUERY": r.query, "ADD": r.add, "DELETE": r.delete, "COPY": r.copy,
-		"COMPARE": r.compare, "EXPORT": r.export, "IMPORT": r.importFile,
-	}
-	h, ok := handlers[r.verb]
-	if !ok {
+	var h func([]string) int
+	switch r.verb {
+	case "QUERY":
+		h = r.query
+	case "ADD":
+		h = r.add
+	case "DELETE":
+		h = r.delete
+	case "COPY":
+		h = r.copy
+	case "COMPARE":
+		h = r.compare
+	case "EXPORT":
+		h = r.export
+	case "IMPORT":
+		h = r.importFile
+	default:
 		// SAVE, LOAD, UNLOAD, RESTORE and FLAGS are real verbs that this simulator does not model;
 		// they fail like an unknown operation. unverified: Windows' text for an unknown operation.
 		r.errorLine(r.t.invalidSyntax)
@@ -133,51 +147,88 @@ const (
 	flagArg
 )
 
+// parsed is the result of parseArgs: the positional arguments and the switches given, in order.
 type parsed struct {
-	pos  []string
-	set  map[string]bool
-	args map[string]string
+	pos []string
+	sw  []switchArg
 }
 
-func (p *parsed) has(f string) bool { return p.set[f] }
+// switchArg is one switch given (lower-case name without the '/' or '-') with its argument, if it
+// takes one.
+type switchArg struct{ name, arg string }
+
+func (p *parsed) has(f string) bool {
+	for _, s := range p.sw {
+		if s.name == f {
+			return true
+		}
+	}
+	return false
+}
+
+// arg returns the argument of switch f, "" when it was not given.
+func (p *parsed) arg(f string) string {
+	for _, s := range p.sw {
+		if s.name == f {
+			return s.arg
+		}
+	}
+	return ""
+}
 
 // parseArgs parses args (after the verb): npos positional arguments first, then switches starting
 // with '/' or '-'. Every verb also takes /reg:32 or /reg:64 (accepted and ignored: the simulated host
 // has one view). Unknown, repeated or incomplete switches are a syntax error (ok false).
-func parseArgs(args []string, npos int, flags map[string]flagKind) (*parsed, bool) {
-	p := &parsed{set: map[string]bool{}, args: map[string]string{}}
+func parseArgs(args []string, npos int, flags map[string]flagKind) (parsed, bool) {
 	if len(args) < npos {
-		return nil, false
+		return parsed{}, false
 	}
-	p.pos = args[:npos]
+	p := parsed{pos: args[:npos]}
+	if len(args) > npos {
+		p.sw = make([]switchArg, 0, len(args)-npos)
+	}
 	for i := npos; i < len(args); i++ {
 		a := args[i]
 		if len(a) < 2 || (a[0] != '/' && a[0] != '-') {
-			return nil, false
+			return parsed{}, false
 		}
 		name := strings.ToLower(a[1:])
 		if name == "reg:32" || name == "reg:64" {
-			if p.set["reg:32"] || p.set["reg:64"] {
-				return nil, false
+			if p.has("reg:32") || p.has("reg:64") {
+				return parsed{}, false
 			}
-			p.set[name] = true
+			p.sw = append(p.sw, switchArg{name: name})
 			continue
 		}
 		kind, ok := flags[name]
-		if !ok || p.set[name] {
-			return nil, false
+		if !ok || p.has(name) {
+			return parsed{}, false
 		}
-		p.set[name] = true
+		s := switchArg{name: name}
 		if kind == flagArg {
 			if i+1 >= len(args) {
-				return nil, false
+				return parsed{}, false
 			}
 			i++
-			p.args[name] = args[i]
+			s.arg = args[i]
 		}
+		p.sw = append(p.sw, s)
 	}
 	return p, true
 }
+
+// The switches of each verb, for parseArgs.
+var (
+	queryFlags   = map[string]flagKind{"v": flagArg, "ve": flagBool, "s": flagBool}
+	addFlags     = map[string]flagKind{"v": flagArg, "ve": flagBool, "t": flagArg, "s": flagArg, "d": flagArg, "f": flagBool}
+	deleteFlags  = map[string]flagKind{"v": flagArg, "ve": flagBool, "va": flagBool, "f": flagBool}
+	copyFlags    = map[string]flagKind{"s": flagBool, "f": flagBool}
+	compareFlags = map[string]flagKind{
+		"v": flagArg, "ve": flagBool, "oa": flagBool, "od": flagBool, "os": flagBool, "on": flagBool, "s": flagBool,
+	}
+	exportFlags = map[string]flagKind{"y": flagBool}
+	noFlags     = map[string]flagKind{}
+)
 
 // keyRef is a key named on the command line.
 type keyRef struct {
@@ -214,12 +265,12 @@ func (r *run) parseKey(arg string) (keyRef, error) {
 		return keyRef{}, errBadKeyName
 	}
 	rest = strings.TrimRight(rest, `\`)
-	if rest != "" {
-		for _, p := range strings.Split(rest, `\`) {
-			// unverified: an empty component ("a\\b") is treated as an invalid key name.
-			if p == "" || len([]rune(p)) > 255 {
-				return keyRef{}, errBadKeyName
-			}
+	for p, more := rest, rest != ""; more; {
+		var c string
+		c, p, more = strings.Cut(p, `\`)
+		// unverified: an empty component ("a\\b") is treated as an invalid key name.
+		if c == "" || utf8.RuneCountInString(c) > 255 {
+			return keyRef{}, errBadKeyName
 		}
 	}
 	k := keyRef{display: root, isRoot: rest == ""}
@@ -364,18 +415,18 @@ func formatData(v Value) string {
 		return strings.Join(parts, `\0`)
 	case TypeDWORD:
 		if len(v.Data) >= 4 {
-			return fmt.Sprintf("0x%x", binary.LittleEndian.Uint32(v.Data))
+			return "0x" + strconv.FormatUint(uint64(binary.LittleEndian.Uint32(v.Data)), 16)
 		}
 	case TypeDWORDBigEndian:
 		if len(v.Data) >= 4 {
-			return fmt.Sprintf("0x%x", binary.BigEndian.Uint32(v.Data)) // unverified byte order
+			return "0x" + strconv.FormatUint(uint64(binary.BigEndian.Uint32(v.Data)), 16) // unverified byte order
 		}
 	case TypeQWORD:
 		if len(v.Data) >= 8 {
-			return fmt.Sprintf("0x%x", binary.LittleEndian.Uint64(v.Data))
+			return "0x" + strconv.FormatUint(binary.LittleEndian.Uint64(v.Data), 16)
 		}
 	}
-	return fmt.Sprintf("%X", v.Data)
+	return strings.ToUpper(hex.EncodeToString(v.Data))
 }
 
 func (r *run) valueLine(v Value) string {
@@ -502,11 +553,16 @@ func (r *run) query(args []string) int {
 	if err != nil {
 		return r.keyError(err)
 	}
-	p, ok := parseArgs(args, 1, map[string]flagKind{"v": flagArg, "ve": flagBool, "s": flagBool})
+	p, ok := parseArgs(args, 1, queryFlags)
 	if !ok || (p.has("v") && p.has("ve")) {
 		return r.syntax()
 	}
-	t, err := r.env.Reg.snapshotKey(k.model)
+	// Without /s only the key's own values and its subkeys' names are printed.
+	depth := 0
+	if p.has("s") {
+		depth = -1
+	}
+	t, err := r.env.Reg.snapshotKeyDepth(k.model, depth)
 	if err != nil || t == nil {
 		return r.fail(r.t.notFound)
 	}
@@ -514,7 +570,7 @@ func (r *run) query(args []string) int {
 	b.WriteString("\r\n")
 	switch {
 	case p.has("v") || p.has("ve"):
-		name := p.args["v"]
+		name := p.arg("v")
 		if !p.has("s") {
 			v, found := findValue(t.values, name)
 			if !found {
@@ -597,18 +653,16 @@ func (r *run) add(args []string) int {
 	if err != nil {
 		return r.keyError(err)
 	}
-	p, ok := parseArgs(args, 1, map[string]flagKind{
-		"v": flagArg, "ve": flagBool, "t": flagArg, "s": flagArg, "d": flagArg, "f": flagBool,
-	})
+	p, ok := parseArgs(args, 1, addFlags)
 	if !ok || (p.has("v") && p.has("ve")) {
 		return r.syntax()
 	}
-	if p.has("s") && len([]rune(p.args["s"])) != 1 {
+	if p.has("s") && len([]rune(p.arg("s"))) != 1 {
 		return r.syntax()
 	}
 	typ := TypeSZ
 	if p.has("t") {
-		tt, known := addTypes[strings.ToUpper(p.args["t"])]
+		tt, known := addTypes[strings.ToUpper(p.arg("t"))]
 		if !known {
 			return r.syntax() // unverified: Windows' text for an unknown /t type
 		}
@@ -619,14 +673,14 @@ func (r *run) add(args []string) int {
 	}
 	// Without /v the default value is written (pg-fl.jp reg_add; a public transcript shows
 	// "Value  exists, overwrite(Yes/No)?" for reg add without /v).
-	name := p.args["v"]
+	name := p.arg("v")
 	var data []byte
 	if typ == TypeDWORD || typ == TypeDWORDBigEndian || typ == TypeQWORD {
 		if !p.has("d") {
 			return r.fail(r.t.paramIncorrect) // unverified
 		}
 	}
-	data, err = encodeData(typ, p.args["d"], p.args["s"])
+	data, err = encodeData(typ, p.arg("d"), p.arg("s"))
 	if err != nil {
 		return r.fail(r.t.paramIncorrect)
 	}
@@ -658,7 +712,7 @@ func (r *run) delete(args []string) int {
 	if err != nil {
 		return r.keyError(err)
 	}
-	p, ok := parseArgs(args, 1, map[string]flagKind{"v": flagArg, "ve": flagBool, "va": flagBool, "f": flagBool})
+	p, ok := parseArgs(args, 1, deleteFlags)
 	if !ok {
 		return r.syntax()
 	}
@@ -690,7 +744,7 @@ func (r *run) delete(args []string) int {
 	}
 	switch {
 	case p.has("v") || p.has("ve"):
-		name := p.args["v"]
+		name := p.arg("v")
 		if _, exists := r.env.Reg.Value(k.model, name); !exists {
 			return r.fail(r.t.notFound)
 		}
@@ -740,7 +794,7 @@ func (r *run) copy(args []string) int {
 	if err != nil {
 		return r.keyError(err)
 	}
-	p, ok := parseArgs(args, 2, map[string]flagKind{"s": flagBool, "f": flagBool})
+	p, ok := parseArgs(args, 2, copyFlags)
 	if !ok {
 		return r.syntax()
 	}
@@ -805,9 +859,7 @@ func (r *run) compare(args []string) int {
 	if err != nil {
 		return r.keyError(err)
 	}
-	p, ok := parseArgs(args, 2, map[string]flagKind{
-		"v": flagArg, "ve": flagBool, "oa": flagBool, "od": flagBool, "os": flagBool, "on": flagBool, "s": flagBool,
-	})
+	p, ok := parseArgs(args, 2, compareFlags)
 	if !ok || (p.has("v") && p.has("ve")) {
 		return r.syntax()
 	}
@@ -828,7 +880,7 @@ func (r *run) compare(args []string) int {
 		return r.fail(r.t.notFound)
 	}
 	filter := p.has("v") || p.has("ve")
-	name := p.args["v"]
+	name := p.arg("v")
 	if filter {
 		_, ok1 := findValue(t1.values, name)
 		_, ok2 := findValue(t2.values, name)
@@ -970,7 +1022,7 @@ func (r *run) export(args []string) int {
 		}
 		return r.keyError(err)
 	}
-	p, ok := parseArgs(args, 2, map[string]flagKind{"y": flagBool})
+	p, ok := parseArgs(args, 2, exportFlags)
 	if !ok {
 		return r.syntax()
 	}
@@ -1004,7 +1056,7 @@ func (r *run) export(args []string) int {
 }
 
 func (r *run) importFile(args []string) int {
-	p, ok := parseArgs(args, 1, map[string]flagKind{})
+	p, ok := parseArgs(args, 1, noFlags)
 	if !ok {
 		return r.syntax()
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Type is a registry value type (the Win32 REG_* number).
@@ -142,6 +143,27 @@ type node struct {
 
 func newNode(name string) *node { return &node{name: name, subs: map[string]*node{}} }
 
+// sub returns the subkey called name (compared case-insensitively), or nil. An ASCII name is
+// upper-cased into a buffer on the stack: looking a map up by string(bytes) does not allocate.
+func (n *node) sub(name string) *node {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return n.subs[strings.ToUpper(name)]
+	}
+	b := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return n.subs[strings.ToUpper(name)]
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return n.subs[string(b)]
+}
+
 func (n *node) valueIndex(name string) int {
 	for i, v := range n.values {
 		if strings.EqualFold(v.Name, name) {
@@ -152,17 +174,22 @@ func (n *node) valueIndex(name string) int {
 }
 
 func (n *node) sortedSubs() []*node {
-	out := make([]*node, 0, len(n.subs))
-	for _, s := range n.subs {
-		out = append(out, s)
+	// The map keys are the upper-cased names: sort by them, then by the stored name.
+	keys := make([]string, 0, len(n.subs))
+	for k := range n.subs {
+		keys = append(keys, k)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := strings.ToUpper(out[i].name), strings.ToUpper(out[j].name)
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
 		if a != b {
 			return a < b
 		}
-		return out[i].name < out[j].name
+		return n.subs[a].name < n.subs[b].name
 	})
+	out := make([]*node, len(keys))
+	for i, k := range keys {
+		out[i] = n.subs[k]
+	}
 	return out
 }
 
@@ -219,7 +246,7 @@ func splitKey(key string) (root string, parts []string, err error) {
 	}
 	parts = strings.Split(rest, `\`)
 	for _, p := range parts {
-		if p == "" || len([]rune(p)) > 255 {
+		if p == "" || utf8.RuneCountInString(p) > 255 {
 			return "", nil, fmt.Errorf("%q: %w", key, ErrInvalidKey)
 		}
 	}
@@ -234,7 +261,7 @@ func (r *Registry) find(key string) (*node, error) {
 	}
 	n := r.roots[root]
 	for _, p := range parts {
-		n = n.subs[strings.ToUpper(p)]
+		n = n.sub(p)
 		if n == nil {
 			return nil, nil
 		}
@@ -250,7 +277,7 @@ func (r *Registry) ensure(key string) (*node, error) {
 	}
 	n := r.roots[root]
 	for _, p := range parts {
-		s := n.subs[strings.ToUpper(p)]
+		s := n.sub(p)
 		if s == nil {
 			s = newNode(p)
 			n.subs[strings.ToUpper(p)] = s
@@ -262,9 +289,17 @@ func (r *Registry) ensure(key string) (*node, error) {
 
 // EnsureKey creates key and any missing parents. It reports ErrInvalidKey for a bad path.
 func (r *Registry) EnsureKey(key string) error {
+	// Most calls find the key there (reg.exe ensures the loaded user hive on every HKCU command):
+	// look under the read lock first.
+	r.mu.RLock()
+	n, err := r.find(key)
+	r.mu.RUnlock()
+	if err != nil || n != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, err := r.ensure(key)
+	_, err = r.ensure(key)
 	return err
 }
 
@@ -384,7 +419,7 @@ func (r *Registry) DeleteKey(key string) error {
 	}
 	n := r.roots[root]
 	for _, p := range parts[:len(parts)-1] {
-		if n = n.subs[strings.ToUpper(p)]; n == nil {
+		if n = n.sub(p); n == nil {
 			return fmt.Errorf("%s: %w", key, ErrKeyNotFound)
 		}
 	}
@@ -427,26 +462,47 @@ type tree struct {
 	subs   []*tree // sorted as Windows enumerates
 }
 
-func toTree(n *node) *tree {
+// toTree copies n: its values, and its subkeys down to depth levels below n (depth < 0: all of
+// them; 0: none). The subkeys one level below the copied depth are present with their names only.
+func toTree(n *node, depth int) *tree {
 	t := &tree{name: n.name}
-	for _, v := range n.values {
-		t.values = append(t.values, v.clone())
+	if len(n.values) > 0 {
+		t.values = make([]Value, len(n.values))
+		for i, v := range n.values {
+			t.values[i] = v.clone()
+		}
 	}
-	for _, s := range n.sortedSubs() {
-		t.subs = append(t.subs, toTree(s))
+	if len(n.subs) == 0 {
+		return t
+	}
+	subs := n.sortedSubs()
+	t.subs = make([]*tree, len(subs))
+	for i, s := range subs {
+		if depth == 0 {
+			t.subs[i] = &tree{name: s.name}
+		} else {
+			t.subs[i] = toTree(s, depth-1)
+		}
 	}
 	return t
 }
 
 // snapshotKey returns a deep copy of key, or nil if it does not exist.
 func (r *Registry) snapshotKey(key string) (*tree, error) {
+	return r.snapshotKeyDepth(key, -1)
+}
+
+// snapshotKeyDepth returns a copy of key with its values and its subkeys down to depth levels (see
+// toTree), or nil if it does not exist. The copy is taken under one read lock, so it is one
+// consistent state of the key.
+func (r *Registry) snapshotKeyDepth(key string, depth int) (*tree, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n, err := r.find(key)
 	if err != nil || n == nil {
 		return nil, err
 	}
-	return toTree(n), nil
+	return toTree(n, depth), nil
 }
 
 // deleteAllValues removes every value of key (not its subkeys).
