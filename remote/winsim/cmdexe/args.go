@@ -33,6 +33,11 @@ func SplitArgs(argline string) []string {
 		if len(s) == 0 {
 			return args
 		}
+		if arg, n, ok := plainArg(s); ok {
+			args = append(args, arg)
+			s = s[n:]
+			continue
+		}
 		var b strings.Builder
 		inQuote := false
 		slashes := 0
@@ -69,6 +74,35 @@ func SplitArgs(argline string) []string {
 		b.WriteString(strings.Repeat(`\`, slashes))
 		args = append(args, b.String())
 	}
+}
+
+// plainArg is SplitArgs' fast path for the argument at the start of s (s starts with neither a
+// space nor a tab): when no double quote in it follows a backslash and none is doubled inside
+// quotes, the argument is its text without the quotes. It returns the argument and its length in s,
+// or ok false when the argument needs the full rules.
+func plainArg(s string) (arg string, n int, ok bool) {
+	inQuote := false
+	quotes := 0
+	for ; n < len(s); n++ {
+		c := s[n]
+		if c == '"' {
+			if (n > 0 && s[n-1] == '\\') || (inQuote && n+1 < len(s) && s[n+1] == '"') {
+				return "", 0, false
+			}
+			inQuote = !inQuote
+			quotes++
+		} else if !inQuote && (c == ' ' || c == '\t') {
+			break
+		}
+	}
+	arg = s[:n]
+	switch {
+	case quotes == 0:
+		return arg, n, true
+	case quotes == 2 && arg[0] == '"' && arg[n-1] == '"':
+		return arg[1 : n-1], n, true
+	}
+	return strings.ReplaceAll(arg, `"`, ""), n, true
 }
 
 // cmdSpecial are the characters that make QuoteArg wrap an argument in double quotes: the argument

@@ -614,7 +614,9 @@ func unquote(s string) string { return strings.ReplaceAll(s, `"`, "") }
 // quotes protect everything up to the closing quote, '^' escapes the next character outside
 // quotes, and redirections are cut out of the text (the blanks around them stay).
 func (p *parser) simple(pre []redir) (node, error) {
-	var b []byte
+	b := make([]byte, 0, 256) // on the stack unless the command is longer
+	start := p.i
+	verbatim := true // b is p.s[start:p.i]: no caret or redirection was removed
 	inQ := false
 	cand := -1 // index in b of an unescaped digit that may be a redirection handle
 	redirs := pre
@@ -646,6 +648,7 @@ loop:
 				p.i++
 			}
 			cand = -1
+			verbatim = false
 		case c == '&' || c == '|':
 			break loop
 		case c == ')' && p.depth > 0:
@@ -662,6 +665,7 @@ loop:
 			}
 			redirs = append(redirs, r)
 			cand = -1
+			verbatim = false
 		default:
 			if c >= '0' && c <= '9' && (len(b) == 0 || b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
 				cand = len(b)
@@ -672,7 +676,11 @@ loop:
 			p.i++
 		}
 	}
-	n := &simpleNode{text: strings.TrimLeft(string(b), " \t,;="), redirs: redirs}
+	text := p.s[start:p.i]
+	if !verbatim {
+		text = string(b)
+	}
+	n := &simpleNode{text: strings.TrimLeft(text, " \t,;="), redirs: redirs}
 	if err := p.classify(n); err != nil {
 		return nil, err
 	}
