@@ -39,13 +39,16 @@ type encoder struct {
 
 func newEncoder(cp int) *encoder { return &encoder{cm: codepages[cp]} }
 
-func (e *encoder) encode(p []byte) []byte {
+// appendEncoded appends p, converted, to dst and returns the extended slice.
+func (e *encoder) appendEncoded(dst, p []byte) []byte {
 	if e.cm == nil { // 65001
-		return append([]byte(nil), p...)
+		return append(dst, p...)
 	}
-	buf := append(e.tail, p...)
-	e.tail = nil
-	out := make([]byte, 0, len(buf))
+	buf := p
+	if len(e.tail) > 0 {
+		buf = append(e.tail, p...)
+		e.tail = nil
+	}
 	for len(buf) > 0 {
 		r, size := utf8.DecodeRune(buf)
 		if r == utf8.RuneError && size <= 1 && !utf8.FullRune(buf) {
@@ -54,12 +57,12 @@ func (e *encoder) encode(p []byte) []byte {
 		}
 		buf = buf[size:]
 		if b, ok := e.cm.EncodeRune(r); ok {
-			out = append(out, b)
+			dst = append(dst, b)
 		} else {
-			out = append(out, '?')
+			dst = append(dst, '?')
 		}
 	}
-	return out
+	return dst
 }
 
 // decodeCodepage converts client input (stdin) from the shell's code page to UTF-8.

@@ -21,7 +21,7 @@ type command struct {
 	stdinW *io.PipeWriter
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever output arrives or the command ends
+	changed chan struct{} // made by a waiting wait, closed (and dropped) when output arrives or the command ends
 	out     [2][]byte     // pending stdout, stderr
 	done    bool
 	exit    int // set by the runner goroutine before finish
@@ -31,12 +31,14 @@ type command struct {
 
 func newCommand(id string, codepage int, cancel context.CancelFunc) *command {
 	r, w := io.Pipe()
-	return &command{id: id, codepage: codepage, cancel: cancel, stdin: r, stdinW: w, changed: make(chan struct{})}
+	return &command{id: id, codepage: codepage, cancel: cancel, stdin: r, stdinW: w}
 }
 
 func (c *command) notifyLocked() {
-	close(c.changed)
-	c.changed = make(chan struct{})
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
 }
 
 func (c *command) finish() {
@@ -79,9 +81,8 @@ func (c *command) stderrWriter() io.Writer {
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
-	b := w.enc.encode(p)
 	w.c.mu.Lock()
-	w.c.out[w.idx] = append(w.c.out[w.idx], b...)
+	w.c.out[w.idx] = w.enc.appendEncoded(w.c.out[w.idx], p)
 	w.c.notifyLocked()
 	w.c.mu.Unlock()
 	return len(p), nil
@@ -123,6 +124,9 @@ func (c *command) wait(ctx context.Context, timeout time.Duration, room int) (ch
 			// seen to report exit code 0 on later polls (winrm-reg-reference.md 1.8); no client polls again.
 			c.mu.Unlock()
 			return chunk{done: true, exit: c.exitVal}, true
+		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
 		}
 		changed := c.changed
 		c.mu.Unlock()
