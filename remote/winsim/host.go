@@ -25,6 +25,7 @@ import (
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/winsim/auth"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
+	"github.com/dcproxy/dcproxy/remote/winsim/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
 	"github.com/dcproxy/dcproxy/remote/winsim/registry"
 	"github.com/dcproxy/dcproxy/remote/winsim/winfs"
@@ -268,7 +269,7 @@ var ConnContext = auth.ConnContext
 func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	t := textsFor(h.cfg.Locale)
 	id, ok := auth.IdentityFrom(r.Context())
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxEnvelopeSizeKB)*1024+1))
+	body, err := readall.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxEnvelopeSizeKB)*1024+1), r.ContentLength)
 	if err != nil {
 		return
 	}

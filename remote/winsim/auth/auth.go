@@ -54,6 +54,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
+	"github.com/dcproxy/dcproxy/remote/winsim/internal/readall"
 )
 
 // Account is a user the simulated host accepts.
@@ -232,7 +233,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readall.ReadAll(http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength)
 	if err != nil {
 		// unverified: HTTP.sys answers oversized requests itself; 413 is the plausible status.
 		st.reset()

@@ -8,10 +8,14 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
+	"github.com/dcproxy/dcproxy/remote/winsim/internal/readall"
 )
 
 // maxStdinScript bounds what runBootstrap reads from stdin: the probe script is a few KiB.
 const maxStdinScript = 1 << 20
+
+// stdinScriptHint is the room runBootstrap's read starts with: the probe script fits.
+const stdinScriptHint = 8 << 10
 
 // runBootstrap is powershell.exe running probe.Bootstrap: it reads its whole standard input
 // ([Console]::In.ReadToEnd(), which returns at EOF: the client's Send with End=true) and runs it
@@ -28,7 +32,7 @@ func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr
 	go func() {
 		// The read ends at EOF, or when the command's stdin pipe is closed as it finishes (a
 		// canceled command), so this goroutine does not outlive the command.
-		b, err := io.ReadAll(io.LimitReader(stdin, maxStdinScript+1))
+		b, err := readall.ReadAll(io.LimitReader(stdin, maxStdinScript+1), stdinScriptHint)
 		got <- read{string(b), err}
 	}()
 	if !sleep(ctx, h.StartTime) {
