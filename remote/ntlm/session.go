@@ -2,9 +2,11 @@ package ntlm
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/rc4"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"sync"
 )
 
@@ -39,9 +41,11 @@ var (
 type Session struct {
 	mu                 sync.Mutex
 	flags              uint32
-	sendSign, recvSign []byte
+	sendMAC, recvMAC   hash.Hash // HMAC-MD5 keyed with the signing keys, reset for each message
 	sendSeal, recvSeal *rc4.Cipher
 	sendSeq, recvSeq   uint32
+	seq                [4]byte        // scratch for sign, under mu
+	sum                [md5.Size]byte // scratch for sign, under mu
 }
 
 // NewSession derives the signing and sealing keys (MS-NLMP 3.4.5.2/3.4.5.3) from
@@ -71,10 +75,11 @@ func NewSession(side Side, exportedSessionKey []byte, flags uint32) (*Session, e
 	clientSeal, _ := rc4.NewCipher(md5Sum(sealBase, magicClientSeal))
 	serverSeal, _ := rc4.NewCipher(md5Sum(sealBase, magicServerSeal))
 	s := &Session{flags: flags}
+	clientMAC, serverMAC := hmac.New(md5.New, clientSign), hmac.New(md5.New, serverSign)
 	if side == ClientSide {
-		s.sendSign, s.recvSign, s.sendSeal, s.recvSeal = clientSign, serverSign, clientSeal, serverSeal
+		s.sendMAC, s.recvMAC, s.sendSeal, s.recvSeal = clientMAC, serverMAC, clientSeal, serverSeal
 	} else {
-		s.sendSign, s.recvSign, s.sendSeal, s.recvSeal = serverSign, clientSign, serverSeal, clientSeal
+		s.sendMAC, s.recvMAC, s.sendSeal, s.recvSeal = serverMAC, clientMAC, serverSeal, clientSeal
 	}
 	return s, nil
 }
@@ -94,7 +99,7 @@ func (s *Session) Wrap(plain []byte) (signature [16]byte, sealed []byte) {
 	} else {
 		copy(sealed, plain)
 	}
-	signature = s.sign(s.sendSign, s.sendSeal, s.sendSeq, plain)
+	signature = s.sign(s.sendMAC, s.sendSeal, s.sendSeq, plain)
 	s.sendSeq++
 	return signature, sealed
 }
@@ -114,7 +119,7 @@ func (s *Session) Unwrap(signature []byte, sealed []byte) ([]byte, error) {
 	} else {
 		copy(plain, sealed)
 	}
-	want := s.sign(s.recvSign, s.recvSeal, s.recvSeq, plain)
+	want := s.sign(s.recvMAC, s.recvSeal, s.recvSeq, plain)
 	if !hmac.Equal(want[:], signature) {
 		return nil, fmt.Errorf("%w: checksum or sequence number mismatch", ErrBadSignature)
 	}
@@ -125,15 +130,18 @@ func (s *Session) Unwrap(signature []byte, sealed []byte) ([]byte, error) {
 // sign computes the extended-session-security signature (MS-NLMP 3.4.4.2):
 // 01000000 || checksum(8) || seq(4), the checksum RC4-encrypted with the sealing
 // handle (continuing its stream) when KEY_EXCH was negotiated.
-func (s *Session) sign(key []byte, seal *rc4.Cipher, seq uint32, plain []byte) (sig [16]byte) {
-	var seqb [4]byte
-	binary.LittleEndian.PutUint32(seqb[:], seq)
-	sum := hmacMD5(key, seqb[:], plain)[:8]
+// The caller holds s.mu; mac is s.sendMAC or s.recvMAC.
+func (s *Session) sign(mac hash.Hash, seal *rc4.Cipher, seq uint32, plain []byte) (sig [16]byte) {
+	binary.LittleEndian.PutUint32(s.seq[:], seq)
+	mac.Reset()
+	mac.Write(s.seq[:])
+	mac.Write(plain)
+	sum := mac.Sum(s.sum[:0])[:8]
 	if s.flags&FlagKeyExch != 0 {
 		seal.XORKeyStream(sum, sum)
 	}
 	sig[0] = 1
 	copy(sig[4:12], sum)
-	copy(sig[12:], seqb[:])
+	copy(sig[12:], s.seq[:])
 	return sig
 }
