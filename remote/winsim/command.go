@@ -3,9 +3,8 @@ package winsim
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"io"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -141,19 +140,22 @@ func (c *command) wait(ctx context.Context, timeout time.Duration, room int) (ch
 }
 
 func (ch chunk) xml(id string) string {
-	var b strings.Builder
-	b.WriteString(`<rsp:ReceiveResponse>`)
-	for i, name := range []string{"stdout", "stderr"} {
+	b := make([]byte, 0, 512+4*len(id)+base64.StdEncoding.EncodedLen(len(ch.data[0]))+base64.StdEncoding.EncodedLen(len(ch.data[1])))
+	b = append(b, `<rsp:ReceiveResponse>`...)
+	for i, name := range [...]string{"stdout", "stderr"} {
 		if len(ch.data[i]) > 0 {
-			fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>`, name, id, base64.StdEncoding.EncodeToString(ch.data[i]))
+			b = appendStrings(b, `<rsp:Stream Name="`, name, `" CommandId="`, id, `">`)
+			b = base64.StdEncoding.AppendEncode(b, ch.data[i])
+			b = append(b, `</rsp:Stream>`...)
 		}
 	}
 	if ch.done {
-		fmt.Fprintf(&b, `<rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="%s" End="true"></rsp:Stream>`, id, id)
-		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>`, id, stateDone, ch.exit)
+		b = appendStrings(b, `<rsp:Stream Name="stdout" CommandId="`, id, `" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="`, id, `" End="true"></rsp:Stream>`)
+		b = appendStrings(b, `<rsp:CommandState CommandId="`, id, `" State="`, stateDone, `"><rsp:ExitCode>`)
+		b = strconv.AppendInt(b, int64(ch.exit), 10)
+		b = append(b, `</rsp:ExitCode></rsp:CommandState>`...)
 	} else {
-		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"></rsp:CommandState>`, id, stateRunning)
+		b = appendStrings(b, `<rsp:CommandState CommandId="`, id, `" State="`, stateRunning, `"></rsp:CommandState>`)
 	}
-	b.WriteString(`</rsp:ReceiveResponse>`)
-	return b.String()
+	return string(append(b, `</rsp:ReceiveResponse>`...))
 }

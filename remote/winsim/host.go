@@ -341,7 +341,19 @@ func newUUID() string {
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+	// 8-4-4-4-12 upper-case hex digits, as Windows writes them.
+	const digits = "0123456789ABCDEF"
+	var s [36]byte
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = digits[c>>4], digits[c&15]
+		j += 2
+	}
+	return string(s[:])
 }
 
 // shell is one WinRS shell. Its fields, the commands map included, are guarded by Host.mu; each

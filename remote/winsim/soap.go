@@ -442,18 +442,24 @@ func xmlText(s string) string {
 // envelope wraps a body in the response envelope Windows sends: prefixes s/a/x/w/rsp/p, Action,
 // MessageID, anonymous To and RelatesTo (winrm-reg-reference.md 1.5, 6).
 func envelope(lang, action, relatesTo, body string) []byte {
-	var b strings.Builder
-	b.Grow(1024 + len(body))
-	fmt.Fprintf(&b, `<s:Envelope xml:lang="%s" xmlns:s="%s" xmlns:a="%s" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xmlns:w="%s" xmlns:rsp="%s" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">`,
-		lang, nsSOAP, nsAddr, nsWSMan, nsShell)
-	fmt.Fprintf(&b, `<s:Header><a:Action>%s</a:Action><a:MessageID>uuid:%s</a:MessageID><a:To>%s</a:To>`, action, newUUID(), anonymousRole)
+	b := make([]byte, 0, 1024+len(action)+len(relatesTo)+len(body))
+	b = appendStrings(b, `<s:Envelope xml:lang="`, lang, `" xmlns:s="`, nsSOAP, `" xmlns:a="`, nsAddr,
+		`" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xmlns:w="`, nsWSMan, `" xmlns:rsp="`, nsShell,
+		`" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">`)
+	b = appendStrings(b, `<s:Header><a:Action>`, action, `</a:Action><a:MessageID>uuid:`, newUUID(),
+		`</a:MessageID><a:To>`, anonymousRole, `</a:To>`)
 	if relatesTo != "" {
-		fmt.Fprintf(&b, `<a:RelatesTo>%s</a:RelatesTo>`, xmlText(relatesTo))
+		b = appendStrings(b, `<a:RelatesTo>`, xmlText(relatesTo), `</a:RelatesTo>`)
 	}
-	b.WriteString(`</s:Header><s:Body>`)
-	b.WriteString(body)
-	b.WriteString(`</s:Body></s:Envelope>`)
-	return []byte(b.String())
+	return appendStrings(b, `</s:Header><s:Body>`, body, `</s:Body></s:Envelope>`)
+}
+
+// appendStrings appends the strings to b in order.
+func appendStrings(b []byte, s ...string) []byte {
+	for _, x := range s {
+		b = append(b, x...)
+	}
+	return b
 }
 
 // fault is a WS-Man fault; it is sent with HTTP 500 (winrm-reg-reference.md 1.7).
