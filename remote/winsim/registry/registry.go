@@ -235,34 +235,43 @@ var DefaultRoots = []string{"DF3C24F9BFD666761B268073FE06D1CC8D4F82A4", "A8985D3
 // splitKey parses a model key path: a root (long form or HKLM/HKU/HKCR/HKCC) and components.
 // Trailing backslashes are ignored.
 func splitKey(key string) (root string, parts []string, err error) {
+	root, rest, err := splitRoot(key)
+	if err != nil || rest == "" {
+		return root, nil, err
+	}
+	return root, strings.Split(rest, `\`), nil
+}
+
+// splitRoot is splitKey without splitting the components: it returns the root and the validated
+// rest of the path ("" for a root), to be walked with nextPart.
+func splitRoot(key string) (root, rest string, err error) {
 	key = strings.TrimRight(key, `\`)
 	first, rest, _ := strings.Cut(key, `\`)
 	root, ok := rootAliases[strings.ToUpper(first)]
 	if !ok || root == HKCU {
-		return "", nil, fmt.Errorf("%q: %w", key, ErrInvalidKey)
+		return "", "", fmt.Errorf("%q: %w", key, ErrInvalidKey)
 	}
-	if rest == "" {
-		return root, nil, nil
-	}
-	parts = strings.Split(rest, `\`)
-	for _, p := range parts {
-		if p == "" || utf8.RuneCountInString(p) > 255 {
-			return "", nil, fmt.Errorf("%q: %w", key, ErrInvalidKey)
+	for p, more := rest, rest != ""; more; {
+		var c string
+		c, p, more = strings.Cut(p, `\`)
+		if c == "" || utf8.RuneCountInString(c) > 255 {
+			return "", "", fmt.Errorf("%q: %w", key, ErrInvalidKey)
 		}
 	}
-	return root, parts, nil
+	return root, rest, nil
 }
 
 // find returns the node of key or nil. The caller holds r.mu.
 func (r *Registry) find(key string) (*node, error) {
-	root, parts, err := splitKey(key)
+	root, rest, err := splitRoot(key)
 	if err != nil {
 		return nil, err
 	}
 	n := r.roots[root]
-	for _, p := range parts {
-		n = n.sub(p)
-		if n == nil {
+	for more := rest != ""; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, `\`)
+		if n = n.sub(p); n == nil {
 			return nil, nil
 		}
 	}
