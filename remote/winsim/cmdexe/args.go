@@ -25,6 +25,9 @@ var ErrCmdUnsafe = errors.New("argument cannot be passed safely through cmd.exe"
 // SplitArgs never fails; an empty or blank tail gives no arguments. It is safe for concurrent use.
 func SplitArgs(argline string) []string {
 	var args []string
+	if strings.TrimLeft(argline, " \t") != "" {
+		args = make([]string, 0, 8) // most command lines have a few arguments
+	}
 	s := argline
 	for {
 		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
