@@ -2,6 +2,7 @@ package winsim
 
 import (
 	"bytes"
+	"io"
 	"testing"
 )
 
@@ -21,6 +22,23 @@ func TestEncoderSplitWrites(t *testing.T) {
 		}
 		if cp == 437 && !bytes.Equal(want, []byte("pendingGr\x94\xe1e: 5 ? ? ok\r\n")) {
 			t.Fatalf("cp 437: %q", want)
+		}
+	}
+}
+
+// TestStreamWriterWriteString: text written with io.WriteString reaches the pending output exactly
+// as with Write, in a UTF-8 shell and in an OEM code page.
+func TestStreamWriterWriteString(t *testing.T) {
+	parts := []string{"Größe ", "\xc3", "\xa4 ok\r\n", ""}
+	for _, cp := range []int{65001, 437} {
+		a, b := newCommand("a", cp, func() {}), newCommand("b", cp, func() {})
+		wa, wb := a.stdoutWriter(), b.stdoutWriter()
+		for _, p := range parts {
+			_, _ = io.WriteString(wa, p)
+			_, _ = wb.Write([]byte(p))
+		}
+		if !bytes.Equal(a.out[0], b.out[0]) || len(a.out[0]) == 0 {
+			t.Errorf("cp %d: WriteString gave %q, Write %q", cp, a.out[0], b.out[0])
 		}
 	}
 }

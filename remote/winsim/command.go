@@ -87,6 +87,19 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WriteString is Write for the programs' text (io.WriteString uses it): in a UTF-8 shell the text
+// is appended without a conversion to []byte first.
+func (w *streamWriter) WriteString(s string) (int, error) {
+	if w.enc.cm != nil {
+		return w.Write([]byte(s))
+	}
+	w.c.mu.Lock()
+	w.c.out[w.idx] = append(w.c.out[w.idx], s...)
+	w.c.notifyLocked()
+	w.c.mu.Unlock()
+	return len(s), nil
+}
+
 // chunk is what one Receive response carries.
 type chunk struct {
 	data [2][]byte

@@ -1,7 +1,9 @@
 package winsim
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/xml"
 	"fmt"
 	"regexp"
 	"strings"
@@ -98,6 +100,20 @@ func BenchmarkReceiveResponse(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_ = envelopeRef("en-US", action, rel, chunkXMLRef(ch, id), strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])))
+		}
+	})
+}
+
+// FuzzXMLText: xmlText (with its fast path for text that needs no escaping) is xml.EscapeText.
+func FuzzXMLText(f *testing.F) {
+	for _, s := range []string{"", "uuid:0F0E0D0C-2222-4A3B-8C7D-0123456789AB", `a<b>&"c'`, "tab\there\r\n", "é€\x00\x7f\xff", "~ !"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		_ = xml.EscapeText(&want, []byte(s))
+		if got := xmlText(s); got != want.String() {
+			t.Fatalf("xmlText(%q) = %q, want %q", s, got, want.String())
 		}
 	})
 }

@@ -434,9 +434,24 @@ func parseISODuration(s string) (time.Duration, bool) {
 }
 
 func xmlText(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// needsEscape reports whether xml.EscapeText would change s: it escapes " ' & < > tab, newline and
+// carriage return and replaces control and invalid characters; printable ASCII otherwise stays.
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\'', c == '&', c == '<', c == '>':
+			return true
+		}
+	}
+	return false
 }
 
 // envelope wraps a body in the response envelope Windows sends: prefixes s/a/x/w/rsp/p, Action,
