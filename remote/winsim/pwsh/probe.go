@@ -638,9 +638,10 @@ func printable(s string) string {
 // code unit outside printable ASCII becomes \uXXXX (lower-case hex).
 func asciiEscape(s string) string {
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, r := range s {
 		if r >= ' ' && r <= '~' {
-			b.WriteRune(r)
+			b.WriteByte(byte(r))
 			continue
 		}
 		for _, u := range utf16.Encode([]rune{r}) {
