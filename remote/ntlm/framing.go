@@ -54,6 +54,23 @@ func Seal(s *Session, plain []byte) []byte {
 	return Frame(sig[:], sealed)
 }
 
+// SealInPlace is Seal encrypting plain in place (plain is overwritten with the sealed payload
+// before it is copied into the frame).
+func SealInPlace(s *Session, plain []byte) []byte {
+	sig := s.WrapInPlace(plain)
+	return Frame(sig[:], plain)
+}
+
+// OpenInPlace is Open decrypting within body: the plaintext it returns aliases body, whose payload
+// is overwritten. Use it when body is not needed afterwards.
+func OpenInPlace(s *Session, body []byte) ([]byte, error) {
+	sig, sealed, err := Unframe(body)
+	if err != nil {
+		return nil, err
+	}
+	return s.UnwrapInPlace(sig, sealed)
+}
+
 // Open parses a multipart/encrypted body with Unframe, unwraps it with s and
 // returns the plaintext. It fails with ErrMalformedFrame when the body is not in
 // the MS-WSMV layout or the decrypted length differs from Length, and with

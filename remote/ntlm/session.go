@@ -91,57 +91,78 @@ func (s *Session) Sealing() bool { return s.flags&FlagSeal != 0 }
 // (otherwise sealed is an unmodified copy) and returns the 16-byte
 // NTLMSSP_MESSAGE_SIGNATURE computed over the plaintext. It cannot fail.
 func (s *Session) Wrap(plain []byte) (signature [16]byte, sealed []byte) {
+	sealed = make([]byte, len(plain))
+	copy(sealed, plain)
+	return s.WrapInPlace(sealed), sealed
+}
+
+// WrapInPlace is Wrap encrypting msg in place: on return msg holds what Wrap returns as sealed.
+func (s *Session) WrapInPlace(msg []byte) (signature [16]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sealed = make([]byte, len(plain))
+	sum := s.checksum(s.sendMAC, s.sendSeq, msg) // over the plaintext, before it is encrypted
 	if s.flags&FlagSeal != 0 {
-		s.sendSeal.XORKeyStream(sealed, plain)
-	} else {
-		copy(sealed, plain)
+		s.sendSeal.XORKeyStream(msg, msg)
 	}
-	signature = s.sign(s.sendMAC, s.sendSeal, s.sendSeq, plain)
+	signature = s.signature(s.sendSeal, s.sendSeq, sum)
 	s.sendSeq++
-	return signature, sealed
+	return signature
 }
 
 // Unwrap verifies (and, when SEAL was negotiated, decrypts) one incoming message.
 // It fails with ErrBadSignature when the signature is not 16 bytes, does not
 // match the content or carries an unexpected sequence number.
 func (s *Session) Unwrap(signature []byte, sealed []byte) ([]byte, error) {
+	plain := make([]byte, len(sealed))
+	copy(plain, sealed)
+	return s.UnwrapInPlace(signature, plain)
+}
+
+// UnwrapInPlace is Unwrap decrypting msg in place: the plaintext it returns is msg. msg is
+// overwritten (decrypted) whenever the signature has 16 bytes, even if it then does not verify.
+func (s *Session) UnwrapInPlace(signature []byte, msg []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(signature) != 16 {
 		return nil, fmt.Errorf("%w: signature of %d bytes", ErrBadSignature, len(signature))
 	}
-	plain := make([]byte, len(sealed))
 	if s.flags&FlagSeal != 0 {
-		s.recvSeal.XORKeyStream(plain, sealed)
-	} else {
-		copy(plain, sealed)
+		s.recvSeal.XORKeyStream(msg, msg)
 	}
-	want := s.sign(s.recvMAC, s.recvSeal, s.recvSeq, plain)
+	want := s.sign(s.recvMAC, s.recvSeal, s.recvSeq, msg)
 	if !hmac.Equal(want[:], signature) {
 		return nil, fmt.Errorf("%w: checksum or sequence number mismatch", ErrBadSignature)
 	}
 	s.recvSeq++
-	return plain, nil
+	return msg, nil
 }
 
 // sign computes the extended-session-security signature (MS-NLMP 3.4.4.2):
 // 01000000 || checksum(8) || seq(4), the checksum RC4-encrypted with the sealing
 // handle (continuing its stream) when KEY_EXCH was negotiated.
 // The caller holds s.mu; mac is s.sendMAC or s.recvMAC.
-func (s *Session) sign(mac hash.Hash, seal *rc4.Cipher, seq uint32, plain []byte) (sig [16]byte) {
+func (s *Session) sign(mac hash.Hash, seal *rc4.Cipher, seq uint32, plain []byte) [16]byte {
+	return s.signature(seal, seq, s.checksum(mac, seq, plain))
+}
+
+// checksum is the first 8 bytes of HMAC_MD5(signing key, seq || plain). The caller holds s.mu.
+func (s *Session) checksum(mac hash.Hash, seq uint32, plain []byte) (sum [8]byte) {
 	binary.LittleEndian.PutUint32(s.seq[:], seq)
 	mac.Reset()
 	mac.Write(s.seq[:])
 	mac.Write(plain)
-	sum := mac.Sum(s.sum[:0])[:8]
+	copy(sum[:], mac.Sum(s.sum[:0]))
+	return sum
+}
+
+// signature lays out the signature around a checksum, encrypting the checksum with seal when
+// KEY_EXCH was negotiated. The caller holds s.mu.
+func (s *Session) signature(seal *rc4.Cipher, seq uint32, sum [8]byte) (sig [16]byte) {
 	if s.flags&FlagKeyExch != 0 {
-		seal.XORKeyStream(sum, sum)
+		seal.XORKeyStream(sum[:], sum[:])
 	}
 	sig[0] = 1
-	copy(sig[4:12], sum)
-	copy(sig[12:], s.seq[:])
+	copy(sig[4:12], sum[:])
+	binary.LittleEndian.PutUint32(sig[12:], seq)
 	return sig
 }
