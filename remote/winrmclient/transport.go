@@ -360,7 +360,7 @@ func (t *transport) postSealed(ctx context.Context, body []byte) ([]byte, error)
 			// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
 			return t.soapReply(resp.StatusCode, ct, raw)
 		}
-		plain, err := ntlm.Open(t.session, raw)
+		plain, err := ntlm.OpenInPlace(t.session, raw) // raw is this reply's own buffer
 		if err != nil {
 			t.session = nil
 			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
