@@ -152,8 +152,13 @@ func (c *command) wait(ctx context.Context, timeout time.Duration, room int) (ch
 	}
 }
 
-func (ch chunk) xml(id string) string {
-	b := make([]byte, 0, 512+4*len(id)+base64.StdEncoding.EncodedLen(len(ch.data[0]))+base64.StdEncoding.EncodedLen(len(ch.data[1])))
+// xmlSize is room enough for appendXML's output.
+func (ch chunk) xmlSize(id string) int {
+	return 512 + 4*len(id) + base64.StdEncoding.EncodedLen(len(ch.data[0])) + base64.StdEncoding.EncodedLen(len(ch.data[1]))
+}
+
+// appendXML appends the rsp:ReceiveResponse carrying ch (command id) to b.
+func (ch chunk) appendXML(b []byte, id string) []byte {
 	b = append(b, `<rsp:ReceiveResponse>`...)
 	for i, name := range [...]string{"stdout", "stderr"} {
 		if len(ch.data[i]) > 0 {
@@ -170,5 +175,5 @@ func (ch chunk) xml(id string) string {
 	} else {
 		b = appendStrings(b, `<rsp:CommandState CommandId="`, id, `" State="`, stateRunning, `"></rsp:CommandState>`)
 	}
-	return string(append(b, `</rsp:ReceiveResponse>`...))
+	return append(b, `</rsp:ReceiveResponse>`...)
 }

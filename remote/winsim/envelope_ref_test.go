@@ -70,8 +70,17 @@ func TestResponseRenderingUnchanged(t *testing.T) {
 		{data: [2][]byte{[]byte(strings.Repeat("é", 700)), []byte{0, 1, 2}}, done: true, exit: -1073741510},
 		{done: true},
 	} {
-		if got, want := ch.xml(id), chunkXMLRef(ch, id); got != want {
+		if got, want := string(ch.appendXML([]byte(nil), id)), chunkXMLRef(ch, id); got != want {
 			t.Errorf("chunk.xml\n%s\nwant\n%s", got, want)
+		}
+		// Receive renders the chunk straight into the envelope.
+		got := envelopeTail(ch.appendXML(envelopeHead(nil, "en-US", "act", "uuid:x"), id))
+		m := uuidRE.FindSubmatch(got)
+		if m == nil {
+			t.Fatalf("no message ID in %s", got)
+		}
+		if want := envelopeRef("en-US", "act", "uuid:x", chunkXMLRef(ch, id), string(m[1])); string(got) != string(want) {
+			t.Errorf("Receive envelope\n%s\nwant\n%s", got, want)
 		}
 	}
 	seen := map[string]bool{}
@@ -93,7 +102,8 @@ func BenchmarkReceiveResponse(b *testing.B) {
 	b.Run("new", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = envelope("en-US", action, rel, ch.xml(id))
+			env := envelopeHead(make([]byte, 0, envelopeRoom+len(action)+len(rel)+ch.xmlSize(id)), "en-US", action, rel)
+			_ = envelopeTail(ch.appendXML(env, id))
 		}
 	})
 	b.Run("ref", func(b *testing.B) {

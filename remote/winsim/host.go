@@ -324,9 +324,14 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Host) writeOK(w http.ResponseWriter, action, relatesTo, body string) {
+	writeEnvelope(w, envelope(h.cfg.Locale, action, relatesTo, body))
+}
+
+// writeEnvelope sends a complete response envelope with status 200.
+func writeEnvelope(w http.ResponseWriter, env []byte) {
 	w.Header().Set("Content-Type", soapContentTyp)
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(envelope(h.cfg.Locale, action, relatesTo, body))
+	_, _ = w.Write(env)
 }
 
 func (h *Host) writeFault(w http.ResponseWriter, lang, relatesTo string, f fault) {
@@ -605,7 +610,11 @@ func (h *Host) receive(w http.ResponseWriter, r *http.Request, req *request, id 
 	h.mu.Lock()
 	s.lastUsed = h.cfg.Now()
 	h.mu.Unlock()
-	h.writeOK(w, "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse", req.Header.MessageID, chunk.xml(c.id))
+	// The Receive body is rendered straight into the envelope: it is most of the response.
+	const action = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse"
+	env := make([]byte, 0, envelopeRoom+len(action)+len(req.Header.MessageID)+chunk.xmlSize(c.id))
+	env = envelopeHead(env, h.cfg.Locale, action, req.Header.MessageID)
+	writeEnvelope(w, envelopeTail(chunk.appendXML(env, c.id)))
 }
 
 func (h *Host) signal(w http.ResponseWriter, req *request, id auth.Identity) {

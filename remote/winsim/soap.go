@@ -457,7 +457,15 @@ func needsEscape(s string) bool {
 // envelope wraps a body in the response envelope Windows sends: prefixes s/a/x/w/rsp/p, Action,
 // MessageID, anonymous To and RelatesTo (winrm-reg-reference.md 1.5, 6).
 func envelope(lang, action, relatesTo, body string) []byte {
-	b := make([]byte, 0, 1024+len(action)+len(relatesTo)+len(body))
+	b := envelopeHead(make([]byte, 0, envelopeRoom+len(action)+len(relatesTo)+len(body)), lang, action, relatesTo)
+	return envelopeTail(append(b, body...))
+}
+
+// envelopeRoom is room enough for envelopeHead and envelopeTail without the action and RelatesTo.
+const envelopeRoom = 1024
+
+// envelopeHead appends the response envelope up to and including <s:Body> to b.
+func envelopeHead(b []byte, lang, action, relatesTo string) []byte {
 	b = appendStrings(b, `<s:Envelope xml:lang="`, lang, `" xmlns:s="`, nsSOAP, `" xmlns:a="`, nsAddr,
 		`" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xmlns:w="`, nsWSMan, `" xmlns:rsp="`, nsShell,
 		`" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">`)
@@ -466,8 +474,11 @@ func envelope(lang, action, relatesTo, body string) []byte {
 	if relatesTo != "" {
 		b = appendStrings(b, `<a:RelatesTo>`, xmlText(relatesTo), `</a:RelatesTo>`)
 	}
-	return appendStrings(b, `</s:Header><s:Body>`, body, `</s:Body></s:Envelope>`)
+	return append(b, `</s:Header><s:Body>`...)
 }
+
+// envelopeTail appends what closes an envelope after its body to b.
+func envelopeTail(b []byte) []byte { return append(b, `</s:Body></s:Envelope>`...) }
 
 // appendStrings appends the strings to b in order.
 func appendStrings(b []byte, s ...string) []byte {
