@@ -269,9 +269,12 @@ var ConnContext = auth.ConnContext
 func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	t := textsFor(h.cfg.Locale)
 	id, ok := auth.IdentityFrom(r.Context())
-	body, err := readall.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxEnvelopeSizeKB)*1024+1), r.ContentLength)
-	if err != nil {
-		return
+	body, read := auth.BodyBytes(r) // the plaintext auth has read already: no copy
+	if !read {
+		var err error
+		if body, err = readall.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxEnvelopeSizeKB)*1024+1), r.ContentLength); err != nil {
+			return
+		}
 	}
 	lang := h.cfg.Locale
 	if !ok {

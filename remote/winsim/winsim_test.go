@@ -553,3 +553,19 @@ func TestSend_stdinAnswersPrompt(t *testing.T) {
 		t.Fatalf("value not overwritten: %x", v.Data)
 	}
 }
+
+// TestEnvelopeTooBig: a request larger than the service's MaxEnvelopeSizekb is refused with the
+// w:EncodingLimit fault, one at the limit is served.
+func TestEnvelopeTooBig(t *testing.T) {
+	h := newHost(t, winsim.Config{Basic: true, MaxEnvelopeSizeKB: 1})
+	s := serve(t, h, true)
+	pad := func(n int) string { // createEnvelope grown to n bytes with blanks before the root's end
+		return strings.Replace(createEnvelope, `</env:Envelope>`, strings.Repeat(" ", n-len(createEnvelope))+`</env:Envelope>`, 1)
+	}
+	if code, body := postSOAP(t, s, adminUser, adminPass, pad(1024)); code != 200 {
+		t.Fatalf("1024-byte request: %d %s", code, body)
+	}
+	if code, body := postSOAP(t, s, adminUser, adminPass, pad(1025)); code != 500 || !strings.Contains(body, `Code="2150858818"`) || !strings.Contains(body, "w:EncodingLimit") {
+		t.Fatalf("1025-byte request: %d %s", code, body)
+	}
+}

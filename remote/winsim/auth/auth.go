@@ -45,7 +45,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -113,6 +112,25 @@ type connKey struct{}
 func IdentityFrom(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
+}
+
+// plainBody is the body of a request the middleware passes to the inner handler: the plaintext it
+// has read (and unsealed) already, see BodyBytes.
+type plainBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func newPlainBody(b []byte) plainBody { return plainBody{bytes.NewReader(b), b} }
+
+func (plainBody) Close() error { return nil }
+
+// BodyBytes returns the whole plaintext body of a request the middleware passed to the inner
+// handler, without reading r.Body (and regardless of what was read from it already); ok is false
+// when r.Body is not the middleware's, then read r.Body. The bytes must not be modified.
+func BodyBytes(r *http.Request) (b []byte, ok bool) {
+	pb, ok := r.Body.(plainBody)
+	return pb.b, ok
 }
 
 // connState is the authentication state of one TCP connection.
@@ -414,7 +432,7 @@ func (h *handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, st 
 func (h *handler) call(w http.ResponseWriter, r *http.Request, body []byte, id Identity, sess *ntlm.Session) {
 	r2 := r.Clone(context.WithValue(r.Context(), identityKey{}, id))
 	r2.Header.Del("Authorization")
-	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.Body = newPlainBody(body)
 	r2.ContentLength = int64(len(body))
 	r2.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	if sess == nil {

@@ -47,6 +47,8 @@ type call struct {
 	id          Identity
 	contentType string
 	body        string
+	bodyBytes   string // what BodyBytes returned, after body was read
+	bodyBytesOK bool
 }
 
 // responder is a minimal WS-Man endpoint: Create answers with a ShellId, every
@@ -64,9 +66,10 @@ var (
 
 func (rs *responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	bb, bbOK := BodyBytes(r)
 	id, ok := IdentityFrom(r.Context())
 	rs.mu.Lock()
-	rs.calls = append(rs.calls, call{id: id, contentType: r.Header.Get("Content-Type"), body: string(body)})
+	rs.calls = append(rs.calls, call{id: id, contentType: r.Header.Get("Content-Type"), body: string(body), bodyBytes: string(bb), bodyBytesOK: bbOK})
 	rs.mu.Unlock()
 	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
 	if !ok || r.Header.Get("Authorization") != "" {
@@ -506,6 +509,11 @@ func TestSealedExchange(t *testing.T) {
 	if len(calls) != 3 || calls[0].body != soapBody || calls[0].contentType != "application/soap+xml;charset=UTF-8" || !calls[0].id.Sealed {
 		t.Fatalf("inner handler saw %+v", calls)
 	}
+	for i, c := range calls { // BodyBytes hands over the unsealed body without a read
+		if !c.bodyBytesOK || c.bodyBytes != soapBody {
+			t.Fatalf("call %d: BodyBytes = %q, %v", i, c.bodyBytes, c.bodyBytesOK)
+		}
+	}
 
 	// masterzen pitfall: an empty anonymous request on the authenticated connection is 401.
 	if r = rc.post("", "application/soap+xml;charset=UTF-8", nil); r.StatusCode != 401 {
@@ -664,6 +672,17 @@ func TestBasicRaw(t *testing.T) {
 		if got := calls[len(calls)-1].id; got != tc.ident {
 			t.Errorf("%s: identity %+v, want %+v", tc.user, got, tc.ident)
 		}
+		if c := calls[len(calls)-1]; !c.bodyBytesOK || c.bodyBytes != soapBody {
+			t.Errorf("%s: BodyBytes = %q, %v", tc.user, c.bodyBytes, c.bodyBytesOK)
+		}
+	}
+}
+
+// TestBodyBytesOtherBody: a request whose body the middleware did not set has no BodyBytes.
+func TestBodyBytesOtherBody(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/wsman", strings.NewReader(soapBody))
+	if b, ok := BodyBytes(r); ok || b != nil {
+		t.Fatalf("BodyBytes of a plain request = %q, %v", b, ok)
 	}
 }
 

@@ -14,11 +14,9 @@ package auth
 // (or ...-Kerberos-session-encrypted); the reply uses the request's protocol.
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,7 +99,7 @@ func (h *handler) serveKerberosSealed(w http.ResponseWriter, r *http.Request, st
 	sess := st.krbSess
 	r2 := r.Clone(context.WithValue(r.Context(), identityKey{}, id))
 	r2.Header.Del("Authorization")
-	r2.Body = io.NopCloser(bytes.NewReader(plain))
+	r2.Body = newPlainBody(plain)
 	r2.ContentLength = int64(len(plain))
 	r2.Header.Set("Content-Length", strconv.Itoa(len(plain)))
 	r2.Header.Set("Content-Type", soapContentType)
