@@ -72,6 +72,7 @@ func (a *app) runLab(ctx context.Context, o *labOptions) error {
 	if o.out == "" {
 		return usageErr("lab: --out DIR is required")
 	}
+	setLabGCPercent(a.env)
 	var spec *lab.Spec
 	switch {
 	case o.fleetFile != "":
