@@ -208,9 +208,9 @@ func (a *app) deliver(ctx context.Context, p *outputPlan, main report.Renderer, 
 // postBackoff is the first delay between post attempts (it doubles, with jitter). Tests shorten it.
 var postBackoff = time.Second
 
-// postSettingsHint names the environment variable behind a refused token.
+// postSettingsHint names the environment variable of the bearer token when the refusal is about it.
 func postSettingsHint(err error) error {
-	if strings.Contains(err.Error(), "bearer token") {
+	if errors.Is(err, post.ErrURLCredentials) || errors.Is(err, post.ErrTokenOverHTTP) {
 		return fmt.Errorf("%w (%s)", err, envPostToken)
 	}
 	return err

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dcproxy/dcproxy/report/post"
 )
 
 func init() { postBackoff = time.Millisecond }
@@ -157,5 +160,26 @@ func TestPost_when(t *testing.T) {
 	}
 	if r := run("--post-when", "sometimes"); r.code != ExitUsage {
 		t.Fatalf("bad value: exit %d", r.code)
+	}
+}
+
+// TestPostSettingsHint: the refusals about the bearer token name its variable; others do not.
+func TestPostSettingsHint(t *testing.T) {
+	for _, tc := range []struct {
+		url, token string
+		hint       bool
+	}{
+		{"https://user:pw@tickets.example/hook", "", true},
+		{"http://tickets.example/hook", "tok", true},
+		{"ftp://tickets.example/hook", "", false},
+	} {
+		_, err := post.New(tc.url, post.Options{Token: tc.token})
+		if err == nil {
+			t.Fatalf("%s: accepted", tc.url)
+		}
+		got := postSettingsHint(err)
+		if strings.Contains(got.Error(), envPostToken) != tc.hint || !errors.Is(got, post.ErrSettings) {
+			t.Errorf("%s: %v (hint wanted: %v)", tc.url, got, tc.hint)
+		}
 	}
 }

@@ -37,6 +37,11 @@ var (
 	ErrDelivery = errors.New("report not delivered")
 	// ErrSettings wraps every error of New: the options cannot work.
 	ErrSettings = errors.New("post settings")
+	// ErrURLCredentials and ErrTokenOverHTTP (each with ErrSettings) are New's refusals that the
+	// bearer token's setting answers: credentials belong in the token, not the URL, and the token
+	// goes over https only.
+	ErrURLCredentials = errors.New("credentials in the URL are refused; use a bearer token")
+	ErrTokenOverHTTP  = errors.New("refusing to send the bearer token over plain HTTP; use https")
 )
 
 // MaxRetryAfter caps how long a Retry-After header makes Send wait between attempts.
@@ -79,10 +84,10 @@ func New(raw string, o Options) (*Poster, error) {
 		return nil, fmt.Errorf("%w: want an http:// or https:// URL", ErrSettings) // never echo the URL
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("%w: credentials in the URL are refused; use a bearer token", ErrSettings)
+		return nil, fmt.Errorf("%w: %w", ErrSettings, ErrURLCredentials)
 	}
 	if o.Token != "" && u.Scheme != "https" && !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("%w: %s: refusing to send the bearer token over plain HTTP; use https", ErrSettings, Redact(u))
+		return nil, fmt.Errorf("%w: %s: %w", ErrSettings, Redact(u), ErrTokenOverHTTP)
 	}
 	p := &Poster{url: u, token: o.Token, ua: o.UserAgent, attempts: o.Retries + 1, backoff: o.Backoff, log: o.Log,
 		red: redact.New(o.Token)}
