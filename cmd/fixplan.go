@@ -282,6 +282,7 @@ func (v *planView) notShownLine(width int) string {
 	return s
 }
 
+// plural is one or many by n (the one word-form helper of cmd).
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one

@@ -85,7 +85,7 @@ func listRuns(w io.Writer, runs []*runSummary) {
 			op = "unknown (no audit log entry)"
 		}
 		fmt.Fprintf(w, "%s  %s  %s  by %s\n    %d %s: %s\n    %d %s: %s\n", s.id, s.command, s.first.Local().Format("2006-01-02 15:04:05 MST"), report.OneLine(op),
-			len(hosts), pluralWord(len(hosts), "host"), listHosts(hosts), len(values), pluralWord(len(values), "value"), strings.Join(values, ", "))
+			len(hosts), plural(len(hosts), "host", "hosts"), listHosts(hosts), len(values), plural(len(values), "value", "values"), strings.Join(values, ", "))
 	}
 }
 
@@ -96,13 +96,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func pluralWord(n int, w string) string {
-	if n == 1 {
-		return w
-	}
-	return w + "s"
 }
 
 // restoreList is restore --list: the runs recorded in the backup file, newest first.
@@ -119,7 +112,7 @@ func (a *app) restoreList(backupPath, auditPath string) error {
 		fmt.Fprintf(a.stdout, "%s holds no runs\n", backupPath)
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "%d %s in %s (newest first):\n", len(runs), pluralWord(len(runs), "run"), backupPath)
+	fmt.Fprintf(a.stdout, "%d %s in %s (newest first):\n", len(runs), plural(len(runs), "run", "runs"), backupPath)
 	listRuns(a.stdout, runs)
 	return nil
 }
