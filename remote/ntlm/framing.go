@@ -50,8 +50,12 @@ func Unframe(body []byte) (signature, sealed []byte, err error) {
 // multipart/encrypted HTTP body; send it with Content-Type EncryptedContentType.
 // It advances the Session's sending sequence number.
 func Seal(s *Session, plain []byte) []byte {
-	sig, sealed := s.Wrap(plain)
-	return Frame(sig[:], sealed)
+	// The plaintext is copied once, into the frame, and sealed there; plain is left as it was.
+	body, sig, data := wsmv.FrameSlots(encryptedProtocol, ntlmSignatureLen, len(plain), len(plain))
+	copy(data, plain)
+	signature := s.WrapInPlace(data)
+	copy(sig, signature[:])
+	return body
 }
 
 // SealInPlace is Seal encrypting plain in place (plain is overwritten with the sealed payload

@@ -62,20 +62,30 @@ func Protocol(contentType string, protocols ...string) (string, bool) {
 // masterzen/winrm write it. plainLen is the OriginalContent Length: the plaintext's length (NTLM's
 // RC4 keeps it; Kerberos RC4 data is one byte longer).
 func Frame(protocol string, header, data []byte, plainLen int) []byte {
-	var b bytes.Buffer
-	b.Grow(len(header) + len(data) + 256)
-	b.WriteString(boundaryLine)
-	b.WriteString("\tContent-Type: " + protocol + "\r\n")
-	b.WriteString("\tOriginalContent: type=" + originalType + ";Length=" + strconv.Itoa(plainLen) + "\r\n")
-	b.WriteString(boundaryLine)
-	b.WriteString(octetStreamLine)
-	var l [4]byte
-	binary.LittleEndian.PutUint32(l[:], uint32(len(header)))
-	b.Write(l[:])
-	b.Write(header)
-	b.Write(data)
-	b.WriteString(boundaryEnd)
-	return b.Bytes()
+	body, h, d := FrameSlots(protocol, len(header), len(data), plainLen)
+	copy(h, header)
+	copy(d, data)
+	return body
+}
+
+// FrameSlots lays out Frame's body for a token header of headerLen bytes and data of dataLen
+// bytes and returns it with the two slots (zeroed, aliasing body) for the caller to fill: a sealer
+// can copy the plaintext into data and encrypt it there, then write its header, with one copy of
+// the message instead of two.
+func FrameSlots(protocol string, headerLen, dataLen, plainLen int) (body, header, data []byte) {
+	b := make([]byte, 0, len(boundaryLine)*2+len("\tContent-Type: \r\n")+len(protocol)+
+		len("\tOriginalContent: type=;Length=\r\n")+len(originalType)+20+len(octetStreamLine)+4+headerLen+dataLen+len(boundaryEnd))
+	b = append(b, boundaryLine...)
+	b = append(b, "\tContent-Type: "...)
+	b = append(b, protocol...)
+	b = append(b, "\r\n\tOriginalContent: type="+originalType+";Length="...)
+	b = strconv.AppendInt(b, int64(plainLen), 10)
+	b = append(b, "\r\n"+boundaryLine+octetStreamLine...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(headerLen))
+	h := len(b)
+	b = append(b, make([]byte, headerLen+dataLen)...)
+	b = append(b, boundaryEnd...)
+	return b, b[h : h+headerLen], b[h+headerLen : h+headerLen+dataLen]
 }
 
 // Unframe splits a body into its protocol (one of protocols), token header, data and the announced
