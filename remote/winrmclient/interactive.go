@@ -2,7 +2,6 @@ package winrmclient
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/dcproxy/dcproxy/remote"
 )
@@ -28,25 +27,10 @@ func (r *runner) RunInteractive(ctx context.Context, commandLine string, ready f
 	stdin func(remote.Output) ([]byte, error)) (remote.Output, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.shellID == "" {
-		return remote.Output{}, fmt.Errorf("%s: run: %w", r.target, errClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return remote.Output{}, ctxError(r.target, "run", err)
-	}
-	r.tr.setContext(ctx)
-	if r.finished != "" {
-		r.signal(r.finished) // owed before a new Command (MS-WSMV 3.1.4.12), see Run
-		r.finished = ""
-	}
-	rep, err := r.exchange(ctx, r.req.command(r.shellID, commandLine))
+	cmdID, err := r.startCommand(ctx, commandLine)
 	if err != nil {
-		return remote.Output{}, r.wrap(ctx, "command", err)
+		return remote.Output{}, err
 	}
-	if rep.CommandID == "" {
-		return remote.Output{}, r.wrap(ctx, "command", fmt.Errorf("%w: command reply has no CommandId", remote.ErrProtocol))
-	}
-	cmdID := rep.CommandID
 
 	var out remote.Output
 	sent := false

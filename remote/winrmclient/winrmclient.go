@@ -263,27 +263,10 @@ func (r *runner) createShell(ctx context.Context) error {
 func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.shellID == "" {
-		return remote.Output{}, fmt.Errorf("%s: run: %w", r.target, errClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return remote.Output{}, ctxError(r.target, "run", err)
-	}
-	r.tr.setContext(ctx)
-	if r.finished != "" {
-		// The previous command's terminate, owed before a new Command (MS-WSMV 3.1.4.12).
-		r.signal(r.finished)
-		r.finished = ""
-	}
-	rep, err := r.exchange(ctx, r.req.command(r.shellID, commandLine))
+	cmdID, err := r.startCommand(ctx, commandLine)
 	if err != nil {
-		return remote.Output{}, r.wrap(ctx, "command", err)
+		return remote.Output{}, err
 	}
-	if rep.CommandID == "" {
-		return remote.Output{}, r.wrap(ctx, "command", fmt.Errorf("%w: command reply has no CommandId", remote.ErrProtocol))
-	}
-	cmdID := rep.CommandID
-
 	var out remote.Output
 	for {
 		done, err := r.receive(ctx, cmdID, &out)
@@ -302,6 +285,31 @@ func (r *runner) Run(ctx context.Context, commandLine string) (remote.Output, er
 	// deletes it without any Signal at all, which no capture shows).
 	r.finished = cmdID
 	return out, nil
+}
+
+// startCommand starts commandLine in the shell (Command) and returns its CommandId, after the
+// previous command's terminate Signal if one is owed. r.mu must be held. Errors are Run's.
+func (r *runner) startCommand(ctx context.Context, commandLine string) (string, error) {
+	if r.closed || r.shellID == "" {
+		return "", fmt.Errorf("%s: run: %w", r.target, errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", ctxError(r.target, "run", err)
+	}
+	r.tr.setContext(ctx)
+	if r.finished != "" {
+		// The previous command's terminate, owed before a new Command (MS-WSMV 3.1.4.12).
+		r.signal(r.finished)
+		r.finished = ""
+	}
+	rep, err := r.exchange(ctx, r.req.command(r.shellID, commandLine))
+	if err != nil {
+		return "", r.wrap(ctx, "command", err)
+	}
+	if rep.CommandID == "" {
+		return "", r.wrap(ctx, "command", fmt.Errorf("%w: command reply has no CommandId", remote.ErrProtocol))
+	}
+	return rep.CommandID, nil
 }
 
 // receive polls the command's output once and appends it to out. done reports the command's end
