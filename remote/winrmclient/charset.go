@@ -12,7 +12,8 @@ import (
 // utf8Reply returns a SOAP reply body as UTF-8. MS-WSMV 2.2.9.1 lets a server answer in UTF-8 or
 // UTF-16; for a sealed reply the charset is in the framing's OriginalContent (originalCharset), for
 // a plain one in the Content-Type. A byte order mark wins over the label; UTF-16 without one is
-// little-endian (Windows' order). A UTF-8 byte order mark is dropped (encoding/xml does not skip it).
+// little-endian (Windows' order), and its XML declaration is dropped once converted. A UTF-8 byte
+// order mark is dropped.
 func utf8Reply(contentType string, body []byte) ([]byte, error) {
 	var bigEndian, wide bool
 	switch {
@@ -45,7 +46,18 @@ func utf8Reply(contentType string, body []byte) ([]byte, error) {
 	for _, r := range utf16.Decode(units) {
 		out = utf8.AppendRune(out, r)
 	}
-	return out, nil
+	return dropDeclaration(out), nil
+}
+
+// dropDeclaration removes a leading XML declaration from a reply utf8Reply converted: it names the
+// encoding the bytes had (UTF-16), which the reply parser would rightly refuse for UTF-8 bytes.
+func dropDeclaration(b []byte) []byte {
+	if len(b) > 5 && bytes.HasPrefix(b, []byte("<?xml")) && strings.ContainsRune(" \t\r\n", rune(b[5])) {
+		if end := bytes.Index(b, []byte("?>")); end >= 0 {
+			return b[end+2:]
+		}
+	}
+	return b
 }
 
 // charsetParam returns the charset parameter of a media type ("" when absent).

@@ -84,15 +84,12 @@ func (f *wsFault) accessDenied() bool {
 // at most a bounded, cancellable amount of work. The document must be a SOAP Envelope. Errors wrap
 // remote.ErrProtocol, or are ctx's error.
 //
-// Namespace prefixes are ignored (local names are matched), as Windows' prefixes vary; the XML
-// encoding declaration may name UTF-8 or UTF-16 (see utf8Reply: the bytes are UTF-8 by then).
+// Namespace prefixes are ignored (local names are matched), as Windows' prefixes vary. data is
+// UTF-8 (utf8Reply converts a UTF-16 reply and drops its declaration); a declaration of any other
+// encoding is refused.
 func parseReply(ctx context.Context, data []byte) (*wsReply, error) {
 	if len(data) > maxReplySize {
 		return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, errReplyTooLarge)
-	}
-	data, err := dropUTF16Declaration(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: reply is not XML: %w", remote.ErrProtocol, err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%w: reply is empty", remote.ErrProtocol)
@@ -123,44 +120,6 @@ func parseReply(ctx context.Context, data []byte) (*wsReply, error) {
 
 // scanners are reused: a Scanner keeps its buffers across Resets.
 var scanners = sync.Pool{New: func() any { return new(xmlscan.Scanner) }}
-
-// dropUTF16Declaration removes an XML declaration that names UTF-16: utf8Reply has already turned
-// such a reply into UTF-8, which the scanner reads (it refuses a declaration of any other
-// encoding). A declaration of UTF-8 stays for the scanner to check; any other encoding is refused.
-func dropUTF16Declaration(data []byte) ([]byte, error) {
-	if !bytes.HasPrefix(data, []byte("<?xml")) || len(data) < 6 || !isSpace(data[5]) {
-		return data, nil
-	}
-	end := bytes.Index(data, []byte("?>"))
-	if end < 0 {
-		return data, nil // the scanner reports it
-	}
-	decl := data[5:end]
-	i := bytes.Index(decl, []byte("encoding"))
-	if i < 0 {
-		return data, nil
-	}
-	v := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
-	v, ok := bytes.CutPrefix(v, []byte("="))
-	v = bytes.TrimLeft(v, " \t\r\n")
-	if !ok || len(v) < 2 || (v[0] != '"' && v[0] != '\'') {
-		return data, nil
-	}
-	j := bytes.IndexByte(v[1:], v[0])
-	if j < 0 {
-		return data, nil
-	}
-	switch label := strings.ToLower(string(v[1 : 1+j])); label {
-	case "utf-8", "utf8":
-		return data, nil
-	case "utf-16", "utf-16le", "utf-16be", "unicode":
-		return data[end+2:], nil
-	default:
-		return nil, fmt.Errorf("unsupported charset %q", clip(label))
-	}
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // elem names the elements the parser acts on; every other element is elemOther.
 type elem uint8

@@ -143,10 +143,11 @@ func TestParseFaultFields(t *testing.T) {
 }
 
 func TestUTF16Reply(t *testing.T) {
-	// Windows declares the encoding it used; after utf8Reply the bytes are UTF-8 whatever it says.
-	src := `<?xml version="1.0" encoding="utf-16"?>` + receiveReply()
+	// Windows declares the encoding it used: UTF-16 in a UTF-16 reply (utf8Reply drops that
+	// declaration with the conversion), UTF-8 in a UTF-8 one.
+	src := `<?xml version="1.0" encoding="utf-8"?>` + receiveReply()
 	le := []byte{0xFF, 0xFE}
-	for _, u := range utf16.Encode([]rune(src)) {
+	for _, u := range utf16.Encode([]rune(`<?xml version="1.0" encoding="utf-16"?>` + receiveReply())) {
 		le = append(le, byte(u), byte(u>>8))
 	}
 	for _, tc := range []struct {
