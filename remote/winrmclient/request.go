@@ -25,20 +25,12 @@ const (
 		`<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">`
 )
 
-// reqKind tells the transport what a request is for: cleanup requests (Signal, Delete) get a
-// budget of their own after the operation's context ended, and Signals are counted.
-type reqKind uint8
-
-const (
-	reqOperation reqKind = iota // Create, Command, Receive, Send
-	reqSignal
-	reqDelete
-)
-
 // request is one WS-Man/WinRS request body, ready to post.
 type request struct {
 	body []byte
-	kind reqKind
+	// cleanup marks Signal and Delete: after the operation's context ended they still get a short
+	// budget of their own, so that a timed-out command is terminated and its shell deleted.
+	cleanup bool
 }
 
 // requestBuilder holds what every request of one shell repeats: the endpoint URL and the header values
@@ -153,7 +145,7 @@ func (e *requestBuilder) signal(shellID, commandID string) request {
 	b = append(b, "</env:Header>\n"+`<env:Body><rsp:Signal CommandId="`...)
 	b = appendAttr(b, commandID)
 	b = append(b, `"><rsp:Code>`+uriTerm+"</rsp:Code>\n</rsp:Signal>\n</env:Body>\n</env:Envelope>\n"...)
-	return request{body: b, kind: reqSignal}
+	return request{body: b, cleanup: true}
 }
 
 // deleteShell is Delete of the shell.
@@ -161,7 +153,7 @@ func (e *requestBuilder) deleteShell(shellID string) request {
 	b := e.open(uriDelete, 150+len(shellID))
 	b = shellHeader(b, shellID)
 	b = append(b, "</env:Header>\n<env:Body/></env:Envelope>\n"...)
-	return request{body: b, kind: reqDelete}
+	return request{body: b, cleanup: true}
 }
 
 // appendMessageID appends "uuid:" and a random (version 4) UUID.

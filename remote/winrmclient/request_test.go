@@ -24,19 +24,19 @@ func TestRequestsMatchMasterzen(t *testing.T) {
 		line := `cmd /c reg query "HKU\S-1-5-19\Software" /v X & echo <done> 1>&2`
 		data := []byte("$x = 'äöü'\n" + strings.Repeat("Write-Output 1\n", 100))
 		for _, tc := range []struct {
-			name string
-			ours request
-			mz   interface{ String() string }
-			kind reqKind
+			name    string
+			ours    request
+			mz      interface{ String() string }
+			cleanup bool
 		}{
-			{"create", rb.createShell(), winrm.NewOpenShellRequest(url, p), reqOperation},
-			{"command", rb.command("SH-1", line), winrm.NewExecuteCommandRequest(url, "SH-1", line, nil, p), reqOperation},
-			{"receive", rb.receive("SH-1", "C-1"), winrm.NewGetOutputRequest(url, "SH-1", "C-1", "stdout stderr", p), reqOperation},
-			{"send-end", rb.send("SH-1", "C-1", data, true), winrm.NewSendInputRequest(url, "SH-1", "C-1", data, true, p), reqOperation},
-			{"send", rb.send("SH-1", "C-1", data, false), winrm.NewSendInputRequest(url, "SH-1", "C-1", data, false, p), reqOperation},
-			{"send-empty", rb.send("SH-1", "C-1", nil, true), winrm.NewSendInputRequest(url, "SH-1", "C-1", nil, true, p), reqOperation},
-			{"signal", rb.signal("SH-1", "C-1"), winrm.NewSignalRequest(url, "SH-1", "C-1", p), reqSignal},
-			{"delete", rb.deleteShell("SH-1"), winrm.NewDeleteShellRequest(url, "SH-1", p), reqDelete},
+			{"create", rb.createShell(), winrm.NewOpenShellRequest(url, p), false},
+			{"command", rb.command("SH-1", line), winrm.NewExecuteCommandRequest(url, "SH-1", line, nil, p), false},
+			{"receive", rb.receive("SH-1", "C-1"), winrm.NewGetOutputRequest(url, "SH-1", "C-1", "stdout stderr", p), false},
+			{"send-end", rb.send("SH-1", "C-1", data, true), winrm.NewSendInputRequest(url, "SH-1", "C-1", data, true, p), false},
+			{"send", rb.send("SH-1", "C-1", data, false), winrm.NewSendInputRequest(url, "SH-1", "C-1", data, false, p), false},
+			{"send-empty", rb.send("SH-1", "C-1", nil, true), winrm.NewSendInputRequest(url, "SH-1", "C-1", nil, true, p), false},
+			{"signal", rb.signal("SH-1", "C-1"), winrm.NewSignalRequest(url, "SH-1", "C-1", p), true},
+			{"delete", rb.deleteShell("SH-1"), winrm.NewDeleteShellRequest(url, "SH-1", p), true},
 		} {
 			want := tc.mz.String()
 			got := string(tc.ours.body)
@@ -51,8 +51,8 @@ func TestRequestsMatchMasterzen(t *testing.T) {
 			if norm(got) != norm(want) {
 				t.Errorf("%s (%s):\n got %s\nwant %s", tc.name, locale, norm(got), norm(want))
 			}
-			if tc.ours.kind != tc.kind {
-				t.Errorf("%s: kind %d, want %d", tc.name, tc.ours.kind, tc.kind)
+			if tc.ours.cleanup != tc.cleanup {
+				t.Errorf("%s: cleanup %v, want %v", tc.name, tc.ours.cleanup, tc.cleanup)
 			}
 		}
 	}

@@ -214,7 +214,7 @@ func (t *transport) post(req request) ([]byte, error) {
 	body := req.body
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ctx, cancel := t.requestContext(req.kind != reqOperation)
+	ctx, cancel := t.requestContext(req.cleanup)
 	defer cancel()
 	if t.krb != nil {
 		return t.postKerberos(ctx, body)
