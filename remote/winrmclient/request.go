@@ -174,40 +174,38 @@ func appendMessageID(b []byte) []byte {
 
 // appendText appends s escaped as XML character data. Characters XML cannot carry (controls other
 // than tab, CR, LF; invalid UTF-8) become U+FFFD, as encoding/xml's EscapeText does.
-func appendText(b []byte, s string) []byte { return appendEscaped(b, s, false) }
+func appendText(b []byte, s string) []byte { return appendEscaped(b, s, escText) }
 
 // appendAttr appends s escaped for a double-quoted attribute value.
-func appendAttr(b []byte, s string) []byte { return appendEscaped(b, s, true) }
+func appendAttr(b []byte, s string) []byte { return appendEscaped(b, s, escAttr) }
 
-func appendEscaped(b []byte, s string, attr bool) []byte {
+// escapeMode says where appendEscaped's output goes: character data, a double-quoted attribute
+// value, or a CDATA section (where only characters XML cannot carry are replaced).
+type escapeMode uint8
+
+const (
+	escText escapeMode = iota
+	escAttr
+	escCDATA
+)
+
+func appendEscaped(b []byte, s string, mode escapeMode) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		var esc string
 		width := 1
 		switch {
-		case c == '<':
-			esc = "&lt;"
-		case c == '>':
-			esc = "&gt;"
-		case c == '&':
-			esc = "&amp;"
-		case c == '"' && attr:
-			esc = "&quot;"
-		case c == '\r':
-			esc = "&#xD;"
-		case c == '\n' && attr:
-			esc = "&#xA;"
-		case c == '\t' && attr:
-			esc = "&#x9;"
-		case c < 0x20 && c != '\n' && c != '\t':
-			esc = "\uFFFD"
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRuneInString(s[i:])
 			width = n
 			if r == utf8.RuneError && n == 1 || !isXMLChar(r) {
 				esc = "\uFFFD"
 			}
+		case c < 0x20 && c != '\n' && c != '\t' && c != '\r':
+			esc = "\uFFFD"
+		case mode != escCDATA:
+			esc = markup(c, mode == escAttr)
 		}
 		if esc != "" {
 			b = append(b, s[last:i]...)
@@ -217,6 +215,29 @@ func appendEscaped(b []byte, s string, attr bool) []byte {
 		i += width
 	}
 	return append(b, s[last:]...)
+}
+
+// markup is the escape of an ASCII byte in character data or (attr) an attribute value, "" for
+// none. A CR is kept as a reference so that line-end normalization does not turn it into LF; so
+// are a tab and LF in an attribute, which attribute-value normalization would turn into spaces.
+func markup(c byte, attr bool) string {
+	switch {
+	case c == '<':
+		return "&lt;"
+	case c == '>':
+		return "&gt;"
+	case c == '&':
+		return "&amp;"
+	case c == '\r':
+		return "&#xD;"
+	case c == '"' && attr:
+		return "&quot;"
+	case c == '\n' && attr:
+		return "&#xA;"
+	case c == '\t' && attr:
+		return "&#x9;"
+	}
+	return ""
 }
 
 // isXMLChar reports whether r is a Char of XML 1.0 (section 2.2) at or above U+0080.
@@ -233,34 +254,10 @@ func appendCDATA(b []byte, s string) []byte {
 		if i < 0 {
 			break
 		}
-		b = appendCDATAText(b, s[:i+2])
+		b = appendEscaped(b, s[:i+2], escCDATA)
 		b = append(b, "]]><![CDATA["...)
 		s = s[i+2:]
 	}
-	b = appendCDATAText(b, s)
+	b = appendEscaped(b, s, escCDATA)
 	return append(b, "]]>"...)
-}
-
-func appendCDATAText(b []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		width := 1
-		bad := false
-		switch {
-		case c < 0x20 && c != '\n' && c != '\t' && c != '\r':
-			bad = true
-		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRuneInString(s[i:])
-			width = n
-			bad = r == utf8.RuneError && n == 1 || !isXMLChar(r)
-		}
-		if bad {
-			b = append(b, s[last:i]...)
-			b = append(b, "\uFFFD"...)
-			last = i + width
-		}
-		i += width
-	}
-	return append(b, s[last:]...)
 }
