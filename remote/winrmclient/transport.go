@@ -23,6 +23,7 @@ import (
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 
+	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
 	"github.com/dcproxy/dcproxy/remote/redact"
@@ -261,16 +262,8 @@ func readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > maxBodySize {
 		return nil, fmt.Errorf("%w: reply of %d bytes (limit %d)", remote.ErrProtocol, resp.ContentLength, maxBodySize)
 	}
-	var raw []byte
-	var err error
-	if n := resp.ContentLength; n >= 0 {
-		// Sized by Content-Length (the common case): one allocation instead of io.ReadAll's
-		// doublings; a body shorter than announced is a read error, a longer one is not read.
-		raw = make([]byte, n)
-		_, err = io.ReadFull(resp.Body, raw)
-	} else {
-		raw, err = io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
-	}
+	// Sized by Content-Length (the common case): one allocation instead of io.ReadAll's doublings.
+	raw, err := readall.ReadAll(io.LimitReader(resp.Body, maxBodySize+1), resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("read reply: %w", err)
 	}

@@ -53,7 +53,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
-	"github.com/dcproxy/dcproxy/remote/winsim/internal/readall"
+	"github.com/dcproxy/dcproxy/internal/readall"
 )
 
 // Account is a user the simulated host accepts.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
-	"github.com/dcproxy/dcproxy/remote/winsim/internal/readall"
+	"github.com/dcproxy/dcproxy/internal/readall"
 )
 
 // maxStdinScript bounds what runBootstrap reads from stdin: the probe script is a few KiB.
