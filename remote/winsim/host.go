@@ -22,10 +22,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/winsim/auth"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
-	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/winsim/pwsh"
 	"github.com/dcproxy/dcproxy/remote/winsim/registry"
 	"github.com/dcproxy/dcproxy/remote/winsim/winfs"

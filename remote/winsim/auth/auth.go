@@ -51,9 +51,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
-	"github.com/dcproxy/dcproxy/internal/readall"
 )
 
 // Account is a user the simulated host accepts.

@@ -6,9 +6,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
-	"github.com/dcproxy/dcproxy/internal/readall"
 )
 
 // maxStdinScript bounds what runBootstrap reads from stdin: the probe script is a few KiB.
