@@ -18,6 +18,9 @@ type command struct {
 
 	stdin  *io.PipeReader
 	stdinW *io.PipeWriter
+	// stdinPrev is closed when the previous Send's data has been written to stdin (and the pipe
+	// closed if that Send ended it): each Send waits for it, so stdin keeps the Sends' order.
+	stdinPrev chan struct{}
 
 	mu      sync.Mutex
 	changed chan struct{} // made by a waiting wait, closed (and dropped) when output arrives or the command ends
@@ -50,20 +53,27 @@ func (c *command) finish() {
 	c.cancel()
 }
 
-// writeStdin hands client input to the process; with end the process sees EOF after it.
+// writeStdin hands client input to the process; with end the process sees EOF after it. The pipe
+// blocks until the process reads, so the write happens in the background (the HTTP exchange is not
+// held up for it), after the previous Send's: a Send of data followed by an empty Send with End
+// (what masterzen sends for a stdin reader) must not close the pipe before the data was read.
 func (c *command) writeStdin(data []byte, end bool) {
-	if len(data) > 0 {
-		// The pipe blocks until the process reads; do not hold up the HTTP exchange for it.
-		go func() { _, _ = c.stdinW.Write(data); maybeClose(c.stdinW, end) }()
-		return
-	}
-	maybeClose(c.stdinW, end)
-}
-
-func maybeClose(w *io.PipeWriter, end bool) {
-	if end {
-		_ = w.Close()
-	}
+	c.mu.Lock()
+	prev, done := c.stdinPrev, make(chan struct{})
+	c.stdinPrev = done
+	c.mu.Unlock()
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if len(data) > 0 {
+			_, _ = c.stdinW.Write(data)
+		}
+		if end {
+			_ = c.stdinW.Close()
+		}
+	}()
 }
 
 type streamWriter struct {
