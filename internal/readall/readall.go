@@ -4,6 +4,7 @@ package readall
 
 import (
 	"io"
+	"slices"
 )
 
 // maxHint bounds the capacity a size hint reserves up front: a client can declare any
@@ -15,11 +16,17 @@ const maxHint = 1 << 20
 // caller expects), so that data of that size is read without growing the buffer; a negative hint,
 // or one above 1 MiB, starts with io.ReadAll's 512 bytes.
 func ReadAll(r io.Reader, sizeHint int64) ([]byte, error) {
+	return Append(nil, r, sizeHint)
+}
+
+// Append is ReadAll appending to b (for example a pooled buffer): it makes room for sizeHint bytes
+// after b's length first, as ReadAll reserves them.
+func Append(b []byte, r io.Reader, sizeHint int64) ([]byte, error) {
 	n := 512
 	if sizeHint >= 0 && sizeHint < maxHint {
 		n = int(sizeHint) + 1 // one byte more, to see EOF without growing
 	}
-	b := make([]byte, 0, n)
+	b = slices.Grow(b, n)
 	for {
 		m, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+m]

@@ -67,3 +67,32 @@ func TestReadAllRequestBodyOneAllocation(t *testing.T) {
 		t.Errorf("%v allocations per body, want 1", allocs)
 	}
 }
+
+// TestAppendKeepsPrefixAndReusesRoom: Append returns b's bytes followed by what io.ReadAll reads,
+// for the same readers, sizes and hints; with room enough in b it allocates nothing.
+func TestAppendKeepsPrefixAndReusesRoom(t *testing.T) {
+	prefix := []byte("prefix:")
+	for _, size := range []int{0, 1, 512, 5500, 70000} {
+		data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		for _, hint := range []int64{int64(size), int64(size) - 1, 0, -1, 1 << 30} {
+			for _, room := range []int{0, size + 1, size + 600} {
+				b := append(make([]byte, 0, len(prefix)+room), prefix...)
+				got, err := Append(b, iotest.OneByteReader(bytes.NewReader(data)), hint)
+				if err != nil || !bytes.Equal(got, append(append([]byte(nil), prefix...), data...)) {
+					t.Fatalf("size %d, hint %d, room %d: %d bytes, %v", size, hint, room, len(got), err)
+				}
+			}
+		}
+	}
+	buf := make([]byte, 0, 8000)
+	r := bytes.NewReader(make([]byte, 5500))
+	allocs := testing.AllocsPerRun(20, func() {
+		r.Seek(0, io.SeekStart)
+		if got, err := Append(buf[:0], r, 5500); err != nil || len(got) != 5500 || &got[0] != &buf[:1][0] {
+			t.Fatalf("%d bytes, %v, or not in buf", len(got), err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations with room in b, want 0", allocs)
+	}
+}

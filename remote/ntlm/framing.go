@@ -50,8 +50,14 @@ func Unframe(body []byte) (signature, sealed []byte, err error) {
 // multipart/encrypted HTTP body; send it with Content-Type EncryptedContentType.
 // It advances the Session's sending sequence number.
 func Seal(s *Session, plain []byte) []byte {
+	return SealTo(nil, s, plain)
+}
+
+// SealTo is Seal writing the body into dst[:0] (for example a pooled buffer, used when it has
+// room) and returning it.
+func SealTo(dst []byte, s *Session, plain []byte) []byte {
 	// The plaintext is copied once, into the frame, and sealed there; plain is left as it was.
-	body, sig, data := wsmv.FrameSlots(encryptedProtocol, ntlmSignatureLen, len(plain), len(plain))
+	body, sig, data := wsmv.AppendFrameSlots(dst[:0], encryptedProtocol, ntlmSignatureLen, len(plain), len(plain))
 	copy(data, plain)
 	signature := s.WrapInPlace(data)
 	copy(sig, signature[:])

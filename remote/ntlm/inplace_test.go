@@ -82,3 +82,35 @@ func BenchmarkSealOpenInPlace(b *testing.B) {
 		}
 	}
 }
+
+// TestSealToMatchesSeal: SealTo writes Seal's frame whatever the buffer it gets holds (garbage
+// with room to spare, too little room, nil), message after message, and the frame opens.
+func TestSealToMatchesSeal(t *testing.T) {
+	key := bytes.Repeat([]byte{0x33}, 16)
+	flags := uint32(FlagExtendedSessionSecurity | FlagSeal | FlagSign | Flag128 | FlagKeyExch)
+	mk := func(side Side) *Session {
+		s, err := NewSession(side, key, flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ref, srv := mk(ClientSide), mk(ServerSide)
+	dsts := map[string][]byte{"garbage": bytes.Repeat([]byte{0xee}, 9000), "small": make([]byte, 3, 10), "nil": nil}
+	to := map[string]*Session{}
+	for name := range dsts {
+		to[name] = mk(ClientSide)
+	}
+	for i, n := range []int{0, 1, 5500, 16, 8000} {
+		msg := bytes.Repeat([]byte{byte(i + 1), 0x42}, n)[:n]
+		want := Seal(ref, msg)
+		for name, dst := range dsts {
+			if got := SealTo(dst, to[name], msg); !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes into %s buffer: SealTo frame differs from Seal", n, name)
+			}
+		}
+		if plain, err := Open(srv, want); err != nil || !bytes.Equal(plain, msg) {
+			t.Fatalf("%d bytes: Open: %v", n, err)
+		}
+	}
+}

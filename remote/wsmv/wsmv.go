@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -73,7 +74,13 @@ func Frame(protocol string, header, data []byte, plainLen int) []byte {
 // can copy the plaintext into data and encrypt it there, then write its header, with one copy of
 // the message instead of two.
 func FrameSlots(protocol string, headerLen, dataLen, plainLen int) (body, header, data []byte) {
-	b := make([]byte, 0, len(boundaryLine)*2+len("\tContent-Type: \r\n")+len(protocol)+
+	return AppendFrameSlots(nil, protocol, headerLen, dataLen, plainLen)
+}
+
+// AppendFrameSlots is FrameSlots appending the body to dst (for example a pooled buffer, which is
+// used when it has room): body is dst's bytes followed by the frame.
+func AppendFrameSlots(dst []byte, protocol string, headerLen, dataLen, plainLen int) (body, header, data []byte) {
+	b := slices.Grow(dst, len(boundaryLine)*2+len("\tContent-Type: \r\n")+len(protocol)+
 		len("\tOriginalContent: type=;Length=\r\n")+len(originalType)+20+len(octetStreamLine)+4+headerLen+dataLen+len(boundaryEnd))
 	b = append(b, boundaryLine...)
 	b = append(b, "\tContent-Type: "...)
