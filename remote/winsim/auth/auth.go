@@ -51,6 +51,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
@@ -127,7 +128,9 @@ func (plainBody) Close() error { return nil }
 
 // BodyBytes returns the whole plaintext body of a request the middleware passed to the inner
 // handler, without reading r.Body (and regardless of what was read from it already); ok is false
-// when r.Body is not the middleware's, then read r.Body. The bytes must not be modified.
+// when r.Body is not the middleware's, then read r.Body. The bytes must not be modified, and must
+// not be used after the inner handler returns: they live in a buffer the middleware reuses for
+// later requests (as r.Body itself must not be read after ServeHTTP returns).
 func BodyBytes(r *http.Request) (b []byte, ok bool) {
 	pb, ok := r.Body.(plainBody)
 	return pb.b, ok
@@ -251,13 +254,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 
-	body, err := readall.ReadAll(http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength)
+	// The body is read into a pooled buffer, handed back when the request has been answered: the
+	// inner handler gets it (or the plaintext unsealed within it) only until it returns.
+	// readall.Append wants room for the declared length and one byte more, to see EOF.
+	room := min(max(r.ContentLength, 0)+1, bufpool.MaxSize)
+	body, err := readall.Append(bufpool.Get(int(room)), http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength)
 	if err != nil {
+		bufpool.Put(body)
 		// unverified: HTTP.sys answers oversized requests itself; 413 is the plausible status.
 		st.reset()
 		h.status(w, http.StatusRequestEntityTooLarge)
 		return
 	}
+	h.serve(w, r, st, body)
+	bufpool.Put(body)
+}
+
+// serve answers one request whose whole body has been read; body is not used after it returns.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, st *connState, body []byte) {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	token = strings.TrimSpace(token)
 	switch {
@@ -395,11 +409,15 @@ func (h *handler) basic(w http.ResponseWriter, r *http.Request, token string, bo
 // serveAuthenticated serves a request on an NTLM-authenticated connection.
 func (h *handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, st *connState, body []byte) {
 	id := *st.ident
-	if _, ok := krb.EncryptedProtocol(r.Header.Get("Content-Type")); ok && st.krbSess != nil {
-		h.serveKerberosSealed(w, r, st, id, body)
-		return
+	ct := r.Header.Get("Content-Type")
+	if st.krbSess != nil {
+		if _, ok := krb.EncryptedProtocol(ct); ok {
+			h.serveKerberosSealed(w, r, st, id, body)
+			return
+		}
 	}
-	if ntlm.IsEncrypted(r.Header.Get("Content-Type")) {
+	// The exact type every client sends needs no media-type parsing.
+	if ct == ntlm.EncryptedContentType || ntlm.IsEncrypted(ct) {
 		if st.session == nil || !st.session.Sealing() {
 			// unverified: Windows' status for a sealed body without a sealing context.
 			h.status(w, http.StatusBadRequest)
@@ -430,37 +448,54 @@ func (h *handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, st 
 // call runs the inner handler with the plaintext body; with a session the
 // response is buffered and sealed.
 func (h *handler) call(w http.ResponseWriter, r *http.Request, body []byte, id Identity, sess *ntlm.Session) {
-	r2 := r.Clone(context.WithValue(r.Context(), identityKey{}, id))
-	r2.Header.Del("Authorization")
-	r2.Body = newPlainBody(body)
-	r2.ContentLength = int64(len(body))
-	r2.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	r2 := innerRequest(r, id, body, sess != nil)
 	if sess == nil {
 		h.next.ServeHTTP(w, r2)
 		return
 	}
-	r2.Header.Set("Content-Type", soapContentType)
 	rec := &recorder{header: http.Header{}}
 	h.next.ServeHTTP(rec, r2)
-	out := ntlm.SealInPlace(sess, rec.body.Bytes()) // the recorded body is not used again
-	hd := w.Header()
-	for k, v := range rec.header {
-		hd[k] = v
-	}
-	hd.Set("Content-Type", ntlm.EncryptedContentType)
-	hd.Set("Content-Length", strconv.Itoa(len(out)))
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	w.WriteHeader(rec.status)
-	_, _ = w.Write(out)
+	// The frame is the plaintext plus a few hundred bytes of MIME parts and the signature.
+	out := ntlm.SealTo(bufpool.Get(len(rec.body)+frameRoom), sess, rec.body)
+	rec.release()
+	rec.send(w, ntlm.EncryptedContentType, out)
+	bufpool.Put(out)
 }
 
-// recorder buffers an inner handler's response for sealing.
+// frameRoom is more than the MIME parts and signature a sealed frame adds to its plaintext.
+const frameRoom = 512
+
+// innerRequest is the request the inner handler gets: r with the caller's Identity in its context,
+// body as its body (see BodyBytes) and without the Authorization header; sealed requests are
+// announced as the plain SOAP they carry. Only the header map is r's copied (the inner handler
+// may change it); like every handler, the inner one must not modify the rest of the request.
+func innerRequest(r *http.Request, id Identity, body []byte, sealed bool) *http.Request {
+	r2 := r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+	hd := make(http.Header, len(r.Header)+1)
+	for k, v := range r.Header {
+		if k != "Authorization" {
+			hd[k] = v
+		}
+	}
+	r2.Header = hd
+	r2.Body = newPlainBody(body)
+	r2.ContentLength = int64(len(body))
+	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if sealed {
+		hd["Content-Type"] = soapContentTypeValue
+	}
+	return r2
+}
+
+// soapContentTypeValue is the Content-Type header value of unsealed requests (shared: a header's
+// slice is replaced, never written into, and its capacity leaves no room for an append to share).
+var soapContentTypeValue = []string{soapContentType}
+
+// recorder buffers an inner handler's response for sealing, in a pooled buffer (release).
 type recorder struct {
 	header http.Header
 	status int
-	body   bytes.Buffer
+	body   []byte
 }
 
 func (r *recorder) Header() http.Header { return r.header }
@@ -475,5 +510,30 @@ func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
-	return r.body.Write(p)
+	if r.body == nil {
+		r.body = bufpool.Get(len(p))
+	}
+	r.body = append(r.body, p...)
+	return len(p), nil
+}
+
+// release hands the recorded body back to the pool; it must not be used afterwards.
+func (r *recorder) release() {
+	bufpool.Put(r.body)
+	r.body = nil
+}
+
+// send writes the recorded status and headers and the sealed body to w.
+func (r *recorder) send(w http.ResponseWriter, contentType string, sealed []byte) {
+	hd := w.Header()
+	for k, v := range r.header {
+		hd[k] = v
+	}
+	hd.Set("Content-Type", contentType)
+	hd.Set("Content-Length", strconv.Itoa(len(sealed)))
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	w.WriteHeader(r.status)
+	_, _ = w.Write(sealed)
 }

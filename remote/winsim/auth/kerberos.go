@@ -14,11 +14,9 @@ package auth
 // (or ...-Kerberos-session-encrypted); the reply uses the request's protocol.
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/dcproxy/dcproxy/remote/krb"
@@ -97,29 +95,14 @@ func (h *handler) serveKerberosSealed(w http.ResponseWriter, r *http.Request, st
 	}
 	id.Sealed = true
 	sess := st.krbSess
-	r2 := r.Clone(context.WithValue(r.Context(), identityKey{}, id))
-	r2.Header.Del("Authorization")
-	r2.Body = newPlainBody(plain)
-	r2.ContentLength = int64(len(plain))
-	r2.Header.Set("Content-Length", strconv.Itoa(len(plain)))
-	r2.Header.Set("Content-Type", soapContentType)
 	rec := &recorder{header: http.Header{}}
-	h.next.ServeHTTP(rec, r2)
-	out, err := krb.Seal(sess, protocol, rec.body.Bytes())
+	h.next.ServeHTTP(rec, innerRequest(r, id, plain, true))
+	out, err := krb.Seal(sess, protocol, rec.body)
+	rec.release()
 	if err != nil {
 		st.reset()
 		h.status(w, http.StatusInternalServerError)
 		return
 	}
-	hd := w.Header()
-	for k, v := range rec.header {
-		hd[k] = v
-	}
-	hd.Set("Content-Type", krb.ContentType(protocol))
-	hd.Set("Content-Length", strconv.Itoa(len(out)))
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	w.WriteHeader(rec.status)
-	_, _ = w.Write(out)
+	rec.send(w, krb.ContentType(protocol), out)
 }
