@@ -116,7 +116,7 @@ func (s *Shell) Run(ctx context.Context, line string, stdin io.Reader, stdout, s
 		_, _ = io.WriteString(stderr, notSimulatedText("locale "+loc))
 		return ExitNotRecognized
 	}
-	st := &runState{sh: s, ctx: ctx, m: m, env: map[string]string{}, echoOn: true}
+	st := &runState{sh: s, ctx: ctx, m: m, env: make(map[string]string, len(s.Env)), echoOn: true}
 	for k, v := range s.Env {
 		st.env[strings.ToUpper(k)] = v
 	}
@@ -204,7 +204,13 @@ func (s *Shell) stripSlashCQuotes(line string, st *runState) string {
 }
 
 func utf16Len(s string) int {
-	n := 0
+	// ASCII, the common case, is one unit per byte.
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	n := i
+	s = s[i:]
 	for len(s) > 0 {
 		r, size := utf8.DecodeRuneInString(s)
 		s = s[size:]

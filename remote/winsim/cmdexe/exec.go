@@ -55,8 +55,25 @@ func (st *runState) exec(n node, ios streams, cond bool) int {
 	case *seqNode:
 		switch n.op {
 		case opAmp:
-			st.exec(n.left, ios, false)
-			return st.exec(n.right, ios, cond)
+			// a & b & c is the left-deep tree ((a & b) & c): run its left spine in a loop rather than
+			// by recursion, which a long batch line would make deep enough to grow the stack. The
+			// nested nodes' own checks above would come right after this one: nothing is skipped.
+			var buf [32]node
+			rights := buf[:0]
+			left := node(n)
+			for {
+				s, ok := left.(*seqNode)
+				if !ok || s.op != opAmp {
+					break
+				}
+				rights = append(rights, s.right)
+				left = s.left
+			}
+			st.exec(left, ios, false)
+			for i := len(rights) - 1; i > 0; i-- {
+				st.exec(rights[i], ios, false)
+			}
+			return st.exec(rights[0], ios, cond)
 		case opAnd:
 			if rc := st.exec(n.left, ios, true); rc != 0 || st.exited {
 				return rc

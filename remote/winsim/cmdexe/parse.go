@@ -127,6 +127,41 @@ type parser struct {
 	cwd         string
 	hasFS       bool
 	programs    map[string]Program
+	// simples and seqs are slabs the nodes are allocated from, a chunk at a time.
+	simples []simpleNode
+	seqs    []seqNode
+}
+
+// slabChunk bounds the nodes of one slab allocation.
+const slabChunk = 128
+
+// newSeq returns a node of the parse tree, allocated from the parser's slab.
+func (p *parser) newSeq(op opKind, left, right node) *seqNode {
+	if len(p.seqs) == cap(p.seqs) {
+		p.seqs = make([]seqNode, 0, p.chunk())
+	}
+	p.seqs = append(p.seqs, seqNode{op: op, left: left, right: right})
+	return &p.seqs[len(p.seqs)-1]
+}
+
+func (p *parser) newSimple() *simpleNode {
+	if len(p.simples) == cap(p.simples) {
+		p.simples = make([]simpleNode, 0, p.chunk())
+	}
+	p.simples = append(p.simples, simpleNode{})
+	return &p.simples[len(p.simples)-1]
+}
+
+// chunk is the size of the next slab: room for every command the rest of the line can hold (each
+// one but the first follows an operator: &, &&, | or ||), at most slabChunk.
+func (p *parser) chunk() int {
+	n := 1
+	for i := p.i; i < len(p.s) && n < slabChunk; i++ {
+		if c := p.s[i]; (c == '&' || c == '|') && (i == p.i || p.s[i-1] != c) {
+			n++
+		}
+	}
+	return n
 }
 
 // parseLine parses an already percent-expanded command line. Errors are *notSimulated.
@@ -184,7 +219,7 @@ func (p *parser) seqAmp() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		left = &seqNode{op: opAmp, left: left, right: right}
+		left = p.newSeq(opAmp, left, right)
 	}
 }
 
@@ -206,7 +241,7 @@ func (p *parser) seqOr() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		left = &seqNode{op: opOr, left: left, right: right}
+		left = p.newSeq(opOr, left, right)
 	}
 }
 
@@ -228,7 +263,7 @@ func (p *parser) seqAnd() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		left = &seqNode{op: opAnd, left: left, right: right}
+		left = p.newSeq(opAnd, left, right)
 	}
 }
 
@@ -680,7 +715,8 @@ loop:
 	if !verbatim {
 		text = string(b)
 	}
-	n := &simpleNode{text: strings.TrimLeft(text, " \t,;="), redirs: redirs}
+	n := p.newSimple()
+	n.text, n.redirs = strings.TrimLeft(text, " \t,;="), redirs
 	if err := p.classify(n); err != nil {
 		return nil, err
 	}
