@@ -10,6 +10,7 @@ package bufpool
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -44,9 +45,26 @@ func Put(b []byte) {
 	if c < 1<<minShift || c > MaxSize {
 		return
 	}
+	if poison.Load() {
+		b = b[:c]
+		for i := range b {
+			b[i] = poisonByte
+		}
+	}
 	b = b[:0]
 	pools[floorClass(c)].Put(&b)
 }
+
+// poison makes Put overwrite every buffer it takes back (SetPoison).
+var poison atomic.Bool
+
+// poisonByte fills a buffer put back while poisoning: not valid UTF-8, XML or base64.
+const poisonByte = 0xDB
+
+// SetPoison turns poisoning on or off, for tests: a buffer put back is overwritten at once, so a
+// caller that still reads the bytes it handed back (or a slice of them) sees garbage and fails
+// visibly instead of working by luck until the buffer is reused.
+func SetPoison(on bool) { poison.Store(on) }
 
 // ceilClass is the smallest class whose buffers all hold n bytes.
 func ceilClass(n int) int {

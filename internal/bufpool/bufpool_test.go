@@ -55,3 +55,18 @@ func BenchmarkGetPut(b *testing.B) {
 		Put(buf)
 	}
 }
+
+// TestPoisonOverwrites: with poisoning on, a buffer is overwritten in full capacity when it is put
+// back, so a stale slice of it shows garbage.
+func TestPoisonOverwrites(t *testing.T) {
+	SetPoison(true)
+	defer SetPoison(false)
+	b := append(Get(5000), "<s:Envelope>"...)
+	stale := b[:12]
+	Put(b)
+	for i, c := range stale[:cap(stale)] {
+		if c != poisonByte {
+			t.Fatalf("byte %d = %#x after Put, want poison", i, c)
+		}
+	}
+}

@@ -30,6 +30,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
+
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/krb"
 )
@@ -159,57 +161,69 @@ func (d Dialer) setupKerberosWith(t remote.Target, beforeAS func(krb.Credentials
 
 // postKerberos sends one SOAP message on a Kerberos-authenticated connection: sealed on HTTP, plain
 // on HTTPS; the handshake runs first when the connection has no context yet.
-func (t *transport) postKerberos(ctx context.Context, body []byte) ([]byte, error) {
+func (t *transport) postKerberos(ctx context.Context, body []byte) (reply, buf []byte, err error) {
 	sealed := t.mode == modeKerberos
 	for attempt := 0; ; attempt++ {
 		if t.krb.sess == nil {
 			if err := t.kerberosHandshake(ctx); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		payload, ct := body, soapContentType
-		if sealed {
-			var err error
-			if payload, err = krb.Seal(t.krb.sess, krb.ProtocolSPNEGO, body); err != nil {
-				return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
-			}
-			ct = krb.ContentType(krb.ProtocolSPNEGO)
+		retry, reply, buf, err := t.kerberosAttempt(ctx, body, sealed, attempt)
+		if !retry {
+			return reply, buf, err
 		}
-		req, err := t.newRequest(ctx, payload, ct)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := t.hc.Do(req)
-		if err != nil {
-			t.krb.sess = nil // the sequence numbers may have advanced past what the host saw
-			return nil, err
-		}
-		raw, err := readBody(resp)
-		if err != nil {
-			_ = resp.Body.Close()
-			t.krb.sess = nil
-			return nil, err
-		}
-		drain(resp)
-		if resp.StatusCode == http.StatusUnauthorized {
-			t.krb.sess = nil
-			if attempt == 0 {
-				continue
-			}
-			return nil, &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), red: t.red}
-		}
-		rct := resp.Header.Get("Content-Type")
-		if _, ok := krb.EncryptedProtocol(rct); !sealed || !ok {
-			// HTTPS, or a host that refuses before decrypting (a plain error page) answers in clear.
-			return t.soapReply(resp.StatusCode, rct, raw)
-		}
-		_, plain, err := krb.Open(t.krb.sess, raw)
-		if err != nil {
-			t.krb.sess = nil
-			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
-		}
-		return t.soapReply(resp.StatusCode, soapContentType+originalCharset(raw), plain)
 	}
+}
+
+// kerberosAttempt is one try of postKerberos (body sealed when sealed); retry reports a 401 on the
+// first attempt (the handshake is then run again).
+func (t *transport) kerberosAttempt(ctx context.Context, body []byte, sealed bool, attempt int) (retry bool, reply, buf []byte, err error) {
+	payload, ct := body, soapContentType
+	if sealed {
+		var err error
+		if payload, err = krb.Seal(t.krb.sess, krb.ProtocolSPNEGO, body); err != nil {
+			return false, nil, nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
+		}
+		ct = krb.ContentType(krb.ProtocolSPNEGO)
+	}
+	req, err := t.newRequest(ctx, payload, ct)
+	if err != nil {
+		return false, nil, nil, err
+	}
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		t.krb.sess = nil // the sequence numbers may have advanced past what the host saw
+		return false, nil, nil, err
+	}
+	raw, err := readBody(resp)
+	if err != nil {
+		_ = resp.Body.Close()
+		t.krb.sess = nil
+		return false, nil, nil, err
+	}
+	drain(resp)
+	if resp.StatusCode == http.StatusUnauthorized {
+		bufpool.Put(raw)
+		t.krb.sess = nil
+		if attempt == 0 {
+			return true, nil, nil, nil
+		}
+		return false, nil, nil, &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), red: t.red}
+	}
+	rct := resp.Header.Get("Content-Type")
+	if _, ok := krb.EncryptedProtocol(rct); !sealed || !ok {
+		// HTTPS, or a host that refuses before decrypting (a plain error page) answers in clear.
+		reply, err = t.soapReply(resp.StatusCode, rct, raw)
+		return false, reply, raw, err
+	}
+	_, plain, err := krb.Open(t.krb.sess, raw)
+	if err != nil {
+		t.krb.sess = nil
+		return false, nil, raw, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
+	}
+	reply, err = t.soapReply(resp.StatusCode, soapContentType+originalCharset(raw), plain)
+	return false, reply, raw, err
 }
 
 // kerberosHandshake authenticates the connection: one empty POST with the AP-REQ, the AP-REP

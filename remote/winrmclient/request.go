@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 )
 
 // WS-Man/WinRS actions and URIs of the requests this client sends.
@@ -51,7 +53,7 @@ type requestBuilder struct {
 // open writes the envelope's start and the header up to and including wsa:Action; size is a hint
 // for the body that follows.
 func (e *requestBuilder) open(action string, size int) []byte {
-	b := make([]byte, 0, 1100+len(e.url)+2*len(e.locale)+size)
+	b := bufpool.Get(1100 + len(e.url) + 2*len(e.locale) + size) // back to the pool after a sealed post
 	b = append(b, envelopeOpen...)
 	b = append(b, "<env:Header><a:To>"...)
 	b = appendText(b, e.url)

@@ -23,6 +23,7 @@ import (
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/ntlm"
@@ -177,6 +178,11 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		// WinRM replies carry a handful of headers; a host streaming headers is cut off early.
 		MaxResponseHeaderBytes: 64 << 10,
 		ForceAttemptHTTP2:      false,
+		// Room for a whole sealed Command or Send (about 8 KB) with its headers: net/http then writes
+		// a request with one write instead of handing the rest of a body over 4 KB to a copy loop
+		// with a buffer of its own (and a second write).
+		WriteBufferSize: connBufferSize,
+		ReadBufferSize:  connBufferSize,
 	}
 	t.ht = ht
 	var rt http.RoundTripper = &countingRoundTripper{t: t, next: ht}
@@ -204,26 +210,35 @@ func (t *transport) closeIdle() {
 
 // Post implements winrm.Transporter with post.
 func (t *transport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, error) {
-	b, err := t.post(request{body: []byte(msg.String())})
+	b, buf, err := t.post(request{body: []byte(msg.String())})
+	defer bufpool.Put(buf)
 	return string(b), err
 }
 
 // post sends one SOAP request and returns the SOAP reply body (UTF-8), at most maxBodySize
 // bytes. A reply that is not a 200 SOAP answer is an *HTTPError (a WS-Man fault among them);
 // classification into remote sentinels happens in the Runner.
-func (t *transport) post(req request) ([]byte, error) {
-	body := req.body
+//
+// The reply lies in buf, a buffer from bufpool (nil when there is none) that the caller hands back
+// with bufpool.Put once it is done with the reply: nothing of the reply may be kept past that.
+// When messages are sealed, req.body goes back to bufpool before post returns (net/http only ever
+// sees the sealed copy); unsealed, net/http reads it and may do so after post returned, so it is
+// left to the collector.
+func (t *transport) post(req request) (reply, buf []byte, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ctx, cancel := t.requestContext(req.cleanup)
 	defer cancel()
+	if t.mode == modeSealed || t.mode == modeKerberos {
+		defer bufpool.Put(req.body)
+	}
 	if t.krb != nil {
-		return t.postKerberos(ctx, body)
+		return t.postKerberos(ctx, req.body)
 	}
 	if t.mode == modeSealed {
-		return t.postSealed(ctx, body)
+		return t.postSealed(ctx, req.body)
 	}
-	return t.postPlain(ctx, body)
+	return t.postPlain(ctx, req.body)
 }
 
 // requestContext bounds one exchange by the operation context and the per-exchange timeout. A
@@ -256,14 +271,18 @@ func (t *transport) newRequest(ctx context.Context, body []byte, contentType str
 // connection is then dropped rather than drained.
 const maxBodySize = maxReplySize + 4<<10
 
-// readBody reads a reply body of at most maxBodySize bytes. A longer one is not read further and
-// fails with a protocol error.
+// readBody reads a reply body of at most maxBodySize bytes into a buffer from bufpool (the
+// caller puts it back). A longer one is not read further and fails with a protocol error.
 func readBody(resp *http.Response) ([]byte, error) {
 	if resp.ContentLength > maxBodySize {
 		return nil, fmt.Errorf("%w: reply of %d bytes (limit %d)", remote.ErrProtocol, resp.ContentLength, maxBodySize)
 	}
-	// Sized by Content-Length (the common case): one allocation instead of io.ReadAll's doublings.
-	raw, err := readall.ReadAll(io.LimitReader(resp.Body, maxBodySize+1), resp.ContentLength)
+	// Sized by Content-Length (the common case): one buffer instead of io.ReadAll's doublings.
+	size := 4 << 10
+	if resp.ContentLength >= 0 {
+		size = int(resp.ContentLength) + 1 // one byte more: EOF is seen without growing
+	}
+	raw, err := readall.Append(bufpool.Get(size), io.LimitReader(resp.Body, maxBodySize+1), resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("read reply: %w", err)
 	}
@@ -274,25 +293,26 @@ func readBody(resp *http.Response) ([]byte, error) {
 }
 
 // postPlain sends an unsealed SOAP body (Basic, or NTLM inside TLS).
-func (t *transport) postPlain(ctx context.Context, body []byte) ([]byte, error) {
+func (t *transport) postPlain(ctx context.Context, body []byte) (reply, buf []byte, err error) {
 	req, err := t.newRequest(ctx, body, soapContentType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Basic: sent on every request. NTLM over TLS: the Azure Negotiator turns these credentials
 	// into an NTLM handshake and strips them; countingRoundTripper refuses to let them out as Basic.
 	req.SetBasicAuth(t.user, t.password)
 	resp, err := t.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw, err := readBody(resp)
 	if err != nil {
 		_ = resp.Body.Close() // not drained: the connection is dropped
-		return nil, err
+		return nil, nil, err
 	}
 	drain(resp)
-	return t.soapReply(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	reply, err = t.soapReply(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return reply, raw, err
 }
 
 // soapReply applies WinRM's rules to a (decrypted) reply: SOAP content type required, 200
@@ -318,51 +338,68 @@ func (t *transport) soapReply(status int, contentType string, body []byte) ([]by
 // postSealed sends one sealed SOAP message, performing the NTLM handshake first if the connection
 // is not authenticated yet, and once more if the host answers 401 to a sealed message (the
 // connection was dropped and re-opened, or the host forgot the context).
-func (t *transport) postSealed(ctx context.Context, body []byte) ([]byte, error) {
+func (t *transport) postSealed(ctx context.Context, body []byte) (reply, buf []byte, err error) {
 	for attempt := 0; ; attempt++ {
 		if t.session == nil {
 			if err := t.handshake(ctx); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		req, err := t.newRequest(ctx, ntlm.Seal(t.session, body), ntlm.EncryptedContentType)
-		if err != nil {
-			return nil, err
+		retry, reply, buf, err := t.sealedAttempt(ctx, body, attempt)
+		if !retry {
+			return reply, buf, err
 		}
-		resp, err := t.hc.Do(req)
-		if err != nil {
-			t.session = nil // the RC4 state may have advanced past what the host saw
-			return nil, err
-		}
-		raw, err := readBody(resp)
-		if err != nil {
-			_ = resp.Body.Close()
-			t.session = nil
-			return nil, err
-		}
-		drain(resp)
-		if resp.StatusCode == http.StatusUnauthorized {
-			t.session = nil
-			if attempt == 0 {
-				continue
-			}
-			return nil, &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), red: t.red}
-		}
-		ct := resp.Header.Get("Content-Type")
-		if !ntlm.IsEncrypted(ct) {
-			// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
-			return t.soapReply(resp.StatusCode, ct, raw)
-		}
-		plain, err := ntlm.OpenInPlace(t.session, raw) // raw is this reply's own buffer
-		if err != nil {
-			t.session = nil
-			return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
-		}
-		// The sealed part is SOAP by MS-WSMV 2.2.9.1.1; its OriginalContent names the charset
-		// (UTF-8 or UTF-16).
-		return t.soapReply(resp.StatusCode, soapContentType+originalCharset(raw), plain)
 	}
 }
+
+// sealedAttempt is one try of postSealed: body sealed into a pooled frame and posted. retry
+// reports a 401 on the first attempt (the handshake is then run again).
+func (t *transport) sealedAttempt(ctx context.Context, body []byte, attempt int) (retry bool, reply, buf []byte, err error) {
+	// The sealed frame is net/http's to read (possibly after the reply came), so it is not pooled.
+	req, err := t.newRequest(ctx, ntlm.Seal(t.session, body), ntlm.EncryptedContentType)
+	if err != nil {
+		return false, nil, nil, err
+	}
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		t.session = nil // the RC4 state may have advanced past what the host saw
+		return false, nil, nil, err
+	}
+	raw, err := readBody(resp)
+	if err != nil {
+		_ = resp.Body.Close()
+		t.session = nil
+		return false, nil, nil, err
+	}
+	drain(resp)
+	if resp.StatusCode == http.StatusUnauthorized {
+		bufpool.Put(raw)
+		t.session = nil
+		if attempt == 0 {
+			return true, nil, nil, nil
+		}
+		return false, nil, nil, &HTTPError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), red: t.red}
+	}
+	ct := resp.Header.Get("Content-Type")
+	if !ntlm.IsEncrypted(ct) {
+		// A host that refuses before decrypting (e.g. a plain 500 error page) answers in clear.
+		reply, err = t.soapReply(resp.StatusCode, ct, raw)
+		return false, reply, raw, err
+	}
+	// The sealed part is SOAP by MS-WSMV 2.2.9.1.1; its OriginalContent names the charset (UTF-8
+	// or UTF-16). Read it before the payload is decrypted in place.
+	charset := originalCharset(raw)
+	plain, err := ntlm.OpenInPlace(t.session, raw) // raw is this reply's own buffer
+	if err != nil {
+		t.session = nil
+		return false, nil, raw, fmt.Errorf("%w: %w", remote.ErrProtocol, err)
+	}
+	reply, err = t.soapReply(resp.StatusCode, soapContentType+charset, plain)
+	return false, reply, raw, err
+}
+
+// connBufferSize is the size of a connection's read and write buffers (net/http's default: 4 KB).
+const connBufferSize = 16 << 10
 
 // handshake runs the NTLM legs with empty bodies on the (single) connection: NEGOTIATE → 401
 // CHALLENGE; AUTHENTICATE → 200. On success t.session seals the following messages.

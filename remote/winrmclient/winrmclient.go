@@ -49,6 +49,7 @@ import (
 
 	"github.com/masterzen/winrm"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/redact"
@@ -233,7 +234,8 @@ var errClosed = errors.New("runner is closed")
 // faults come back as the transport reports them (an *HTTPError for a fault); a reply that does not
 // parse wraps remote.ErrProtocol.
 func (r *runner) exchange(ctx context.Context, req request) (*wsReply, error) {
-	raw, err := r.tr.post(req)
+	raw, buf, err := r.tr.post(req)
+	defer bufpool.Put(buf) // the parsed reply keeps no part of raw
 	if err != nil {
 		return nil, err
 	}
