@@ -60,6 +60,17 @@ func goldenLines() []string {
 		}
 		lines = append(lines, b.String())
 	}
+	// Lines of random characters from cmd.exe's special ones and a few words: quotes, carets,
+	// redirections with and without handle digits, operators and parentheses in every order.
+	alphabet := []string{"echo ", "reg ", "line ", "cat", "a", "1", "2", "3", " ", " ", "\t", `"`, "^", ">", "<",
+		">>", "&", "|", "(", ")", "nul", "o.txt", ",", ";", "=", "%USERNAME%", "%", "@", "\\", "/v", "ü"}
+	for range 2500 {
+		var b strings.Builder
+		for range 2 + r.IntN(14) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		lines = append(lines, b.String())
+	}
 	return lines
 }
 

@@ -132,37 +132,31 @@ type parser struct {
 	seqs    []seqNode
 }
 
-// slabChunk bounds the nodes of one slab allocation.
+// slabChunk bounds the nodes of one slab allocation (slabs start small and double).
 const slabChunk = 128
 
 // newSeq returns a node of the parse tree, allocated from the parser's slab.
 func (p *parser) newSeq(op opKind, left, right node) *seqNode {
 	if len(p.seqs) == cap(p.seqs) {
-		p.seqs = make([]seqNode, 0, p.chunk())
+		p.seqs = make([]seqNode, 0, nextChunk(cap(p.seqs)))
 	}
-	p.seqs = append(p.seqs, seqNode{op: op, left: left, right: right})
-	return &p.seqs[len(p.seqs)-1]
+	p.seqs = p.seqs[:len(p.seqs)+1]
+	n := &p.seqs[len(p.seqs)-1]
+	n.op, n.left, n.right = op, left, right
+	return n
 }
 
+// newSimple returns a zero simpleNode allocated from the parser's slab.
 func (p *parser) newSimple() *simpleNode {
 	if len(p.simples) == cap(p.simples) {
-		p.simples = make([]simpleNode, 0, p.chunk())
+		p.simples = make([]simpleNode, 0, nextChunk(cap(p.simples)))
 	}
-	p.simples = append(p.simples, simpleNode{})
+	p.simples = p.simples[:len(p.simples)+1]
 	return &p.simples[len(p.simples)-1]
 }
 
-// chunk is the size of the next slab: room for every command the rest of the line can hold (each
-// one but the first follows an operator: &, &&, | or ||), at most slabChunk.
-func (p *parser) chunk() int {
-	n := 1
-	for i := p.i; i < len(p.s) && n < slabChunk; i++ {
-		if c := p.s[i]; (c == '&' || c == '|') && (i == p.i || p.s[i-1] != c) {
-			n++
-		}
-	}
-	return n
-}
+// nextChunk is the size of a slab after one of size n: 8, 16, 32, ... slabChunk.
+func nextChunk(n int) int { return min(max(2*n, 8), slabChunk) }
 
 // parseLine parses an already percent-expanded command line. Errors are *notSimulated.
 func parseLine(s, cwd string, hasFS bool, programs map[string]Program) (node, error) {
@@ -643,7 +637,28 @@ func (p *parser) resolve(t string) (path string, dev bool, err error) {
 	return strings.TrimRight(p.cwd, `\`) + `\` + t, false, nil
 }
 
+// trimDelims is strings.TrimLeft(s, " \t,;="): cmd.exe's token delimiters.
+func trimDelims(s string) string {
+	i := 0
+	for i < len(s) && isDelim(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+// trimBlanks is strings.TrimLeft(s, " \t").
+func trimBlanks(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return s[i:]
+}
+
 func unquote(s string) string { return strings.ReplaceAll(s, `"`, "") }
+
+// simpleSpecial are the bytes simple handles one at a time; it takes runs of the others at once.
+var simpleSpecial = [256]bool{'"': true, '^': true, '&': true, '|': true, ')': true, '<': true, '>': true}
 
 // simple parses a simple command up to the next operator, applying cmd.exe's phase-2 rules:
 // quotes protect everything up to the closing quote, '^' escapes the next character outside
@@ -659,12 +674,33 @@ loop:
 	for p.i < len(p.s) {
 		c := p.s[p.i]
 		if inQ {
-			b = append(b, c)
-			p.i++
-			if c == '"' {
+			// Everything up to and including the closing quote is taken as it is.
+			j := strings.IndexByte(p.s[p.i:], '"')
+			if j < 0 {
+				j = len(p.s) - p.i - 1
+			} else {
 				inQ = false
 			}
+			b = append(b, p.s[p.i:p.i+j+1]...)
+			p.i += j + 1
 			cand = -1
+			continue
+		}
+		if !simpleSpecial[c] {
+			// A run of ordinary bytes is taken at once. Only its last byte can be a redirection
+			// handle: a digit that starts the text or follows a blank.
+			j := p.i + 1
+			for j < len(p.s) && !simpleSpecial[p.s[j]] {
+				j++
+			}
+			b = append(b, p.s[p.i:j]...)
+			p.i = j
+			last := len(b) - 1
+			if d := b[last]; d >= '0' && d <= '9' && (last == 0 || b[last-1] == ' ' || b[last-1] == '\t') {
+				cand = last
+			} else {
+				cand = -1
+			}
 			continue
 		}
 		switch {
@@ -716,7 +752,7 @@ loop:
 		text = string(b)
 	}
 	n := p.newSimple()
-	n.text, n.redirs = strings.TrimLeft(text, " \t,;="), redirs
+	n.text, n.redirs = trimDelims(text), redirs
 	if err := p.classify(n); err != nil {
 		return nil, err
 	}
@@ -769,7 +805,7 @@ func (p *parser) classify(n *simpleNode) error {
 	n.token = t[:end]
 	n.name = unquote(n.token)
 	tail := t[end:]
-	n.argLine = strings.TrimLeft(tail, " \t")
+	n.argLine = trimBlanks(tail)
 	lname := strings.ToLower(n.name)
 	if strings.HasPrefix(n.token, `"`) {
 		// A quoted command token is never an internal command: cmd.exe searches for a program.
