@@ -50,7 +50,6 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	if r.stderr == nil {
 		r.stderr = io.Discard
 	}
-	r.prompt = &prompter{ctx: ctx, in: env.Stdin}
 	if len(args) == 0 {
 		r.errorLine(r.t.invalidSyntax)
 		r.write(r.stderr, r.t.regHint)
@@ -61,22 +60,8 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		return 0
 	}
 	r.verb = strings.ToUpper(args[0])
-	var h func([]string) int
 	switch r.verb {
-	case "QUERY":
-		h = r.query
-	case "ADD":
-		h = r.add
-	case "DELETE":
-		h = r.delete
-	case "COPY":
-		h = r.copy
-	case "COMPARE":
-		h = r.compare
-	case "EXPORT":
-		h = r.export
-	case "IMPORT":
-		h = r.importFile
+	case "QUERY", "ADD", "DELETE", "COPY", "COMPARE", "EXPORT", "IMPORT":
 	default:
 		// SAVE, LOAD, UNLOAD, RESTORE and FLAGS are real verbs that this simulator does not model;
 		// they fail like an unknown operation. unverified: Windows' text for an unknown operation.
@@ -88,7 +73,22 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		r.write(r.stdout, usageTexts[r.verb])
 		return 0
 	}
-	return h(args[1:])
+	switch args := args[1:]; r.verb {
+	case "QUERY":
+		return r.query(args)
+	case "ADD":
+		return r.add(args)
+	case "DELETE":
+		return r.delete(args)
+	case "COPY":
+		return r.copy(args)
+	case "COMPARE":
+		return r.compare(args)
+	case "EXPORT":
+		return r.export(args)
+	default: // IMPORT
+		return r.importFile(args)
+	}
 }
 
 func isHelp(a string) bool {
@@ -105,7 +105,7 @@ type run struct {
 	t              *texts
 	verb           string
 	stdout, stderr io.Writer
-	prompt         *prompter
+	prompt         *prompter // made by the first prompt
 }
 
 func (r *run) write(w io.Writer, s string) { _, _ = io.WriteString(w, s) }
@@ -232,9 +232,19 @@ var (
 
 // keyRef is a key named on the command line.
 type keyRef struct {
-	display string // long root + the rest as typed, e.g. HKEY_CURRENT_USER\software\x
-	model   string // the path in the model, e.g. HKEY_USERS\S-1-5-21-...\software\x
-	isRoot  bool
+	root   string // long root name, e.g. HKEY_CURRENT_USER
+	rest   string // the path below it as typed, trailing backslashes removed ("" for a root)
+	model  string // the path in the model, e.g. HKEY_USERS\S-1-5-21-...\software\x
+	isRoot bool
+}
+
+// display is the key as reg.exe prints it: long root + the rest as typed, e.g.
+// HKEY_CURRENT_USER\software\x.
+func (k keyRef) display() string {
+	if k.rest == "" {
+		return k.root
+	}
+	return k.root + `\` + k.rest
 }
 
 var (
@@ -273,10 +283,7 @@ func (r *run) parseKey(arg string) (keyRef, error) {
 			return keyRef{}, errBadKeyName
 		}
 	}
-	k := keyRef{display: root, isRoot: rest == ""}
-	if rest != "" {
-		k.display += `\` + rest
-	}
+	k := keyRef{root: root, rest: rest, isRoot: rest == ""}
 	base := root
 	if root == HKCU {
 		base = HKU + `\` + r.userSID()
@@ -377,6 +384,9 @@ func (p *prompter) readLine() (string, error) {
 func (r *run) confirm(prompt string) (bool, error) {
 	for {
 		r.write(r.stdout, prompt)
+		if r.prompt == nil {
+			r.prompt = &prompter{ctx: r.ctx, in: r.env.Stdin}
+		}
 		line, err := r.prompt.readLine()
 		if err != nil {
 			return false, err
@@ -557,6 +567,15 @@ func (r *run) query(args []string) int {
 	if !ok || (p.has("v") && p.has("ve")) {
 		return r.syntax()
 	}
+	if p.has("v") && !p.has("s") {
+		// One value: looked up in place, without a copy of the key.
+		v, found := r.env.Reg.Value(k.model, p.arg("v"))
+		if !found {
+			return r.fail(r.t.notFound)
+		}
+		r.write(r.stdout, "\r\n"+k.display()+"\r\n"+r.valueLine(v)+"\r\n")
+		return 0
+	}
 	// Without /s only the key's own values and its subkeys' names are printed.
 	depth := 0
 	if p.has("s") {
@@ -578,12 +597,12 @@ func (r *run) query(args []string) int {
 					return r.fail(r.t.notFound)
 				}
 				// /ve on a key without a default value (Wine's query.c; blank line unverified).
-				b.WriteString(k.display + "\r\n")
+				b.WriteString(k.display() + "\r\n")
 				b.WriteString("    " + r.t.defaultName + "    REG_SZ    " + r.t.valueNotSet + "\r\n\r\n")
 				r.write(r.stdout, b.String())
 				return 0
 			}
-			b.WriteString(k.display + "\r\n" + r.valueLine(v) + "\r\n")
+			b.WriteString(k.display() + "\r\n" + r.valueLine(v) + "\r\n")
 			r.write(r.stdout, b.String())
 			return 0
 		}
@@ -598,7 +617,7 @@ func (r *run) query(args []string) int {
 				walk(path+`\`+s.name, s)
 			}
 		}
-		walk(k.display, t)
+		walk(k.display(), t)
 		b.WriteString(fmt.Sprintf(r.t.endOfSearch, n))
 	case p.has("s"):
 		var walk func(path string, t *tree, recursing bool)
@@ -616,17 +635,17 @@ func (r *run) query(args []string) int {
 				walk(path+`\`+s.name, s, true)
 			}
 		}
-		walk(k.display, t, false)
+		walk(k.display(), t, false)
 	default:
 		if len(t.values) > 0 {
-			b.WriteString(k.display + "\r\n")
+			b.WriteString(k.display() + "\r\n")
 			for _, v := range t.values {
 				b.WriteString(r.valueLine(v))
 			}
 			b.WriteString("\r\n")
 		}
 		for _, s := range t.subs {
-			b.WriteString(k.display + `\` + s.name + "\r\n")
+			b.WriteString(k.display() + `\` + s.name + "\r\n")
 		}
 	}
 	r.write(r.stdout, b.String())
@@ -755,7 +774,7 @@ func (r *run) delete(args []string) int {
 			return r.fail(r.t.notFound)
 		}
 	case p.has("va"):
-		if ok, code := ask(fmt.Sprintf(r.t.promptDeleteAll, k.display)); !ok {
+		if ok, code := ask(fmt.Sprintf(r.t.promptDeleteAll, k.display())); !ok {
 			return code
 		}
 		if err := r.env.Reg.deleteAllValues(k.model); err != nil {
@@ -765,7 +784,7 @@ func (r *run) delete(args []string) int {
 		if k.isRoot || (r.isUserHive(k)) {
 			return r.badKey() // unverified: a root (or HKCU itself) cannot be deleted
 		}
-		if ok, code := ask(fmt.Sprintf(r.t.promptDeleteKey, k.display)); !ok {
+		if ok, code := ask(fmt.Sprintf(r.t.promptDeleteKey, k.display())); !ok {
 			return code
 		}
 		if err := r.env.Reg.DeleteKey(k.model); err != nil {
@@ -776,7 +795,7 @@ func (r *run) delete(args []string) int {
 }
 
 func (r *run) isUserHive(k keyRef) bool {
-	return strings.EqualFold(k.display, HKCU)
+	return strings.EqualFold(k.display(), HKCU)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -961,7 +980,7 @@ func (r *run) compare(args []string) int {
 			}
 		}
 	}
-	cmp(k1.display, k2.display, t1, t2)
+	cmp(k1.display(), k2.display(), t1, t2)
 	if different {
 		b.WriteString(r.t.cmpDifferent)
 	} else {
@@ -1049,7 +1068,7 @@ func (r *run) export(args []string) int {
 			}
 		}
 	}
-	if err := r.env.FS.WriteFile(path, exportRegFile(k.display, t)); err != nil {
+	if err := r.env.FS.WriteFile(path, exportRegFile(k.display(), t)); err != nil {
 		return r.fileError(err)
 	}
 	return r.success()
