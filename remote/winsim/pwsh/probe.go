@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/wininet"
@@ -148,7 +149,11 @@ func (h *Host) runProbe(ctx context.Context, c probe.Config, stdout io.Writer) i
 	for i, t := range c.Roots {
 		roots[i] = h.hasRoot(t)
 	}
-	_, _ = io.WriteString(stdout, asciiEscape(encodeOutput(reqURL, from, sc, c.Roots, roots, res))+"\r\n")
+	out := appendOutput(make([]byte, 0, 2048), reqURL, from, sc, c.Roots, roots, res)
+	if !isPrintableASCII(out) {
+		out = appendASCIIEscaped(make([]byte, 0, len(out)+64), string(out))
+	}
+	_, _ = stdout.Write(append(out, "\r\n"...))
 	return 0
 }
 
@@ -572,115 +577,173 @@ func (h *Host) statusText(code int) string {
 // `ConvertTo-Json -InputObject ([pscustomobject]@{...}) -Compress -Depth 4` does for the script's
 // objects (before the final ASCII escaping).
 func encodeOutput(reqURL, from string, sc *sensorState, thumbs []string, present []bool, res []outcome) string {
-	var b strings.Builder
-	b.WriteString(`{"url":` + jsString(reqURL) + `,"from":` + jsString(from) + `,"sensor":`)
+	return string(appendOutput(nil, reqURL, from, sc, thumbs, present, res))
+}
+
+// appendOutput appends encodeOutput's text to b.
+func appendOutput(b []byte, reqURL, from string, sc *sensorState, thumbs []string, present []bool, res []outcome) []byte {
+	b = append(b, `{"url":`...)
+	b = appendJSString(b, reqURL)
+	b = append(b, `,"from":`...)
+	b = appendJSString(b, from)
+	b = append(b, `,"sensor":`...)
 	if sc == nil {
-		b.WriteString("null")
+		b = append(b, "null"...)
 	} else {
-		b.WriteString(`{"found":` + strconv.FormatBool(sc.found))
-		b.WriteString(`,"error":` + jsString(sc.errCode))
-		b.WriteString(`,"proxyUrl":` + jsString(sc.proxyURL))
-		b.WriteString(`,"proxyUser":` + jsString(sc.proxyUser))
-		b.WriteString(`,"credentials":` + strconv.FormatBool(sc.credentials))
-		b.WriteString(`,"address":` + jsString(sc.address))
-		b.WriteString(`,"port":` + strconv.FormatInt(sc.port, 10) + "}")
+		b = append(b, `{"found":`...)
+		b = strconv.AppendBool(b, sc.found)
+		b = append(b, `,"error":`...)
+		b = appendJSString(b, sc.errCode)
+		b = append(b, `,"proxyUrl":`...)
+		b = appendJSString(b, sc.proxyURL)
+		b = append(b, `,"proxyUser":`...)
+		b = appendJSString(b, sc.proxyUser)
+		b = append(b, `,"credentials":`...)
+		b = strconv.AppendBool(b, sc.credentials)
+		b = append(b, `,"address":`...)
+		b = appendJSString(b, sc.address)
+		b = append(b, `,"port":`...)
+		b = strconv.AppendInt(b, sc.port, 10)
+		b = append(b, '}')
 	}
-	b.WriteString(`,"roots":{`)
+	b = append(b, `,"roots":{`...)
 	for i, t := range thumbs {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(jsString(t) + ":" + strconv.FormatBool(present[i]))
+		b = appendJSString(b, t)
+		b = append(b, ':')
+		b = strconv.AppendBool(b, present[i])
 	}
-	b.WriteString(`},"results":[`)
+	b = append(b, `},"results":[`...)
 	for i, o := range res {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		body := printable(o.body)
 		if len(body) > probe.MaxBody {
 			body = body[:probe.MaxBody]
 		}
-		b.WriteString(`{"id":` + jsString(o.id))
-		b.WriteString(`,"q":` + strconv.Itoa(o.q))
-		b.WriteString(`,"status":` + strconv.Itoa(o.status))
-		b.WriteString(`,"error":` + jsString(o.errName))
-		b.WriteString(`,"message":` + jsString(o.message))
-		b.WriteString(`,"route":` + jsString(o.route))
-		b.WriteString(`,"tls":` + strconv.FormatBool(o.tls))
-		b.WriteString(`,"subject":` + jsString(printable(o.subject)))
-		b.WriteString(`,"issuer":` + jsString(printable(o.issuer)))
-		b.WriteString(`,"body":` + jsString(body))
-		b.WriteString(`,"ms":` + strconv.Itoa(o.millis) + "}")
+		b = append(b, `{"id":`...)
+		b = appendJSString(b, o.id)
+		b = append(b, `,"q":`...)
+		b = strconv.AppendInt(b, int64(o.q), 10)
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(o.status), 10)
+		b = append(b, `,"error":`...)
+		b = appendJSString(b, o.errName)
+		b = append(b, `,"message":`...)
+		b = appendJSString(b, o.message)
+		b = append(b, `,"route":`...)
+		b = appendJSString(b, o.route)
+		b = append(b, `,"tls":`...)
+		b = strconv.AppendBool(b, o.tls)
+		b = append(b, `,"subject":`...)
+		b = appendJSString(b, printable(o.subject))
+		b = append(b, `,"issuer":`...)
+		b = appendJSString(b, printable(o.issuer))
+		b = append(b, `,"body":`...)
+		b = appendJSString(b, body)
+		b = append(b, `,"ms":`...)
+		b = strconv.AppendInt(b, int64(o.millis), 10)
+		b = append(b, '}')
 	}
-	b.WriteString("]}")
-	return b.String()
+	return append(b, "]}"...)
 }
 
 // printable is the script's `-replace '[^ -~]','?'`: every UTF-16 code unit outside printable ASCII
 // becomes '?' (a character outside the BMP, two code units, becomes "??").
 func printable(s string) string {
-	var b strings.Builder
+	if isPrintableASCII(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
 	for _, r := range s {
 		switch {
 		case r >= ' ' && r <= '~':
-			b.WriteRune(r)
+			b = append(b, byte(r))
 		case r > 0xffff:
-			b.WriteString("??")
+			b = append(b, "??"...)
 		default:
-			b.WriteByte('?')
+			b = append(b, '?')
 		}
 	}
-	return b.String()
+	return string(b)
+}
+
+// isPrintableASCII reports whether every byte of s is in ' '..'~'.
+func isPrintableASCII[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // asciiEscape is the script's final [regex]::Replace($j,'[^ -~]',{'\u{0:x4}' -f ...}): every UTF-16
 // code unit outside printable ASCII becomes \uXXXX (lower-case hex).
 func asciiEscape(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+	if isPrintableASCII(s) {
+		return s
+	}
+	return string(appendASCIIEscaped(make([]byte, 0, len(s)+16), s))
+}
+
+// appendASCIIEscaped appends asciiEscape(s) to b.
+func appendASCIIEscaped(b []byte, s string) []byte {
 	for _, r := range s {
 		if r >= ' ' && r <= '~' {
-			b.WriteByte(byte(r))
+			b = append(b, byte(r))
 			continue
 		}
-		for _, u := range utf16.Encode([]rune{r}) {
-			fmt.Fprintf(&b, `\u%04x`, u)
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			b = appendU(appendU(b, r1), r2)
+		} else {
+			b = appendU(b, r)
 		}
 	}
-	return b.String()
+	return b
+}
+
+// appendU appends \uXXXX (lower-case hex) for the code unit u.
+func appendU(b []byte, u rune) []byte {
+	const hexDigits = "0123456789abcdef"
+	return append(b, '\\', 'u', hexDigits[u>>12&15], hexDigits[u>>8&15], hexDigits[u>>4&15], hexDigits[u&15])
 }
 
 // jsString is JavaScriptSerializer's string quoting (System.Web.Extensions, used by 5.1's
 // ConvertTo-Json): \r \t \" \\ \n \b \f as short escapes; other control characters, ' < > &, U+0085,
 // U+2028 and U+2029 as lower-case \uXXXX; everything else, non-ASCII included, as is.
-func jsString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
+func jsString(s string) string { return string(appendJSString(nil, s)) }
+
+// appendJSString appends jsString(s) to b.
+func appendJSString(b []byte, s string) []byte {
+	b = append(b, '"')
 	for _, r := range s {
 		switch r {
 		case '\r':
-			b.WriteString(`\r`)
+			b = append(b, `\r`...)
 		case '\t':
-			b.WriteString(`\t`)
+			b = append(b, `\t`...)
 		case '"':
-			b.WriteString(`\"`)
+			b = append(b, `\"`...)
 		case '\\':
-			b.WriteString(`\\`)
+			b = append(b, `\\`...)
 		case '\n':
-			b.WriteString(`\n`)
+			b = append(b, `\n`...)
 		case '\b':
-			b.WriteString(`\b`)
+			b = append(b, `\b`...)
 		case '\f':
-			b.WriteString(`\f`)
+			b = append(b, `\f`...)
 		default:
 			if r < 0x20 || r == '\'' || r == '<' || r == '>' || r == '&' || r == 0x85 || r == 0x2028 || r == 0x2029 {
-				fmt.Fprintf(&b, `\u%04x`, r)
+				b = appendU(b, r)
 			} else {
-				b.WriteRune(r)
+				b = utf8.AppendRune(b, r)
 			}
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/winsim/cmdexe"
@@ -15,7 +18,44 @@ import (
 const maxStdinScript = 1 << 20
 
 // stdinScriptHint is the room runBootstrap's read starts with: the probe script fits.
-const stdinScriptHint = 8 << 10
+const stdinScriptHint = 16<<10 - 1
+
+// extracted caches probe.Extract for runBootstrap: a lab's hosts are sent the same few probe
+// scripts, and recovering a script's Config (which regenerates the script to compare) costs more
+// than the rest of the probe's simulation.
+var extracted struct {
+	mu sync.Mutex
+	m  map[string]probe.Config // script text -> its Config; at most maxExtracted entries
+}
+
+const maxExtracted = 64
+
+// extract is probe.Extract with the cache; each caller gets its own copy of the Config's slices.
+func extract(script string) (probe.Config, error) {
+	extracted.mu.Lock()
+	c, ok := extracted.m[script]
+	extracted.mu.Unlock()
+	if ok {
+		return cloneConfig(c), nil
+	}
+	c, err := probe.Extract(script)
+	if err != nil {
+		return c, err
+	}
+	extracted.mu.Lock()
+	if extracted.m == nil || len(extracted.m) >= maxExtracted {
+		extracted.m = make(map[string]probe.Config, maxExtracted)
+	}
+	extracted.m[script] = cloneConfig(c)
+	extracted.mu.Unlock()
+	return c, nil
+}
+
+func cloneConfig(c probe.Config) probe.Config {
+	c.Routes = slices.Clone(c.Routes)
+	c.Roots = slices.Clone(c.Roots)
+	return c
+}
 
 // runBootstrap is powershell.exe running probe.Bootstrap: it reads its whole standard input
 // ([Console]::In.ReadToEnd(), which returns at EOF: the client's Send with End=true) and runs it
@@ -32,8 +72,10 @@ func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr
 	go func() {
 		// The read ends at EOF, or when the command's stdin pipe is closed as it finishes (a
 		// canceled command), so this goroutine does not outlive the command.
-		b, err := readall.ReadAll(io.LimitReader(stdin, maxStdinScript+1), stdinScriptHint)
+		buf := bufpool.Get(stdinScriptHint + 1)
+		b, err := readall.Append(buf, io.LimitReader(stdin, maxStdinScript+1), stdinScriptHint)
 		got <- read{string(b), err}
+		bufpool.Put(b)
 	}()
 	if !sleep(ctx, h.StartTime) {
 		return cmdexe.ExitCanceled
@@ -55,7 +97,7 @@ func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr
 	if strings.TrimSpace(in.text) == "" {
 		return 0
 	}
-	c, err := probe.Extract(in.text)
+	c, err := extract(in.text)
 	if err != nil {
 		fmt.Fprintf(stderr, "winsim: powershell.exe: script from stdin is not simulated (only the dcproxy probe is): %q\r\n", clip(in.text))
 		return ExitNotSimulated
