@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -89,9 +90,21 @@ func (c *command) stderrWriter() io.Writer {
 	return &streamWriter{c: c, idx: 1, enc: newEncoder(c.codepage)}
 }
 
+// minOutput is the least room a stream's pending output grows by: programs write line by line,
+// and growing from a few bytes would copy the output many times over.
+const minOutput = 1024
+
+// room returns out with room for n more bytes (minOutput at least when it must grow).
+func room(out []byte, n int) []byte {
+	if cap(out)-len(out) >= n {
+		return out
+	}
+	return slices.Grow(out, max(n, minOutput))
+}
+
 func (w *streamWriter) Write(p []byte) (int, error) {
 	w.c.mu.Lock()
-	w.c.out[w.idx] = w.enc.appendEncoded(w.c.out[w.idx], p)
+	w.c.out[w.idx] = w.enc.appendEncoded(room(w.c.out[w.idx], len(p)), p)
 	w.c.notifyLocked()
 	w.c.mu.Unlock()
 	return len(p), nil
@@ -104,7 +117,7 @@ func (w *streamWriter) WriteString(s string) (int, error) {
 		return w.Write([]byte(s))
 	}
 	w.c.mu.Lock()
-	w.c.out[w.idx] = append(w.c.out[w.idx], s...)
+	w.c.out[w.idx] = append(room(w.c.out[w.idx], len(s)), s...)
 	w.c.notifyLocked()
 	w.c.mu.Unlock()
 	return len(s), nil

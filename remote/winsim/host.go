@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 	"github.com/dcproxy/dcproxy/internal/readall"
 	"github.com/dcproxy/dcproxy/remote/krb"
 	"github.com/dcproxy/dcproxy/remote/winsim/auth"
@@ -327,15 +328,21 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Host) writeOK(w http.ResponseWriter, action, relatesTo, body string) {
-	writeEnvelope(w, envelope(h.cfg.Locale, action, relatesTo, body))
+	writeEnvelope(w, appendEnvelope(bufpool.Get(envelopeSize(action, relatesTo, body)), h.cfg.Locale, action, relatesTo, body))
 }
 
-// writeEnvelope sends a complete response envelope with status 200.
+// writeEnvelope sends a complete response envelope with status 200, then hands env back to
+// bufpool (a ResponseWriter does not keep what it is given to write).
 func writeEnvelope(w http.ResponseWriter, env []byte) {
-	w.Header().Set("Content-Type", soapContentTyp)
+	w.Header()["Content-Type"] = soapContentTypeValue
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(env)
+	bufpool.Put(env)
 }
+
+// soapContentTypeValue is the Content-Type header of responses (shared: a header's value slice is
+// replaced, never written into, and its capacity leaves no room for an append to share).
+var soapContentTypeValue = []string{soapContentTyp}
 
 func (h *Host) writeFault(w http.ResponseWriter, lang, relatesTo string, f fault) {
 	w.Header().Set("Content-Type", soapContentTyp)
@@ -615,7 +622,7 @@ func (h *Host) receive(w http.ResponseWriter, r *http.Request, req *request, id 
 	h.mu.Unlock()
 	// The Receive body is rendered straight into the envelope: it is most of the response.
 	const action = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse"
-	env := make([]byte, 0, envelopeRoom+len(action)+len(req.Header.MessageID)+chunk.xmlSize(c.id))
+	env := bufpool.Get(envelopeRoom + len(action) + len(req.Header.MessageID) + chunk.xmlSize(c.id))
 	env = envelopeHead(env, h.cfg.Locale, action, req.Header.MessageID)
 	writeEnvelope(w, envelopeTail(chunk.appendXML(env, c.id)))
 }

@@ -457,8 +457,17 @@ func needsEscape(s string) bool {
 // envelope wraps a body in the response envelope Windows sends: prefixes s/a/x/w/rsp/p, Action,
 // MessageID, anonymous To and RelatesTo (winrm-reg-reference.md 1.5, 6).
 func envelope(lang, action, relatesTo, body string) []byte {
-	b := envelopeHead(make([]byte, 0, envelopeRoom+len(action)+len(relatesTo)+len(body)), lang, action, relatesTo)
-	return envelopeTail(append(b, body...))
+	return appendEnvelope(make([]byte, 0, envelopeSize(action, relatesTo, body)), lang, action, relatesTo, body)
+}
+
+// appendEnvelope appends envelope's bytes to b.
+func appendEnvelope(b []byte, lang, action, relatesTo, body string) []byte {
+	return envelopeTail(append(envelopeHead(b, lang, action, relatesTo), body...))
+}
+
+// envelopeSize is room enough for envelope's bytes.
+func envelopeSize(action, relatesTo, body string) int {
+	return envelopeRoom + len(action) + len(relatesTo) + len(body)
 }
 
 // envelopeRoom is room enough for envelopeHead and envelopeTail without the action and RelatesTo.
