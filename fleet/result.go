@@ -9,6 +9,7 @@ package fleet
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unique"
@@ -336,13 +337,15 @@ type Probe struct {
 }
 
 // dropHostState forgets the bytes read from the host (state, and the bytes behind each Settings),
-// which only fix and restore plans need (Options.DropHostState), and shares the result's text with
-// equal text of other hosts' results (unique.Make): in a fleet most hosts report the same
-// proxies, raw values, messages and certificate names, and a result is kept until the report is
-// written. At 10,000 hosts that is most of the audit's live heap, which the collector would mark
-// again and again under the fleet commands' memory limit (BENCHMARKS.md).
+// which only fix and restore plans need (Options.DropHostState), shares the result's text with
+// equal text of other hosts' results (unique.Make: in a fleet most hosts report the same proxies,
+// raw values, messages and certificate names) and drops the spare capacity of its checks (they
+// were appended group by group). A result is kept until the report is written: at 10,000 hosts
+// results are most of the audit's live heap, which the collector would mark again and again
+// under the fleet commands' memory limit (BENCHMARKS.md).
 func (h *HostResult) dropHostState() {
 	h.state = nil
+	h.Checks = slices.Clip(slices.Clone(h.Checks))
 	for i := range h.Checks {
 		c := &h.Checks[i]
 		in(&c.Message)

@@ -15,8 +15,10 @@ func TestDropHostStateSharesText(t *testing.T) {
 		set := &Settings{Present: true, Source: c(`HKU\S-1-5-18\Software`), Mode: c("proxy"), Proxy: c("proxy.lab.test:8080"),
 			Raw: c("4600000018000000"), bytes: []byte{0x46}, read: true}
 		pr := &Probe{URL: c("https://x.atp.azure.com/tri/sensor/api/ping"), Route: c("proxy proxy.lab.test:8080"), Issuer: c("CN=Microsoft")}
+		checks := append(make([]Check, 0, 24), Check{ID: "registry.local_system", Message: c("matches the reference"), Actual: set},
+			Check{ID: "endpoint", Actual: pr})
 		return &HostResult{
-			Checks:      []Check{{ID: "registry.local_system", Message: c("matches the reference"), Actual: set}, {ID: "endpoint", Actual: pr}},
+			Checks:      checks,
 			SavedLegacy: map[string]*Settings{"LOCAL_SYSTEM": {Raw: c("4600000018000000"), bytes: []byte{1}, read: true}},
 			Route:       &Route{Decision: c("no sensor yet")},
 			state:       &hostState{},
@@ -45,6 +47,9 @@ func TestDropHostStateSharesText(t *testing.T) {
 	same("decision", a.Route.Decision, b.Route.Decision)
 	if sa.Proxy != "proxy.lab.test:8080" || a.Checks[0].Message != "matches the reference" {
 		t.Errorf("values changed: %+v", sa)
+	}
+	if len(a.Checks) != 2 || cap(a.Checks) != 2 || a.Checks[1].ID != "endpoint" {
+		t.Errorf("checks: %d of capacity %d, want the 2 without spare capacity", len(a.Checks), cap(a.Checks))
 	}
 	if sa.bytes != nil || sa.read || a.SavedLegacy["LOCAL_SYSTEM"].bytes != nil || a.state != nil {
 		t.Error("host bytes kept")

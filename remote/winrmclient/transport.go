@@ -180,9 +180,10 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		ForceAttemptHTTP2:      false,
 		// Room for a whole sealed Command or Send (about 8 KB) with its headers: net/http then writes
 		// a request with one write instead of handing the rest of a body over 4 KB to a copy loop
-		// with a buffer of its own (and a second write).
-		WriteBufferSize: connBufferSize,
-		ReadBufferSize:  connBufferSize,
+		// with a buffer of its own (and a second write). The read buffer stays at 4 KB: a larger
+		// one saves a read per long reply but, held by every open connection, costs more in
+		// collections under the fleet's memory limit than it saves (BENCHMARKS.md).
+		WriteBufferSize: writeBufferSize,
 	}
 	t.ht = ht
 	var rt http.RoundTripper = &countingRoundTripper{t: t, next: ht}
@@ -398,8 +399,8 @@ func (t *transport) sealedAttempt(ctx context.Context, body []byte, attempt int)
 	return false, reply, raw, err
 }
 
-// connBufferSize is the size of a connection's read and write buffers (net/http's default: 4 KB).
-const connBufferSize = 16 << 10
+// writeBufferSize is the size of a connection's write buffer (net/http's default: 4 KB).
+const writeBufferSize = 12 << 10
 
 // handshake runs the NTLM legs with empty bodies on the (single) connection: NEGOTIATE → 401
 // CHALLENGE; AUTHENTICATE → 200. On success t.session seals the following messages.
