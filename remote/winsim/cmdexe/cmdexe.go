@@ -150,7 +150,7 @@ func (s *Shell) Run(ctx context.Context, line string, stdin io.Reader, stdout, s
 	}
 	var tree node
 	if err == nil {
-		tree, err = parseLine(expanded, st.cwd, s.FS != nil, s.Programs)
+		tree, err = parseCached(expanded, st.cwd, s.FS != nil, s.Programs)
 	}
 	if err != nil {
 		var ns *notSimulated
