@@ -356,11 +356,13 @@ func (t *transport) postSealed(ctx context.Context, body []byte) (reply, buf []b
 // sealedAttempt is one try of postSealed: body sealed into a pooled frame and posted. retry
 // reports a 401 on the first attempt (the handshake is then run again).
 func (t *transport) sealedAttempt(ctx context.Context, body []byte, attempt int) (retry bool, reply, buf []byte, err error) {
-	// The sealed frame is net/http's to read (possibly after the reply came), so it is not pooled.
-	req, err := t.newRequest(ctx, ntlm.Seal(t.session, body), ntlm.EncryptedContentType)
+	frame := ntlm.SealTo(bufpool.Get(len(body)+frameOverhead), t.session, body)
+	var lent lentFrame
+	req, err := t.newRequest(lent.watch(ctx), frame, ntlm.EncryptedContentType)
 	if err != nil {
 		return false, nil, nil, err
 	}
+	defer lent.giveBack(frame)
 	resp, err := t.hc.Do(req)
 	if err != nil {
 		t.session = nil // the RC4 state may have advanced past what the host saw
@@ -401,6 +403,37 @@ func (t *transport) sealedAttempt(ctx context.Context, body []byte, attempt int)
 
 // writeBufferSize is the size of a connection's write buffer (net/http's default: 4 KB).
 const writeBufferSize = 12 << 10
+
+// frameOverhead is room for a sealed frame's MIME parts and signature around the message.
+const frameOverhead = 512
+
+// lentFrame follows the writes of a request whose body (a sealed frame from bufpool) net/http
+// reads: each write starts on a connection (GotConn) and ends with WroteRequest, also when it
+// fails, and net/http starts no write after RoundTrip returned (a retry on another connection,
+// from GetBody, happens inside it). So once RoundTrip has returned and as many writes ended as
+// started, nothing reads the frame any more and it can go back to the pool; otherwise (a write
+// still running after the reply came, or one that never began after GotConn) it is left to the
+// collector.
+type lentFrame struct{ started, ended atomic.Int32 }
+
+// watch returns ctx with the trace hooks that count the writes.
+func (l *lentFrame) watch(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { l.started.Add(1) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { l.ended.Add(1) },
+	})
+}
+
+// giveBack puts frame back into the pool if no write of it can still be running. Call it only
+// after RoundTrip returned.
+func (l *lentFrame) giveBack(frame []byte) {
+	if l.started.Load() == l.ended.Load() {
+		putFrame(frame)
+	}
+}
+
+// putFrame hands a frame back to the pool (a variable for tests).
+var putFrame = bufpool.Put
 
 // handshake runs the NTLM legs with empty bodies on the (single) connection: NEGOTIATE → 401
 // CHALLENGE; AUTHENTICATE → 200. On success t.session seals the following messages.
