@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/dcproxy/dcproxy/fleet"
@@ -93,6 +94,7 @@ func writeHostsJSON(w io.Writer, hosts []fleet.HostResult) error {
 	}
 	workers := runtime.GOMAXPROCS(0)
 	inFlight := make(chan chan chunk, 2*workers)
+	free := make(chan []byte, 2*workers+1) // written chunks' buffers, for the next chunks
 	sem := make(chan struct{}, workers)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -111,7 +113,12 @@ func writeHostsJSON(w io.Writer, hosts []fleet.HostResult) error {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				b, err := encodeHosts(hosts[lo:hi], lo == 0)
+				var dst []byte
+				select {
+				case dst = <-free:
+				default:
+				}
+				b, err := encodeHosts(dst, hosts[lo:hi], lo == 0)
 				out <- chunk{b, err}
 			}()
 		}
@@ -122,6 +129,10 @@ func writeHostsJSON(w io.Writer, hosts []fleet.HostResult) error {
 		if err = c.err; err == nil {
 			_, err = w.Write(c.b)
 			err = writeErr(FormatJSON, err)
+			select {
+			case free <- c.b:
+			default:
+			}
 		}
 		if err != nil {
 			break
@@ -134,10 +145,11 @@ func writeHostsJSON(w io.Writer, hosts []fleet.HostResult) error {
 	return err
 }
 
-// encodeHosts encodes hosts as consecutive elements of the report's "hosts" array (indented by
-// four spaces, each after ",\n    ", the first of the array after "\n    ").
-func encodeHosts(hosts []fleet.HostResult, first bool) ([]byte, error) {
-	var buf, b bytes.Buffer
+// encodeHosts appends hosts to dst[:0] as consecutive elements of the report's "hosts" array
+// (indented by four spaces, each after ",\n    ", the first of the array after "\n    ").
+func encodeHosts(dst []byte, hosts []fleet.HostResult, first bool) ([]byte, error) {
+	var buf bytes.Buffer
+	b := dst[:0]
 	enc := newJSONEncoder(&buf, "    ")
 	for n := range hosts {
 		buf.Reset()
@@ -145,13 +157,16 @@ func encodeHosts(hosts []fleet.HostResult, first bool) ([]byte, error) {
 			return nil, fmt.Errorf("encode json report: %w", err)
 		}
 		if n == 0 && first {
-			b.WriteString("\n    ")
+			b = append(b, "\n    "...)
 		} else {
-			b.WriteString(",\n    ")
+			b = append(b, ",\n    "...)
 		}
-		b.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		b = append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		if n == 0 {
+			b = slices.Grow(b, len(b)*len(hosts)*9/8) // hosts of a fleet are much alike in size
+		}
 	}
-	return b.Bytes(), nil
+	return b, nil
 }
 
 // encodeJSON encodes v indented by two spaces per level after prefix, HTML characters unescaped,
