@@ -12,10 +12,11 @@ package winsim
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -240,7 +241,7 @@ func (h *Host) Handler(https bool) http.Handler {
 	inner := h.policy[https].Wrap(http.HandlerFunc(h.serveWSMan))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.counts.http.Add(1)
-		w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
+		w.Header()["Server"] = serverHeader
 		if h.cfg.Latency > 0 {
 			t := time.NewTimer(h.cfg.Latency)
 			select {
@@ -340,9 +341,12 @@ func writeEnvelope(w http.ResponseWriter, env []byte) {
 	bufpool.Put(env)
 }
 
-// soapContentTypeValue is the Content-Type header of responses (shared: a header's value slice is
-// replaced, never written into, and its capacity leaves no room for an append to share).
-var soapContentTypeValue = []string{soapContentTyp}
+// Header values of every response, shared: a header's value slice is replaced, never written into,
+// and a capacity equal to its length leaves no room for an append to share.
+var (
+	soapContentTypeValue = []string{soapContentTyp}
+	serverHeader         = []string{"Microsoft-HTTPAPI/2.0"} // HTTP.sys's
+)
 
 func (h *Host) writeFault(w http.ResponseWriter, lang, relatesTo string, f fault) {
 	w.Header().Set("Content-Type", soapContentTyp)
@@ -352,23 +356,28 @@ func (h *Host) writeFault(w http.ResponseWriter, lang, relatesTo string, f fault
 
 // newUUID returns an upper-case random UUID as Windows prints them.
 func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	return string(appendUUID(s[:0]))
+}
+
+// appendUUID appends an upper-case random (version 4) UUID to b. The bytes come from math/rand/v2's
+// generator (ChaCha8, seeded from the OS): identifiers need to be unique and unguessable enough
+// for a simulator, and a read of crypto/rand costs a system call here.
+func appendUUID(b []byte) []byte {
+	var u [16]byte
+	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(u[8:], rand.Uint64())
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
 	// 8-4-4-4-12 upper-case hex digits, as Windows writes them.
 	const digits = "0123456789ABCDEF"
-	var s [36]byte
-	j := 0
-	for i, c := range b {
+	for i, c := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
-			j++
+			b = append(b, '-')
 		}
-		s[j], s[j+1] = digits[c>>4], digits[c&15]
-		j += 2
+		b = append(b, digits[c>>4], digits[c&15])
 	}
-	return string(s[:])
+	return b
 }
 
 // shell is one WinRS shell. Its fields, the commands map included, are guarded by Host.mu; each

@@ -478,8 +478,8 @@ func envelopeHead(b []byte, lang, action, relatesTo string) []byte {
 	b = appendStrings(b, `<s:Envelope xml:lang="`, lang, `" xmlns:s="`, nsSOAP, `" xmlns:a="`, nsAddr,
 		`" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xmlns:w="`, nsWSMan, `" xmlns:rsp="`, nsShell,
 		`" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">`)
-	b = appendStrings(b, `<s:Header><a:Action>`, action, `</a:Action><a:MessageID>uuid:`, newUUID(),
-		`</a:MessageID><a:To>`, anonymousRole, `</a:To>`)
+	b = appendStrings(b, `<s:Header><a:Action>`, action, `</a:Action><a:MessageID>uuid:`)
+	b = appendStrings(appendUUID(b), `</a:MessageID><a:To>`, anonymousRole, `</a:To>`)
 	if relatesTo != "" {
 		b = appendStrings(b, `<a:RelatesTo>`, xmlText(relatesTo), `</a:RelatesTo>`)
 	}

@@ -246,7 +246,7 @@ func (h *handler) find(user, domain string) *account {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
+	w.Header()["Server"] = serverHeader
 	st, _ := r.Context().Value(connKey{}).(*connState)
 	if st == nil {
 		st = &connState{}
@@ -291,18 +291,18 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, st *connState, b
 // unauthorized answers 401 with the listener's schemes and closes the connection.
 func (h *handler) unauthorized(w http.ResponseWriter) {
 	hd := w.Header()
-	hd["WWW-Authenticate"] = []string{"Negotiate"}
+	hd["WWW-Authenticate"] = negotiateHeader
 	if h.p.Basic {
 		hd.Add("WWW-Authenticate", `Basic realm="WSMAN"`)
 	}
 	// unverified: that Windows closes the connection after every non-CHALLENGE 401
 	// (seen after the first anonymous 401 in a real pywinrm trace).
-	hd.Set("Connection", "close")
+	hd["Connection"] = closeHeader
 	h.status(w, http.StatusUnauthorized)
 }
 
 func (h *handler) status(w http.ResponseWriter, code int) {
-	w.Header().Set("Content-Length", "0")
+	w.Header()["Content-Length"] = zeroLengthHeader
 	w.WriteHeader(code)
 }
 
@@ -487,9 +487,16 @@ func innerRequest(r *http.Request, id Identity, body []byte, sealed bool) *http.
 	return r2
 }
 
-// soapContentTypeValue is the Content-Type header value of unsealed requests (shared: a header's
-// slice is replaced, never written into, and its capacity leaves no room for an append to share).
-var soapContentTypeValue = []string{soapContentType}
+// Header values set on many requests and responses are shared: a header's value slice is
+// replaced, never written into, and a capacity equal to its length leaves no room for an append
+// to share.
+var (
+	soapContentTypeValue = []string{soapContentType}
+	negotiateHeader      = []string{"Negotiate"}
+	closeHeader          = []string{"close"}
+	zeroLengthHeader     = []string{"0"}
+	serverHeader         = []string{"Microsoft-HTTPAPI/2.0"} // HTTP.sys's, on every response
+)
 
 // recorder buffers an inner handler's response for sealing, in a pooled buffer (release).
 type recorder struct {

@@ -133,3 +133,29 @@ func TestPooledBuffersConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedHeaderValues: the header values responses share (Server, WWW-Authenticate: Negotiate,
+// Connection: close, Content-Length: 0) stay as they are when a response adds to them: anonymous
+// 401s of a listener with Basic (which appends Basic realm="WSMAN") alternate with ones without.
+func TestSharedHeaderValues(t *testing.T) {
+	plain := basePolicy()
+	basic := basePolicy()
+	basic.Basic, basic.HTTPS = true, true
+	handlers := []http.Handler{plain.Wrap(&responder{}), basic.Wrap(&responder{})}
+	for i := range 6 {
+		withBasic := i%2 == 1
+		rec := httptest.NewRecorder()
+		handlers[i%2].ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/wsman", strings.NewReader(soapBody)))
+		want := "Negotiate"
+		if withBasic {
+			want += `|Basic realm="WSMAN"`
+		}
+		h := rec.Header()
+		if rec.Code != 401 || strings.Join(append(h["WWW-Authenticate"], h["Www-Authenticate"]...), "|") != want || strings.Join(h.Values("Server"), "|") != "Microsoft-HTTPAPI/2.0" ||
+			strings.Join(h.Values("Connection"), "|") != "close" || strings.Join(h.Values("Content-Length"), "|") != "0" {
+			t.Fatalf("response %d (Basic %v): %d %v", i, withBasic, rec.Code, h)
+		}
+		h.Add("Server", "changed") // a caller adding to a response's header changes no other response
+		h.Add("Connection", "changed")
+	}
+}
