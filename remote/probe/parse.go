@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"unicode"
 )
@@ -43,13 +42,6 @@ type wireResult struct {
 	Body    *string `json:"body"`
 	Millis  *int    `json:"ms"`
 }
-
-var (
-	errNameRE = regexp.MustCompile(`^[A-Za-z]{0,64}$`)
-	routeRE   = regexp.MustCompile(`^(direct|proxy \S{1,300}:[0-9]{1,5})$`)
-	// certRE: what the script's -replace '[^ -~]','?' leaves of a certificate name or body line.
-	certRE = regexp.MustCompile(`^[ -~]*$`)
-)
 
 // Limits of strings in the output.
 const (
@@ -247,22 +239,23 @@ func parseResults(items []wireResult, reqURL string, c Config) ([]Result, int, e
 		if *it.Status < 0 || *it.Status > 999 {
 			return nil, 0, fmt.Errorf("%w: route %s: status %d out of range", ErrBadOutput, id, *it.Status)
 		}
-		if !errNameRE.MatchString(*it.Error) {
+		if !isErrName(*it.Error) {
 			return nil, 0, fmt.Errorf("%w: route %s: error %q is not a status name", ErrBadOutput, id, clip([]byte(*it.Error)))
 		}
 		if len(*it.Message) > maxMessage {
 			return nil, 0, fmt.Errorf("%w: route %s: message longer than %d", ErrBadOutput, id, maxMessage)
 		}
-		if !routeRE.MatchString(*it.Route) {
+		if !isRoute(*it.Route) {
 			return nil, 0, fmt.Errorf("%w: route %s: route %q: want \"direct\" or \"proxy host:port\"", ErrBadOutput, id, clip([]byte(*it.Route)))
 		}
-		if len(*it.Subject) > maxCertName || len(*it.Issuer) > maxCertName || !certRE.MatchString(*it.Subject) || !certRE.MatchString(*it.Issuer) {
+		// Printable ASCII: what the script's -replace '[^ -~]','?' leaves of a name or body line.
+		if len(*it.Subject) > maxCertName || len(*it.Issuer) > maxCertName || !printableASCII(*it.Subject) || !printableASCII(*it.Issuer) {
 			return nil, 0, fmt.Errorf("%w: route %s: certificate subject or issuer is not printable ASCII (at most %d)", ErrBadOutput, id, maxCertName)
 		}
 		if !*it.TLS && (*it.Subject != "" || *it.Issuer != "") {
 			return nil, 0, fmt.Errorf("%w: route %s: certificate names without tls", ErrBadOutput, id)
 		}
-		if len(*it.Body) > MaxBody || !certRE.MatchString(*it.Body) {
+		if len(*it.Body) > MaxBody || !printableASCII(*it.Body) {
 			return nil, 0, fmt.Errorf("%w: route %s: body is not printable ASCII of at most %d", ErrBadOutput, id, MaxBody)
 		}
 		if *it.Body != "" && *it.Status != 200 {

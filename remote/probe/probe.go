@@ -51,7 +51,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -194,13 +193,6 @@ type Result struct {
 	SharedWith string
 }
 
-var (
-	idRE    = regexp.MustCompile(`^[A-Z_]+$`)
-	hostRE  = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$`) // WinINet takes underscores
-	thumbRE = regexp.MustCompile(`^[0-9A-F]{40}$`)
-	pathRE  = regexp.MustCompile(`^[A-Za-z]:\\[^'"%` + "`" + `<>|?*]*$`)
-)
-
 // Validate reports whether c can be turned into a script. Errors wrap ErrInvalidConfig and name the
 // offending field.
 func (c Config) Validate() error {
@@ -216,7 +208,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: timeout %v: want a whole number of milliseconds in (0, %v]", ErrInvalidConfig, c.Timeout, MaxTimeout)
 	}
 	if c.SensorConfig != "" {
-		if len(c.SensorConfig) > MaxPath || !pathRE.MatchString(c.SensorConfig) || !printableASCII(c.SensorConfig) {
+		if len(c.SensorConfig) > MaxPath || !isDrivePath(c.SensorConfig) || !printableASCII(c.SensorConfig) {
 			return fmt.Errorf("%w: sensor config path %q: want an absolute drive path (C:\\...) of printable ASCII without quotes, backticks, %% or <>|?*, at most %d characters", ErrInvalidConfig, c.SensorConfig, MaxPath)
 		}
 	}
@@ -225,7 +217,7 @@ func (c Config) Validate() error {
 	}
 	seenRoot := make(map[string]bool, len(c.Roots))
 	for i, r := range c.Roots {
-		if !thumbRE.MatchString(r) {
+		if !isThumbprint(r) {
 			return fmt.Errorf("%w: root %d %q: want a SHA-1 thumbprint of 40 upper-case hex digits", ErrInvalidConfig, i, r)
 		}
 		if seenRoot[r] {
@@ -238,7 +230,7 @@ func (c Config) Validate() error {
 	}
 	seen := make(map[string]bool, len(c.Routes))
 	for i, r := range c.Routes {
-		if !idRE.MatchString(r.ID) || len(r.ID) > 64 {
+		if !isRouteID(r.ID) || len(r.ID) > 64 {
 			return fmt.Errorf("%w: route %d: id %q: want [A-Z_]+ (at most 64)", ErrInvalidConfig, i, r.ID)
 		}
 		if seen[r.ID] {
@@ -311,7 +303,7 @@ func validateHostPort(s string) error {
 		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
 			return errors.New("bad IPv6 address")
 		}
-	case len(host) > 253 || !hostRE.MatchString(strings.TrimSuffix(host, ".")):
+	case len(host) > 253 || !isHostName(strings.TrimSuffix(host, ".")):
 		return errors.New("bad host name")
 	}
 	if port == "" || port[0] == '0' {
