@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/dcproxy/dcproxy/internal/bufpool"
@@ -104,7 +105,7 @@ func (e *requestBuilder) command(shellID, commandLine string) request {
 	b = append(b, `<w:OptionSet><w:Option Name="WINRS_CONSOLEMODE_STDIN">TRUE</w:Option>`+"\n"+
 		`<w:Option Name="WINRS_SKIP_CMD_SHELL">FALSE</w:Option>`+"\n</w:OptionSet>\n</env:Header>\n"+
 		"<env:Body><rsp:CommandLine><rsp:Command>"...)
-	b = appendCDATA(b, commandLine)
+	b = appendCommandLine(b, commandLine)
 	b = append(b, "</rsp:Command>\n</rsp:CommandLine>\n</env:Body>\n</env:Envelope>\n"...)
 	return request{body: b}
 }
@@ -245,6 +246,25 @@ func markup(c byte, attr bool) string {
 // isXMLChar reports whether r is a Char of XML 1.0 (section 2.2) at or above U+0080.
 func isXMLChar(r rune) bool {
 	return r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// lastCommand is the CDATA form of the command line sent last: a fleet run sends the same
+// 5.5 KB line to every host, and escaping it once per host cost more than the rest of the request.
+var lastCommand atomic.Pointer[cdataLine]
+
+type cdataLine struct {
+	line  string
+	cdata []byte
+}
+
+// appendCommandLine appends appendCDATA(commandLine), from lastCommand when it is that line.
+func appendCommandLine(b []byte, commandLine string) []byte {
+	if c := lastCommand.Load(); c != nil && c.line == commandLine {
+		return append(b, c.cdata...)
+	}
+	cdata := appendCDATA(nil, commandLine)
+	lastCommand.Store(&cdataLine{line: commandLine, cdata: cdata})
+	return append(b, cdata...)
 }
 
 // appendCDATA appends s as CDATA (as masterzen sends a command line), split where s holds "]]>",

@@ -167,3 +167,17 @@ func BenchmarkRequestSend(b *testing.B) {
 		}
 	})
 }
+
+// TestCommandLineCacheFollowsTheLine: Command requests for alternating command lines (the cache
+// holds the last one) each carry their own line, as appendCDATA writes it.
+func TestCommandLineCacheFollowsTheLine(t *testing.T) {
+	rb := requestBuilder{url: "http://h:5985/wsman", timeout: "PT16S", locale: "en-US", maxSize: envelopeSize}
+	lines := []string{"echo a ]]> b", "reg query HKU\\S-1-5-19 /v X", "echo a ]]> b", "echo a ]]> b", "", "reg query HKU\\S-1-5-19 /v X"}
+	for i, line := range lines {
+		body := string(rb.command("S1", line).body)
+		want := "<rsp:Command>" + string(appendCDATA(nil, line)) + "</rsp:Command>"
+		if !strings.Contains(body, want) {
+			t.Fatalf("request %d (%q): no %q in %s", i, line, want, body)
+		}
+	}
+}
