@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dcproxy/dcproxy/internal/bufpool"
 )
 
 // command is one running or finished process of a shell. Output is kept in the shell's code page
@@ -90,21 +91,26 @@ func (c *command) stderrWriter() io.Writer {
 	return &streamWriter{c: c, idx: 1, enc: newEncoder(c.codepage)}
 }
 
-// minOutput is the least room a stream's pending output grows by: programs write line by line,
-// and growing from a few bytes would copy the output many times over.
-const minOutput = 1024
+// Pending output lives in buffers from bufpool: programs write line by line, and growing from a
+// few bytes would copy the output many times over. A chunk takes the bytes it carries along: the
+// whole pending slice (with its spare room), or a prefix capped at its length, after which the
+// stream keeps only what follows. The two never overlap, so the Receive that sends a chunk hands
+// its slices back to bufpool (chunk.release) while the stream goes on writing.
 
-// room returns out with room for n more bytes (minOutput at least when it must grow).
-func room(out []byte, n int) []byte {
+// room returns the stream's pending output with room for n more bytes; the caller holds c.mu.
+func (c *command) room(i, n int) []byte {
+	out := c.out[i]
 	if cap(out)-len(out) >= n {
 		return out
 	}
-	return slices.Grow(out, max(n, minOutput))
+	grown := append(bufpool.Get(len(out)+n), out...)
+	bufpool.Put(out) // copied; no chunk shares these bytes
+	return grown
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
 	w.c.mu.Lock()
-	w.c.out[w.idx] = w.enc.appendEncoded(room(w.c.out[w.idx], len(p)), p)
+	w.c.out[w.idx] = w.enc.appendEncoded(w.c.room(w.idx, len(p)), p)
 	w.c.notifyLocked()
 	w.c.mu.Unlock()
 	return len(p), nil
@@ -117,7 +123,7 @@ func (w *streamWriter) WriteString(s string) (int, error) {
 		return w.Write([]byte(s))
 	}
 	w.c.mu.Lock()
-	w.c.out[w.idx] = append(room(w.c.out[w.idx], len(s)), s...)
+	w.c.out[w.idx] = append(w.c.room(w.idx, len(s)), s...)
 	w.c.notifyLocked()
 	w.c.mu.Unlock()
 	return len(s), nil
@@ -125,9 +131,17 @@ func (w *streamWriter) WriteString(s string) (int, error) {
 
 // chunk is what one Receive response carries.
 type chunk struct {
-	data [2][]byte
+	data [2][]byte // the chunk's own bytes (see room)
 	done bool
 	exit int
+}
+
+// release hands the chunk's data back to bufpool; it must not be used afterwards.
+func (ch *chunk) release() {
+	for i := range ch.data {
+		bufpool.Put(ch.data[i])
+		ch.data[i] = nil
+	}
 }
 
 // wait blocks until output is pending or the command ends (then it returns a chunk of at most room
@@ -143,8 +157,13 @@ func (c *command) wait(ctx context.Context, timeout time.Duration, room int) (ch
 			var ch chunk
 			for i := range c.out {
 				n := min(len(c.out[i]), room)
-				ch.data[i] = c.out[i][:n:n]
-				c.out[i] = c.out[i][n:]
+				if n > 0 && n == len(c.out[i]) {
+					// All of it: the chunk takes the buffer; the stream starts a new one.
+					ch.data[i], c.out[i] = c.out[i], nil
+				} else {
+					ch.data[i] = c.out[i][:n:n]
+					c.out[i] = c.out[i][n:]
+				}
 				room -= n
 			}
 			if c.done && len(c.out[0])+len(c.out[1]) == 0 {

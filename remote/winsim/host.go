@@ -633,7 +633,9 @@ func (h *Host) receive(w http.ResponseWriter, r *http.Request, req *request, id 
 	const action = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse"
 	env := bufpool.Get(envelopeRoom + len(action) + len(req.Header.MessageID) + chunk.xmlSize(c.id))
 	env = envelopeHead(env, h.cfg.Locale, action, req.Header.MessageID)
-	writeEnvelope(w, envelopeTail(chunk.appendXML(env, c.id)))
+	env = envelopeTail(chunk.appendXML(env, c.id))
+	chunk.release()
+	writeEnvelope(w, env)
 }
 
 func (h *Host) signal(w http.ResponseWriter, req *request, id auth.Identity) {
