@@ -78,7 +78,7 @@ type Lab struct {
 	httpSrv  *http.Server
 	tlsSrv   *http.Server
 	kerberos *krb.Acceptor // shared by every host; nil without Options.Keytab
-	handlers sync.Map      // local "ip:port" -> http.Handler
+	handlers sync.Map      // local address (addrKey) -> http.Handler
 	mu       sync.Mutex
 	lns      []net.Listener
 	holds    []net.Conn
@@ -87,6 +87,17 @@ type Lab struct {
 }
 
 type ctxKey struct{}
+
+// addrKey is the key of a listener's handler: its address and port, found again from a
+// connection's local address without formatting it.
+func addrKey(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
 
 // Start builds every host of spec and starts listening. On error nothing is left running.
 func Start(spec *Spec, opt Options) (*Lab, error) {
@@ -109,7 +120,7 @@ func Start(spec *Spec, opt Options) (*Lab, error) {
 		http.Error(w, "no host", http.StatusNotFound)
 	}
 	connCtx := func(ctx context.Context, c net.Conn) context.Context {
-		if h, ok := l.handlers.Load(c.LocalAddr().String()); ok {
+		if h, ok := l.handlers.Load(addrKey(c.LocalAddr())); ok {
 			ctx = context.WithValue(ctx, ctxKey{}, h)
 		}
 		return winsim.ConnContext(ctx, c)
@@ -274,7 +285,7 @@ func (l *Lab) startMember(hs HostSpec, addr string, opt Options) (*Member, error
 	if opt.Wrap != nil {
 		handler = opt.Wrap(m, handler)
 	}
-	l.handlers.Store(ln.Addr().String(), handler)
+	l.handlers.Store(addrKey(ln.Addr()), handler)
 	srv := l.httpSrv
 	if m.HTTPS {
 		srv = l.tlsSrv
