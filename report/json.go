@@ -150,7 +150,8 @@ func writeHostsJSON(w io.Writer, hosts []fleet.HostResult) error {
 func encodeHosts(dst []byte, hosts []fleet.HostResult, first bool) ([]byte, error) {
 	var buf bytes.Buffer
 	b := dst[:0]
-	enc := newJSONEncoder(&buf, "    ")
+	enc := json.NewEncoder(&buf) // compact: appendIndented indents
+	enc.SetEscapeHTML(false)
 	for n := range hosts {
 		buf.Reset()
 		if err := enc.Encode(&hosts[n]); err != nil {
@@ -161,7 +162,7 @@ func encodeHosts(dst []byte, hosts []fleet.HostResult, first bool) ([]byte, erro
 		} else {
 			b = append(b, ",\n    "...)
 		}
-		b = append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		b = appendIndented(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), "    ")
 		if n == 0 {
 			b = slices.Grow(b, len(b)*len(hosts)*9/8) // hosts of a fleet are much alike in size
 		}
