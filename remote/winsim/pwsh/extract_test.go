@@ -32,7 +32,7 @@ func TestExtractCache(t *testing.T) {
 	for round := range 3 {
 		for i, s := range scripts {
 			for try := range 2 { // the second from the cache
-				got, err := extract(s)
+				got, err := extract([]byte(s))
 				if err != nil || !reflect.DeepEqual(got, want[i]) {
 					t.Fatalf("round %d script %d try %d: %+v, %v; want %+v", round, i, try, got, err, want[i])
 				}
@@ -41,7 +41,7 @@ func TestExtractCache(t *testing.T) {
 		}
 	}
 	for range 2 {
-		if _, err := extract(scripts[0] + " "); err == nil {
+		if _, err := extract([]byte(scripts[0] + " ")); err == nil {
 			t.Fatal("a script that is not exactly the probe was accepted")
 		}
 	}

@@ -1,11 +1,11 @@
 package pwsh
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/dcproxy/dcproxy/internal/bufpool"
@@ -30,14 +30,16 @@ var extracted struct {
 
 const maxExtracted = 64
 
-// extract is probe.Extract with the cache; each caller gets its own copy of the Config's slices.
-func extract(script string) (probe.Config, error) {
+// extract is probe.Extract of the script text with the cache (a hit copies no text); each caller
+// gets its own copy of the Config's slices.
+func extract(text []byte) (probe.Config, error) {
 	extracted.mu.Lock()
-	c, ok := extracted.m[script]
+	c, ok := extracted.m[string(text)]
 	extracted.mu.Unlock()
 	if ok {
 		return cloneConfig(c), nil
 	}
+	script := string(text)
 	c, err := probe.Extract(script)
 	if err != nil {
 		return c, err
@@ -65,7 +67,7 @@ func cloneConfig(c probe.Config) probe.Config {
 // other than the dcproxy probe fails loudly (the simulator answers only the probe).
 func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 	type read struct {
-		text string
+		text []byte // a bufpool buffer, handed back by the receiver
 		err  error
 	}
 	got := make(chan read, 1)
@@ -74,8 +76,7 @@ func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr
 		// canceled command), so this goroutine does not outlive the command.
 		buf := bufpool.Get(stdinScriptHint + 1)
 		b, err := readall.Append(buf, io.LimitReader(stdin, maxStdinScript+1), stdinScriptHint)
-		got <- read{string(b), err}
-		bufpool.Put(b)
+		got <- read{b, err}
 	}()
 	if !sleep(ctx, h.StartTime) {
 		return cmdexe.ExitCanceled
@@ -86,6 +87,7 @@ func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr
 	case <-ctx.Done():
 		return cmdexe.ExitCanceled
 	}
+	defer bufpool.Put(in.text)
 	if in.err != nil {
 		fmt.Fprintf(stderr, "winsim: powershell.exe: reading stdin failed: %v\r\n", in.err)
 		return ExitNotSimulated
@@ -94,12 +96,12 @@ func (h *Host) runBootstrap(ctx context.Context, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "winsim: powershell.exe: a stdin script over %d bytes is not simulated\r\n", maxStdinScript)
 		return ExitNotSimulated
 	}
-	if strings.TrimSpace(in.text) == "" {
+	if len(bytes.TrimSpace(in.text)) == 0 {
 		return 0
 	}
 	c, err := extract(in.text)
 	if err != nil {
-		fmt.Fprintf(stderr, "winsim: powershell.exe: script from stdin is not simulated (only the dcproxy probe is): %q\r\n", clip(in.text))
+		fmt.Fprintf(stderr, "winsim: powershell.exe: script from stdin is not simulated (only the dcproxy probe is): %q\r\n", clip(string(in.text)))
 		return ExitNotSimulated
 	}
 	return h.runProbe(ctx, c, stdout)
