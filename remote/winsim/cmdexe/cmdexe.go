@@ -144,7 +144,7 @@ func (s *Shell) Run(ctx context.Context, line string, stdin io.Reader, stdout, s
 		return 1
 	}
 	expanded, err := st.expandPercent(line)
-	if err == nil && utf16Len(expanded) > maxLine {
+	if err == nil && expanded != line && utf16Len(expanded) > maxLine { // an unchanged line was measured above
 		_, _ = io.WriteString(stderr, m.tooLong)
 		return 1
 	}
@@ -204,8 +204,13 @@ func (s *Shell) stripSlashCQuotes(line string, st *runState) string {
 }
 
 func utf16Len(s string) int {
-	// ASCII, the common case, is one unit per byte.
+	// ASCII, the common case, is one unit per byte: 8 bytes are checked at a time.
 	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if (s[i]|s[i+1]|s[i+2]|s[i+3]|s[i+4]|s[i+5]|s[i+6]|s[i+7])&0x80 != 0 {
+			break
+		}
+	}
 	for i < len(s) && s[i] < utf8.RuneSelf {
 		i++
 	}

@@ -3,6 +3,7 @@ package cmdexe
 import (
 	"strings"
 	"testing"
+	"unicode/utf16"
 )
 
 // auditLikeLine is shaped like dcproxy's audit batch: 26 queries, each
@@ -24,6 +25,20 @@ func BenchmarkParseAuditLine(b *testing.B) {
 	for b.Loop() {
 		if _, err := parseLine(line, `C:\Users\admin`, true, progs); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestUTF16Len: utf16Len counts UTF-16 code units, as utf16.Encode would give them, for ASCII
+// runs of every length around its 8-byte steps, non-ASCII at every position and invalid UTF-8.
+func TestUTF16Len(t *testing.T) {
+	ref := func(s string) int { return len(utf16.Encode([]rune(s))) }
+	for n := range 40 {
+		base := strings.Repeat("a", n)
+		for _, s := range []string{base, base + "é", "é" + base, base + "𝄞" + base, base + "\xff" + base, base + "\xe2\x82" + base} {
+			if got, want := utf16Len(s), ref(s); got != want {
+				t.Fatalf("utf16Len(%q) = %d, want %d", s, got, want)
+			}
 		}
 	}
 }
