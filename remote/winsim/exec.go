@@ -30,6 +30,7 @@ func (h *Host) Exec(ctx context.Context, user, line string, codepage int) (stdou
 		}
 		stdout = append(stdout, ch.data[0]...)
 		stderr = append(stderr, ch.data[1]...)
+		ch.release() // copied
 		if ch.done {
 			return stdout, stderr, ch.exit, nil
 		}
