@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unique"
 )
 
 // Schema is the version tag of the JSON report. Bump it on any incompatible change of Report.
@@ -337,62 +336,53 @@ type Probe struct {
 }
 
 // dropHostState forgets the bytes read from the host (state, and the bytes behind each Settings),
-// which only fix and restore plans need (Options.DropHostState), shares the result's text with
-// equal text of other hosts' results (unique.Make: in a fleet most hosts report the same proxies,
-// raw values, messages and certificate names) and drops the spare capacity of its checks (they
-// were appended group by group). A result is kept until the report is written: at 10,000 hosts
-// results are most of the audit's live heap, which the collector would mark again and again
-// under the fleet commands' memory limit (BENCHMARKS.md).
+// which only fix and restore plans need (Options.DropHostState), replaces each Settings and Probe
+// by the copy of its value shared with other hosts' results (share.go), shares its text with
+// equal text of other results (unique.Make: in a fleet most hosts report the same messages and
+// decisions) and drops the spare capacity of its checks (they were appended group by group). A
+// result is kept until the report is written: at 10,000 hosts results are most of the audit's
+// live heap, which the collector would mark again and again under the fleet commands' memory
+// limit (BENCHMARKS.md).
 func (h *HostResult) dropHostState() {
 	h.state = nil
 	h.Checks = slices.Clip(slices.Clone(h.Checks))
 	for i := range h.Checks {
 		c := &h.Checks[i]
-		in(&c.Message)
-		compactDetail(c.Expected)
-		compactDetail(c.Actual)
+		c.Message = in(c.Message)
+		c.Expected = sharedDetail(c.Expected)
+		c.Actual = sharedDetail(c.Actual)
 	}
-	for _, s := range h.SavedLegacy {
-		compactDetail(s)
+	if h.SavedLegacy != nil {
+		saved := make(map[string]*Settings, len(h.SavedLegacy))
+		for acct, s := range h.SavedLegacy {
+			saved[acct] = s
+			if s != nil {
+				saved[acct] = sharedSettingsOf(s)
+			}
+		}
+		h.SavedLegacy = saved
 	}
 	if r := h.Route; r != nil {
-		in(&r.Proxy)
-		in(&r.Decision)
-		in(&r.Instead)
-		in(&r.URL)
+		r.Proxy, r.Decision, r.Instead, r.URL = in(r.Proxy), in(r.Decision), in(r.Instead), in(r.URL)
 	}
 	if e := h.Error; e != nil {
-		in(&e.Message)
+		e.Message = in(e.Message)
 	}
 }
 
-// compactDetail drops the host's bytes behind a check's Settings and interns the text of a
-// Settings or Probe.
-func compactDetail(v any) {
+// sharedDetail returns the shared copy of a check's Settings or Probe; other values as they are.
+func sharedDetail(v any) any {
 	switch d := v.(type) {
 	case *Settings:
-		if d == nil {
-			return
-		}
-		d.bytes, d.read = nil, false
-		for _, f := range []*string{&d.Source, &d.Mode, &d.Proxy, &d.Bypass, &d.AutoConfigURL, &d.Raw, &d.DecodeError} {
-			in(f)
+		if d != nil {
+			return sharedSettingsOf(d)
 		}
 	case *Probe:
-		if d == nil {
-			return
-		}
-		for _, f := range []*string{&d.URL, &d.Route, &d.Error, &d.Subject, &d.Issuer} {
-			in(f)
+		if d != nil {
+			return sharedProbeOf(d)
 		}
 	}
-}
-
-// in replaces *s by the canonical copy of its text.
-func in(s *string) {
-	if *s != "" {
-		*s = unique.Make(*s).Value()
-	}
+	return v
 }
 
 // Sensor is the Defender for Identity sensor found on a host.

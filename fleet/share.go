@@ -1,0 +1,147 @@
+package fleet
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"unique"
+	"weak"
+)
+
+// Kept results share their details: most hosts of a fleet report the same registry values, the
+// same expected probe and much the same probe results, and a result is kept until the report is
+// written. Under the fleet commands' memory limit the collector marks the kept results again and
+// again (BENCHMARKS.md: every 25 MB of live heap at 10,000 hosts costs about 1.4 s of CPU), so
+// dropHostState replaces each Settings and Probe by the one shared copy of its value.
+//
+// A shared copy is never modified (the report only reads it; drift marks checks, not their
+// details) and is built fresh from the value, so a host's own object, which other parts of the
+// run may still hold, is never written either. The table holds its copies weakly: once no result
+// refers to a copy, the collector frees it and its entry goes.
+
+var (
+	sharedSettings = shareTable[settingsKey, Settings]{m: map[settingsKey]weak.Pointer[Settings]{}}
+	sharedProbes   = shareTable[probeKey, Probe]{m: map[probeKey]weak.Pointer[Probe]{}}
+)
+
+// shareTable maps a value's key to its shared copy.
+type shareTable[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]weak.Pointer[V]
+}
+
+// get returns the shared copy for k, made by build(k) when there is none (or it was collected).
+func (t *shareTable[K, V]) get(k K, build func(K) *V) *V {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w, ok := t.m[k]; ok {
+		if p := w.Value(); p != nil {
+			return p
+		}
+	}
+	p := build(k)
+	w := weak.Make(p)
+	t.m[k] = w
+	runtime.AddCleanup(p, func(k K) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.m[k] == w {
+			delete(t.m, k)
+		}
+	}, k)
+	return p
+}
+
+// size is the number of entries (tests).
+func (t *shareTable[K, V]) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// settingsKey is a Settings' reported value: every exported field (TestShareKeysCoverFields).
+type settingsKey struct {
+	Present                                    bool
+	Source, Mode, Proxy, Bypass, AutoConfigURL string
+	AutoDetect                                 bool
+	Flags, Counter, Version                    uint32
+	Raw, DecodeError, RegCompare               string
+}
+
+// sharedSettingsOf returns the shared copy of s's reported value (without the host's bytes).
+func sharedSettingsOf(s *Settings) *Settings {
+	k := settingsKey{Present: s.Present, Source: in(s.Source), Mode: in(s.Mode), Proxy: in(s.Proxy), Bypass: in(s.Bypass),
+		AutoConfigURL: in(s.AutoConfigURL), AutoDetect: s.AutoDetect, Flags: s.Flags, Counter: s.Counter, Version: s.Version,
+		Raw: in(s.Raw), DecodeError: in(s.DecodeError), RegCompare: in(s.RegCompare)}
+	return sharedSettings.get(k, func(k settingsKey) *Settings {
+		return &Settings{Present: k.Present, Source: k.Source, Mode: k.Mode, Proxy: k.Proxy, Bypass: k.Bypass,
+			AutoConfigURL: k.AutoConfigURL, AutoDetect: k.AutoDetect, Flags: k.Flags, Counter: k.Counter,
+			Version: k.Version, Raw: k.Raw, DecodeError: k.DecodeError, RegCompare: k.RegCompare}
+	})
+}
+
+// probeKey is a Probe's value: every exported field (TestShareKeysCoverFields), the lists joined
+// and TLS as 0 (unset), 1 (false) or 2 (true).
+type probeKey struct {
+	URL, Route      string
+	Status          int
+	Accepted        string // decimal, comma-separated
+	Error           string
+	Millis          int
+	TLS             int8
+	Subject, Issuer string
+	ExpectedIssuers string // NUL-separated
+	issuers         int    // the list's length: [""] joins to "" as no list does
+}
+
+// sharedProbeOf returns the shared copy of p's value.
+func sharedProbeOf(p *Probe) *Probe {
+	k := probeKey{URL: in(p.URL), Route: in(p.Route), Status: p.Status, Error: in(p.Error), Millis: p.Millis,
+		Subject: in(p.Subject), Issuer: in(p.Issuer), issuers: len(p.ExpectedIssuers)}
+	if len(p.Accepted) > 0 {
+		var b []byte
+		for i, a := range p.Accepted {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(a), 10)
+		}
+		k.Accepted = unique.Make(string(b)).Value()
+	}
+	if len(p.ExpectedIssuers) > 0 {
+		k.ExpectedIssuers = in(strings.Join(p.ExpectedIssuers, "\x00"))
+	}
+	if p.TLS != nil {
+		k.TLS = 1
+		if *p.TLS {
+			k.TLS = 2
+		}
+	}
+	accepted, issuers := p.Accepted, p.ExpectedIssuers
+	return sharedProbes.get(k, func(k probeKey) *Probe {
+		s := &Probe{URL: k.URL, Route: k.Route, Status: k.Status, Error: k.Error, Millis: k.Millis,
+			Subject: k.Subject, Issuer: k.Issuer, Accepted: clone(accepted), ExpectedIssuers: clone(issuers)}
+		if k.TLS != 0 {
+			tls := k.TLS == 2
+			s.TLS = &tls
+		}
+		return s
+	})
+}
+
+// clone copies a list; nil and empty stay as they are (encoding/json omits both).
+func clone[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
+}
+
+// in returns the canonical copy of s's text (unique.Make), "" as is.
+func in(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}

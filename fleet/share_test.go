@@ -1,0 +1,121 @@
+package fleet
+
+import (
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestShareKeysCoverFields: the share keys carry every exported field of Settings and Probe, so
+// two values that differ in any reported field never share a copy.
+func TestShareKeysCoverFields(t *testing.T) {
+	for _, tc := range []struct{ value, key reflect.Type }{
+		{reflect.TypeFor[Settings](), reflect.TypeFor[settingsKey]()},
+		{reflect.TypeFor[Probe](), reflect.TypeFor[probeKey]()},
+	} {
+		for f := range tc.value.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			if _, ok := tc.key.FieldByName(f.Name); !ok {
+				t.Errorf("%s.%s is not in %s", tc.value.Name(), f.Name, tc.key.Name())
+			}
+		}
+	}
+}
+
+// TestSharedDetailsEqualAndUntouched: equal Settings and Probes of two hosts end up as one copy
+// equal to them (without the host's bytes); any field that differs gives another copy; and the
+// hosts' own objects are left as they were (other parts of a run may still hold them).
+func TestSharedDetailsEqualAndUntouched(t *testing.T) {
+	c := strings.Clone
+	yes, no := true, false
+	mkSet := func() *Settings {
+		return &Settings{Present: true, Source: c(`HKU\S-1-5-18\Software`), Mode: c("proxy"), Proxy: c("proxy.lab.test:8080"),
+			Bypass: c("<local>"), Flags: 3, Counter: 7, Version: 1, Raw: c("4600000018000000"), RegCompare: c("identical"),
+			bytes: []byte{0x46}, read: true}
+	}
+	mkProbe := func() *Probe {
+		return &Probe{URL: c("https://x.atp.azure.com/tri/sensor/api/ping"), Route: c("proxy proxy.lab.test:8080"), Status: 200,
+			Accepted: []int{200, 503}, Millis: 512, TLS: &yes, Subject: c("CN=x"), Issuer: c("CN=Microsoft"), ExpectedIssuers: []string{"Microsoft"}}
+	}
+	s1, s2 := mkSet(), mkSet()
+	p1, p2 := mkProbe(), mkProbe()
+	a, b := sharedSettingsOf(s1), sharedSettingsOf(s2)
+	if a != b {
+		t.Fatal("equal Settings got two copies")
+	}
+	want := *mkSet()
+	want.bytes, want.read = nil, false
+	if !reflect.DeepEqual(*a, want) {
+		t.Errorf("shared Settings %+v, want %+v", *a, want)
+	}
+	if a == s1 || s1.bytes == nil || !s1.read {
+		t.Error("the host's own Settings was shared or changed")
+	}
+	pa, pb := sharedProbeOf(p1), sharedProbeOf(p2)
+	if pa != pb || pa == p1 || !reflect.DeepEqual(*pa, *mkProbe()) {
+		t.Errorf("probes: shared %v, copy %+v", pa == pb, *pa)
+	}
+	p1.Accepted[0] = 201
+	if pa.Accepted[0] != 200 {
+		t.Error("the shared copy aliases a host's list")
+	}
+	p1.Accepted[0] = 200
+
+	// Every field that differs gives another copy.
+	for name, mut := range map[string]func(*Settings){
+		"present": func(s *Settings) { s.Present = false }, "source": func(s *Settings) { s.Source = "x" },
+		"mode": func(s *Settings) { s.Mode = "direct" }, "proxy": func(s *Settings) { s.Proxy = "p:1" },
+		"bypass": func(s *Settings) { s.Bypass = "" }, "pac": func(s *Settings) { s.AutoConfigURL = "http://w/p.pac" },
+		"autodetect": func(s *Settings) { s.AutoDetect = true }, "flags": func(s *Settings) { s.Flags = 9 },
+		"counter": func(s *Settings) { s.Counter = 8 }, "version": func(s *Settings) { s.Version = 2 },
+		"raw": func(s *Settings) { s.Raw = "00" }, "decode": func(s *Settings) { s.DecodeError = "short" },
+		"regcompare": func(s *Settings) { s.RegCompare = "different" },
+	} {
+		s := mkSet()
+		mut(s)
+		if sharedSettingsOf(s) == a {
+			t.Errorf("Settings differing in %s share the copy", name)
+		}
+	}
+	for name, mut := range map[string]func(*Probe){
+		"url": func(p *Probe) { p.URL = "https://y" }, "route": func(p *Probe) { p.Route = "direct" },
+		"status": func(p *Probe) { p.Status = 503 }, "accepted": func(p *Probe) { p.Accepted = []int{200} },
+		"accepted order": func(p *Probe) { p.Accepted = []int{503, 200} }, "error": func(p *Probe) { p.Error = "Timeout" },
+		"ms": func(p *Probe) { p.Millis = 513 }, "tls false": func(p *Probe) { p.TLS = &no }, "tls unset": func(p *Probe) { p.TLS = nil },
+		"subject": func(p *Probe) { p.Subject = "CN=y" }, "issuer": func(p *Probe) { p.Issuer = "CN=z" },
+		"issuers": func(p *Probe) { p.ExpectedIssuers = []string{"DigiCert"} },
+		"issuers empty string": func(p *Probe) { p.ExpectedIssuers = []string{""} },
+		"issuers none": func(p *Probe) { p.ExpectedIssuers = nil },
+	} {
+		p := mkProbe()
+		mut(p)
+		if sharedProbeOf(p) == pa {
+			t.Errorf("Probes differing in %s share the copy", name)
+		}
+	}
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(pa)
+}
+
+// TestShareTableForgetsCollectedCopies: once no result refers to a shared copy, the collector frees
+// it and its entry leaves the table (the table does not grow run after run).
+func TestShareTableForgetsCollectedCopies(t *testing.T) {
+	before := sharedSettings.size()
+	for i := range 100 {
+		sharedSettingsOf(&Settings{Present: true, Raw: strings.Repeat("ab", i+1) + "forget-me"})
+	}
+	if sharedSettings.size() < before+100 {
+		t.Fatalf("table has %d entries, want at least %d", sharedSettings.size(), before+100)
+	}
+	// Cleanups run in the background after a collection: collect until they have (bounded).
+	for i := 0; i < 50 && sharedSettings.size() > before; i++ {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	if n := sharedSettings.size(); n > before {
+		t.Errorf("%d entries left after the copies became garbage, want %d", n, before)
+	}
+}
