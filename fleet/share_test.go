@@ -86,9 +86,9 @@ func TestSharedDetailsEqualAndUntouched(t *testing.T) {
 		"accepted order": func(p *Probe) { p.Accepted = []int{503, 200} }, "error": func(p *Probe) { p.Error = "Timeout" },
 		"ms": func(p *Probe) { p.Millis = 513 }, "tls false": func(p *Probe) { p.TLS = &no }, "tls unset": func(p *Probe) { p.TLS = nil },
 		"subject": func(p *Probe) { p.Subject = "CN=y" }, "issuer": func(p *Probe) { p.Issuer = "CN=z" },
-		"issuers": func(p *Probe) { p.ExpectedIssuers = []string{"DigiCert"} },
+		"issuers":              func(p *Probe) { p.ExpectedIssuers = []string{"DigiCert"} },
 		"issuers empty string": func(p *Probe) { p.ExpectedIssuers = []string{""} },
-		"issuers none": func(p *Probe) { p.ExpectedIssuers = nil },
+		"issuers none":         func(p *Probe) { p.ExpectedIssuers = nil },
 	} {
 		p := mkProbe()
 		mut(p)
