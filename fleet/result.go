@@ -336,8 +336,8 @@ type Probe struct {
 }
 
 // dropHostState forgets the bytes read from the host (state, and the bytes behind each Settings),
-// which only fix and restore plans need (Options.DropHostState), replaces each Settings and Probe
-// by the copy of its value shared with other hosts' results (share.go), shares its text with
+// which only fix and restore plans need (Options.DropHostState), replaces each Settings, Probe,
+// Sensor and Route by the copy of its value shared with other hosts' results (share.go), shares its text with
 // equal text of other results (unique.Make: in a fleet most hosts report the same messages and
 // decisions) and drops the spare capacity of its checks (they were appended group by group). A
 // result is kept until the report is written: at 10,000 hosts results are most of the audit's
@@ -362,15 +362,19 @@ func (h *HostResult) dropHostState() {
 		}
 		h.SavedLegacy = saved
 	}
-	if r := h.Route; r != nil {
-		r.Proxy, r.Decision, r.Instead, r.URL = in(r.Proxy), in(r.Decision), in(r.Instead), in(r.URL)
+	if h.Route != nil {
+		h.Route = sharedRouteOf(h.Route)
+	}
+	if h.Sensor != nil {
+		h.Sensor = sharedSensorOf(h.Sensor) // the same copy as the sensor check's (sharedDetail)
 	}
 	if e := h.Error; e != nil {
 		e.Message = in(e.Message)
 	}
 }
 
-// sharedDetail returns the shared copy of a check's Settings or Probe; other values as they are.
+// sharedDetail returns the shared copy of a check's Settings, Probe or Sensor; other values as
+// they are.
 func sharedDetail(v any) any {
 	switch d := v.(type) {
 	case *Settings:
@@ -380,6 +384,10 @@ func sharedDetail(v any) any {
 	case *Probe:
 		if d != nil {
 			return sharedProbeOf(d)
+		}
+	case *Sensor:
+		if d != nil {
+			return sharedSensorOf(d)
 		}
 	}
 	return v

@@ -145,3 +145,67 @@ func in(s string) string {
 	}
 	return unique.Make(s).Value()
 }
+
+var (
+	sharedSensors = shareTable[sensorKey, Sensor]{m: map[sensorKey]weak.Pointer[Sensor]{}}
+	sharedRoutes  = shareTable[Route, Route]{m: map[Route]weak.Pointer[Route]{}}
+)
+
+// sensorKey is a Sensor's value: every exported field (TestShareKeysCoverFields), the services and
+// configuration by value (has* says whether there is one) and the leftovers joined.
+type sensorKey struct {
+	Kind, Version    string
+	Service, Updater Service
+	hasSvc, hasUpd   bool
+	MDEOnboarded     bool
+	Config           SensorConfig
+	hasConfig        bool
+	Leftovers        string // NUL-separated
+	leftovers        int    // the list's length
+}
+
+// sharedSensorOf returns the shared copy of s's value.
+func sharedSensorOf(s *Sensor) *Sensor {
+	k := sensorKey{Kind: in(s.Kind), Version: in(s.Version), MDEOnboarded: s.MDEOnboarded, leftovers: len(s.Leftovers)}
+	if s.Service != nil {
+		k.Service, k.hasSvc = internService(*s.Service), true
+	}
+	if s.Updater != nil {
+		k.Updater, k.hasUpd = internService(*s.Updater), true
+	}
+	if c := s.Config; c != nil {
+		k.Config, k.hasConfig = SensorConfig{Path: in(c.Path), Found: c.Found, Error: in(c.Error), ProxyURL: in(c.ProxyURL),
+			ProxyUser: in(c.ProxyUser), Credentials: c.Credentials, Endpoint: in(c.Endpoint)}, true
+	}
+	if len(s.Leftovers) > 0 {
+		k.Leftovers = in(strings.Join(s.Leftovers, "\x00"))
+	}
+	leftovers := s.Leftovers
+	return sharedSensors.get(k, func(k sensorKey) *Sensor {
+		c := &Sensor{Kind: k.Kind, Version: k.Version, MDEOnboarded: k.MDEOnboarded, Leftovers: clone(leftovers)}
+		if k.hasSvc {
+			svc := k.Service
+			c.Service = &svc
+		}
+		if k.hasUpd {
+			upd := k.Updater
+			c.Updater = &upd
+		}
+		if k.hasConfig {
+			cfg := k.Config
+			c.Config = &cfg
+		}
+		return c
+	})
+}
+
+func internService(s Service) Service {
+	return Service{Name: in(s.Name), ImagePath: in(s.ImagePath), Account: in(s.Account), Start: in(s.Start)}
+}
+
+// sharedRouteOf returns the shared copy of r's value (a Route is its own key).
+func sharedRouteOf(r *Route) *Route {
+	k := Route{Source: in(r.Source), Proxy: in(r.Proxy), Decision: in(r.Decision), Unverified: r.Unverified,
+		Instead: in(r.Instead), URL: in(r.URL)}
+	return sharedRoutes.get(k, func(k Route) *Route { return &k })
+}

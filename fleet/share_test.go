@@ -13,6 +13,9 @@ func TestShareKeysCoverFields(t *testing.T) {
 	for _, tc := range []struct{ value, key reflect.Type }{
 		{reflect.TypeFor[Settings](), reflect.TypeFor[settingsKey]()},
 		{reflect.TypeFor[Probe](), reflect.TypeFor[probeKey]()},
+		{reflect.TypeFor[Sensor](), reflect.TypeFor[sensorKey]()},
+		{reflect.TypeFor[SensorConfig](), reflect.TypeFor[SensorConfig]()},
+		{reflect.TypeFor[Service](), reflect.TypeFor[Service]()},
 	} {
 		for f := range tc.value.Fields() {
 			if !f.IsExported() {
@@ -117,5 +120,45 @@ func TestShareTableForgetsCollectedCopies(t *testing.T) {
 	}
 	if n := sharedSettings.size(); n > before {
 		t.Errorf("%d entries left after the copies became garbage, want %d", n, before)
+	}
+}
+
+// TestSharedSensorAndRoute: equal Sensors (with services, configuration and leftovers) and Routes
+// of two hosts share one copy equal to them; a different leftover, service start, configuration or
+// decision gives another; the copy holds no list of a host's.
+func TestSharedSensorAndRoute(t *testing.T) {
+	mk := func() *Sensor {
+		return &Sensor{Kind: SensorMigrated, Version: "2.250", MDEOnboarded: true,
+			Service:   &Service{Name: "AATPSensor", ImagePath: `"C:\x\Microsoft.Tri.Sensor.exe"`, Account: `NT AUTHORITY\LocalService`, Start: "disabled"},
+			Updater:   &Service{Name: "AATPSensorUpdater", Start: "disabled"},
+			Config:    &SensorConfig{Path: `C:\x\SensorConfiguration.json`, Found: true, ProxyURL: "http://p:8080", Endpoint: "x.atp.azure.com"},
+			Leftovers: []string{"v2 service AATPSensor (disabled)", "stale SensorConfiguration.json proxy http://p:8080"}}
+	}
+	a, b := sharedSensorOf(mk()), sharedSensorOf(mk())
+	if a != b || !reflect.DeepEqual(*a, *mk()) {
+		t.Fatalf("sensors: shared %v, copy %+v", a == b, *a)
+	}
+	for name, mut := range map[string]func(*Sensor){
+		"leftover":  func(s *Sensor) { s.Leftovers = s.Leftovers[:1] },
+		"start":     func(s *Sensor) { s.Service.Start = "auto" },
+		"no svc":    func(s *Sensor) { s.Updater = nil },
+		"config":    func(s *Sensor) { s.Config.Credentials = true },
+		"no config": func(s *Sensor) { s.Config = nil },
+		"kind":      func(s *Sensor) { s.Kind = SensorV3 },
+	} {
+		s := mk()
+		mut(s)
+		if sharedSensorOf(s) == a {
+			t.Errorf("Sensors differing in %s share the copy", name)
+		}
+	}
+	r1 := &Route{Source: RouteWinINet, Decision: "v2 without a JSON proxy", URL: "https://x"}
+	r2 := *r1
+	if sharedRouteOf(r1) != sharedRouteOf(&r2) || sharedRouteOf(r1) == r1 {
+		t.Error("equal routes do not share one fresh copy")
+	}
+	r2.Unverified = true
+	if sharedRouteOf(r1) == sharedRouteOf(&r2) {
+		t.Error("routes differing in Unverified share the copy")
 	}
 }
