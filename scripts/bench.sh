@@ -38,6 +38,10 @@ HTTP_PORT=${HTTP_PORT:-5985}
 HTTPS_PORT=${HTTPS_PORT:-5986}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEER_SCRIPT=${PEER_SCRIPT:-$ROOT/../shared/bench/peer_pywinrm.py}
+if [[ ,$RUNS, == *,peer,* ]] && [ "${PEER:-1}" = 1 ] && [ ! -f "$PEER_SCRIPT" ]; then
+  echo "bench: peer script $PEER_SCRIPT not found (set PEER_SCRIPT, or PEER=0 to skip the peer)" >&2
+  exit 2
+fi
 OUT=${OUT:-$(mktemp -d /tmp/dcproxy-bench.XXXXXX)}
 mkdir -p "$OUT"
 BIN=$OUT/dcproxy
