@@ -4,7 +4,6 @@ package readall
 
 import (
 	"io"
-	"slices"
 )
 
 // maxHint bounds the capacity a size hint reserves up front: a client can declare any
@@ -26,7 +25,10 @@ func Append(b []byte, r io.Reader, sizeHint int64) ([]byte, error) {
 	if sizeHint >= 0 && sizeHint < maxHint {
 		n = int(sizeHint) + 1 // one byte more, to see EOF without growing
 	}
-	b = slices.Grow(b, n)
+	if cap(b)-len(b) < n {
+		// One allocation (slices.Grow makes two under the race detector).
+		b = append(make([]byte, 0, len(b)+n), b...)
+	}
 	for {
 		m, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+m]
