@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
+
 	"github.com/dcproxy/dcproxy/internal/xmlscan"
 	"github.com/dcproxy/dcproxy/remote"
 )
@@ -88,6 +90,14 @@ func (f *wsFault) accessDenied() bool {
 // UTF-8 (utf8Reply converts a UTF-16 reply and drops its declaration); a declaration of any other
 // encoding is refused.
 func parseReply(ctx context.Context, data []byte) (*wsReply, error) {
+	return parseReplyAppend(ctx, data, nil, nil)
+}
+
+// parseReplyAppend is parseReply decoding the streams onto stdout and stderr: the reply's Stdout
+// and Stderr are those slices with the reply's output appended (a Receive appends to the output
+// so far without another copy). After an error the slices' bytes up to their lengths are as they
+// were.
+func parseReplyAppend(ctx context.Context, data, stdout, stderr []byte) (*wsReply, error) {
 	if len(data) > maxReplySize {
 		return nil, fmt.Errorf("%w: %w", remote.ErrProtocol, errReplyTooLarge)
 	}
@@ -97,7 +107,8 @@ func parseReply(ctx context.Context, data []byte) (*wsReply, error) {
 	s := scanners.Get().(*xmlscan.Scanner)
 	defer scanners.Put(s)
 	s.Reset(data)
-	p := replyParser{rep: &wsReply{}, s: s}
+	p := replyParser{rep: &wsReply{Stdout: stdout, Stderr: stderr}, s: s}
+	defer func() { bufpool.Put(p.b64) }()
 	for n := 0; ; n++ {
 		if n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -303,6 +314,9 @@ func (p *replyParser) start(name elem) {
 			p.stream = &p.rep.Stdout
 		case "stderr":
 			p.stream = &p.rep.Stderr
+		}
+		if p.b64 == nil {
+			p.b64 = bufpool.Get(0) // the base64 text of the streams, handed back after the parse
 		}
 		p.b64 = p.b64[:0]
 		p.streamDepth = len(p.stack)

@@ -239,3 +239,31 @@ func BenchmarkParseDeep(b *testing.B) {
 		}
 	}
 }
+
+// TestParseReplyAppendKeepsOutputSoFar: the streams are decoded onto the output so far (with room
+// to spare or none), giving what parseReply decodes after it; a reply that fails to parse leaves
+// the output so far as it was.
+func TestParseReplyAppendKeepsOutputSoFar(t *testing.T) {
+	alone, err := parseReply(context.Background(), []byte(receiveReply()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, room := range []int{0, 100, 1 << 16} {
+		so := append(make([]byte, 0, 6+room), "before"...)
+		se := append(make([]byte, 0, 3+room), "err"...)
+		rep, err := parseReplyAppend(context.Background(), []byte(receiveReply()), so, se)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rep.Stdout) != "before"+string(alone.Stdout) || string(rep.Stderr) != "err"+string(alone.Stderr) {
+			t.Fatalf("room %d: stdout %.30q..., stderr %q", room, rep.Stdout, rep.Stderr)
+		}
+		broken := strings.Replace(receiveReply(), "</rsp:ReceiveResponse>", "</rsp:Other>", 1)
+		if _, err := parseReplyAppend(context.Background(), []byte(broken), so, se); err == nil {
+			t.Fatal("a broken reply parsed")
+		}
+		if string(so) != "before" || string(se) != "err" {
+			t.Fatalf("room %d: output so far changed to %q, %q", room, so, se)
+		}
+	}
+}

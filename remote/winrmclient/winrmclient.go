@@ -234,12 +234,18 @@ var errClosed = errors.New("runner is closed")
 // faults come back as the transport reports them (an *HTTPError for a fault); a reply that does not
 // parse wraps remote.ErrProtocol.
 func (r *runner) exchange(ctx context.Context, req request) (*wsReply, error) {
+	return r.exchangeAppend(ctx, req, nil, nil)
+}
+
+// exchangeAppend is exchange decoding the reply's streams onto stdout and stderr
+// (parseReplyAppend).
+func (r *runner) exchangeAppend(ctx context.Context, req request, stdout, stderr []byte) (*wsReply, error) {
 	raw, buf, err := r.tr.post(req)
 	defer bufpool.Put(buf) // the parsed reply keeps no part of raw
 	if err != nil {
 		return nil, err
 	}
-	return parseReply(ctx, raw)
+	return parseReplyAppend(ctx, raw, stdout, stderr)
 }
 
 // createShell sends Create; a reply without a ShellId is a protocol error, not a shell named "".
@@ -322,7 +328,7 @@ func (r *runner) receive(ctx context.Context, cmdID string, out *remote.Output) 
 		r.signal(cmdID)
 		return false, ctxError(r.target, "run", ctx.Err())
 	}
-	rep, err := r.exchange(ctx, r.req.receive(r.shellID, cmdID))
+	rep, err := r.exchangeAppend(ctx, r.req.receive(r.shellID, cmdID), out.Stdout, out.Stderr)
 	if err != nil {
 		if ctx.Err() == nil && isOperationTimeout(err) {
 			return false, nil // no output within w:OperationTimeout: poll again
@@ -330,8 +336,7 @@ func (r *runner) receive(ctx context.Context, cmdID string, out *remote.Output) 
 		r.signal(cmdID)
 		return false, r.wrap(ctx, "receive", err)
 	}
-	out.Stdout = append(out.Stdout, rep.Stdout...)
-	out.Stderr = append(out.Stderr, rep.Stderr...)
+	out.Stdout, out.Stderr = rep.Stdout, rep.Stderr
 	if len(out.Stdout)+len(out.Stderr) > maxOutput {
 		r.signal(cmdID)
 		return false, r.wrap(ctx, "receive", fmt.Errorf("%w: command output exceeds %d bytes", remote.ErrProtocol, maxOutput))
