@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/dcproxy/dcproxy/internal/bufpool"
+
 	"github.com/dcproxy/dcproxy/remote"
 	"github.com/dcproxy/dcproxy/remote/probe"
 	"github.com/dcproxy/dcproxy/remote/reg"
@@ -28,6 +30,9 @@ import (
 // order, so stderr splits exactly between the batch and PowerShell (WinRS may deliver the two
 // streams in different Receives: ready waits for both). ok is false (and nothing was sent) when the
 // combined line cannot be built: the caller then uses the two commands.
+// stdinScriptSize is room for a probe script (about 5 KB; a larger one grows its buffer).
+const stdinScriptSize = 8 << 10
+
 func auditCombined(ctx context.Context, ri remote.Interactive, base HostResult, opt Options) (HostResult, bool) {
 	b, err := hostBatch()
 	if err != nil || b.combinedErr != nil {
@@ -62,6 +67,7 @@ func auditCombined(ctx context.Context, ri remote.Interactive, base HostResult, 
 		}
 		return nil
 	}
+	var script []byte // the probe script sent, in a pooled buffer
 	stdin := func(o remote.Output) ([]byte, error) {
 		if err := prepare(o.Stdout); err != nil {
 			readErr = err
@@ -70,15 +76,17 @@ func auditCombined(ctx context.Context, ri remote.Interactive, base HostResult, 
 		if !p.wantProbe || cfgErr != "" {
 			return nil, remote.ErrNoInput // Close's Delete ends the waiting PowerShell with the shell
 		}
-		s, err := probe.StdinScript(p.e.cfg)
+		b, err := probe.AppendStdinScript(bufpool.Get(stdinScriptSize), p.e.cfg)
 		if err != nil {
 			cfgErr = "probe: " + err.Error()
 			return nil, remote.ErrNoInput
 		}
 		sending = true
-		return []byte(s), nil
+		script = b
+		return b, nil
 	}
 	out, err := ri.RunInteractive(ctx, line, ready, stdin)
+	bufpool.Put(script) // RunInteractive keeps no stdin once it returned (remote.Interactive)
 	res := base
 	switch {
 	case readErr != nil:

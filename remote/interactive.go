@@ -23,7 +23,8 @@ import (
 // and that error is returned unwrapped with the output so far.
 // Transport failures and the end of ctx (the command is terminated then too) are reported as Run
 // reports them, with the output received so far. The returned Output holds everything the command
-// printed, before and after the input.
+// printed, before and after the input. RunInteractive keeps no reference to the slice stdin
+// returned once it has returned (the caller may reuse it).
 type Interactive interface {
 	RunInteractive(ctx context.Context, commandLine string, ready func(sofar Output) bool,
 		stdin func(sofar Output) ([]byte, error)) (Output, error)

@@ -320,41 +320,65 @@ func validateHostPort(s string) error {
 // also a valid statement separator, so Inline(Script(c)) is the same script on one line. Errors wrap
 // ErrInvalidConfig.
 func Script(c Config) (string, error) {
-	if err := c.Validate(); err != nil {
-		return "", err
-	}
-	return scriptHead + dataLine(c) + "\n" + scriptBody, nil
+	b, err := AppendScript(nil, c)
+	return string(b), err
 }
 
-// dataLine renders c as `$cfg=@{url='...';urlSource='...';timeoutMs=N;sensorConfig='...';
-// roots=@('...',...);routes=@(@{id='...';mode='...';proxy='...'},...)}`.
-func dataLine(c Config) string {
-	var b strings.Builder
-	b.WriteString(dataPrefix)
-	b.WriteString("url=" + psQuote(c.URL))
-	b.WriteString(";urlSource=" + psQuote(c.URLSource))
-	b.WriteString(";timeoutMs=" + strconv.FormatInt(c.Timeout.Milliseconds(), 10))
-	b.WriteString(";sensorConfig=" + psQuote(c.SensorConfig))
-	b.WriteString(";roots=@(")
+// AppendScript appends Script(c) to dst (for example a pooled buffer: the fleet sends the script
+// of every host from one).
+func AppendScript(dst []byte, c Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return dst, err
+	}
+	dst = append(dst, scriptHead...)
+	dst = appendDataLine(dst, c)
+	dst = append(dst, '\n')
+	return append(dst, scriptBody...), nil
+}
+
+// appendDataLine appends c rendered as `$cfg=@{url='...';urlSource='...';timeoutMs=N;
+// sensorConfig='...';roots=@('...',...);routes=@(@{id='...';mode='...';proxy='...'},...)}`.
+func appendDataLine(b []byte, c Config) []byte {
+	b = append(b, dataPrefix...)
+	b = appendPSQuote(append(b, "url="...), c.URL)
+	b = appendPSQuote(append(b, ";urlSource="...), c.URLSource)
+	b = strconv.AppendInt(append(b, ";timeoutMs="...), c.Timeout.Milliseconds(), 10)
+	b = appendPSQuote(append(b, ";sensorConfig="...), c.SensorConfig)
+	b = append(b, ";roots=@("...)
 	for i, r := range c.Roots {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(psQuote(r))
+		b = appendPSQuote(b, r)
 	}
-	b.WriteString(");routes=@(")
+	b = append(b, ");routes=@("...)
 	for i, r := range c.Routes {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString("@{id=" + psQuote(r.ID) + ";mode=" + psQuote(r.Mode) + ";proxy=" + psQuote(r.Proxy) + "}")
+		b = appendPSQuote(append(b, "@{id="...), r.ID)
+		b = appendPSQuote(append(b, ";mode="...), r.Mode)
+		b = appendPSQuote(append(b, ";proxy="...), r.Proxy)
+		b = append(b, '}')
 	}
-	b.WriteString(")}")
-	return b.String()
+	return append(b, ")}"...)
 }
 
-// psQuote is a PowerShell single-quoted string literal of s.
-func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// appendPSQuote appends s as a PowerShell single-quoted string literal.
+func appendPSQuote(b []byte, s string) []byte {
+	b = append(b, '\'')
+	for {
+		i := strings.IndexByte(s, '\'')
+		if i < 0 {
+			break
+		}
+		b = append(b, s[:i+1]...)
+		b = append(b, '\'')
+		s = s[i+1:]
+	}
+	b = append(b, s...)
+	return append(b, '\'')
+}
 
 // Inline returns script on one line: every line end becomes ';' (the probe script is written so that
 // this is the same script). It is the form Command sends.

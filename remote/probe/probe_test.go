@@ -632,3 +632,21 @@ func TestTreeSitterCatchesBrokenScript(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendScriptAppends: AppendScript writes Script's text after what dst holds, and quotes a
+// single quote PowerShell's way.
+func TestAppendScriptAppends(t *testing.T) {
+	c := Config{URL: "https://contososensorapi.atp.azure.com/tri/sensor/api/ping", Timeout: 10 * time.Second,
+		Routes: []Route{{ID: "LOCAL_SYSTEM", Mode: ModeProxy, Proxy: "proxy.corp.example:8080"}}}
+	want, err := Script(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := AppendScript([]byte("prefix"), c)
+	if err != nil || string(got) != "prefix"+want {
+		t.Fatalf("AppendScript = %.40q..., %v", got, err)
+	}
+	if q := string(appendPSQuote(nil, "it's ''")); q != "'it''s '''''" {
+		t.Errorf("quoted %q", q)
+	}
+}

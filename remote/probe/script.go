@@ -1,6 +1,6 @@
 package probe
 
-// The script is scriptHead + dataLine(c) + "\n" + scriptBody.
+// The script is scriptHead + the data line (appendDataLine) + "\n" + scriptBody.
 //
 // Windows PowerShell 5.1 notes for whoever edits the body (the body is compact on purpose: with 16
 // routes, a 260-character sensor path and 3 roots the encoded command must stay under cmd.exe's

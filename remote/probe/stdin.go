@@ -73,6 +73,9 @@ func CombinedCommand(batch string) (string, error) {
 // Script(c) (LF line ends, no length limit but the Config's own). Errors wrap ErrInvalidConfig.
 func StdinScript(c Config) (string, error) { return Script(c) }
 
+// AppendStdinScript appends StdinScript(c) to dst.
+func AppendStdinScript(dst []byte, c Config) ([]byte, error) { return AppendScript(dst, c) }
+
 // SplitStderr splits the stderr of CombinedCommand at StderrMarker's line: before is the batch's,
 // after PowerShell's (or cmd.exe's message that it could not start it). ok is false when the marker
 // line is not (yet) complete in stderr; before is then all of stderr.
