@@ -9,6 +9,7 @@ package bufpool
 
 import (
 	"math/bits"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -77,4 +78,12 @@ func ceilClass(n int) int {
 // floorClass is the largest class whose minimum capacity c reaches.
 func floorClass(c int) int {
 	return bits.Len(uint(c)) - 1 - minShift
+}
+
+// TestMain runs a package's tests with poisoning on; a package's test file calls it from its own
+// TestMain (func TestMain(m *testing.M) { bufpool.TestMain(m) }) so that any use of a buffer after
+// it went back fails a test instead of passing until the buffer happens to be reused.
+func TestMain(m interface{ Run() int }) {
+	SetPoison(true)
+	os.Exit(m.Run())
 }
