@@ -1,16 +1,14 @@
 package winsim_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/dcproxy/dcproxy/internal/golden"
 	"github.com/dcproxy/dcproxy/remote/reg"
 	"github.com/dcproxy/dcproxy/remote/winsim"
 	"github.com/dcproxy/dcproxy/remote/winsim/registry"
@@ -113,32 +111,7 @@ func TestExecGolden(t *testing.T) {
 		sum := sha256.Sum256([]byte(r.text))
 		got[i] = hex.EncodeToString(sum[:12]) + " " + r.loc + " " + fmt.Sprintf("%.100q", r.line)
 	}
-	if *updateGolden {
-		if err := os.WriteFile(file, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var want []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		want = append(want, sc.Text())
-	}
-	if len(want) != len(got) {
-		t.Fatalf("%s has %d records, the corpus %d", file, len(want), len(got))
-	}
-	bad := 0
-	for i := range got {
-		if got[i] != want[i] {
-			t.Errorf("%s %q changed:\n%s", recs[i].loc, recs[i].line, recs[i].text)
-			if bad++; bad > 10 {
-				t.FailNow()
-			}
-		}
-	}
+	golden.Check(t, file, got, *updateGolden, func(i int) string {
+		return fmt.Sprintf("%s %q:\n%s", recs[i].loc, recs[i].line, recs[i].text)
+	})
 }

@@ -1,7 +1,6 @@
 package cmdexe
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,9 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/dcproxy/dcproxy/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden-run.txt from the current code")
@@ -111,36 +111,11 @@ func TestRunGolden(t *testing.T) {
 			got = append(got, hex.EncodeToString(sum[:12])+" "+loc+" "+fmt.Sprintf("%q", line))
 		}
 	}
-	if *update {
-		if err := os.WriteFile(file, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
+	golden.Check(t, file, got, *update, func(i int) string {
+		loc, line := "en-US", goldenLines()[i%len(goldenLines())]
+		if i >= len(goldenLines()) {
+			loc = "de-DE"
 		}
-		return
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var want []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		want = append(want, sc.Text())
-	}
-	if len(want) != len(got) {
-		t.Fatalf("%s has %d records, the corpus %d (regenerate with -update only for a deliberate change)", file, len(want), len(got))
-	}
-	bad := 0
-	for i := range got {
-		if got[i] != want[i] {
-			loc, line := "en-US", goldenLines()[i%len(goldenLines())]
-			if i >= len(goldenLines()) {
-				loc = "de-DE"
-			}
-			t.Errorf("%s %q changed:\n%s", loc, line, runRecord(loc, line))
-			if bad++; bad > 10 {
-				t.FailNow()
-			}
-		}
-	}
+		return fmt.Sprintf("%s %q:\n%s", loc, line, runRecord(loc, line))
+	})
 }
