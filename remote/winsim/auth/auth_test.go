@@ -115,7 +115,15 @@ type testServer struct {
 func start(t *testing.T, p Policy) *testServer {
 	t.Helper()
 	rs := &responder{}
-	srv := httptest.NewUnstartedServer(p.Wrap(rs))
+	ts := serve(t, p, rs)
+	ts.rs = rs
+	return ts
+}
+
+// serve starts p wrapping h on a test listener (TLS when p.HTTPS).
+func serve(t *testing.T, p Policy, h http.Handler) *testServer {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(p.Wrap(h))
 	srv.Config.ConnContext = ConnContext
 	if p.HTTPS {
 		srv.StartTLS()
@@ -125,7 +133,7 @@ func start(t *testing.T, p Policy) *testServer {
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	port, _ := strconv.Atoi(u.Port())
-	return &testServer{Server: srv, rs: rs, host: u.Hostname(), port: port, https: p.HTTPS}
+	return &testServer{Server: srv, host: u.Hostname(), port: port, https: p.HTTPS}
 }
 
 // masterzen builds a masterzen/winrm client; decorator nil means the default (Basic) transport.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -91,17 +90,7 @@ func TestPooledBuffersConcurrent(t *testing.T) {
 			p := basePolicy()
 			p.HTTPS = https
 			e := &echoer{}
-			srv := httptest.NewUnstartedServer(p.Wrap(e))
-			srv.Config.ConnContext = ConnContext
-			if https {
-				srv.StartTLS()
-			} else {
-				srv.Start()
-			}
-			t.Cleanup(srv.Close)
-			u, _ := url.Parse(srv.URL)
-			port, _ := strconv.Atoi(u.Port())
-			ts := &testServer{Server: srv, host: u.Hostname(), port: port, https: https}
+			ts := serve(t, p, e)
 			t.Run("clients", func(t *testing.T) {
 				for i := range clients {
 					t.Run(strconv.Itoa(i), func(t *testing.T) {
