@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,21 +122,13 @@ func sharedProbeOf(p *Probe) *Probe {
 	accepted, issuers := p.Accepted, p.ExpectedIssuers
 	return sharedProbes.get(k, func(k probeKey) *Probe {
 		s := &Probe{URL: k.URL, Route: k.Route, Status: k.Status, Error: k.Error, Millis: k.Millis,
-			Subject: k.Subject, Issuer: k.Issuer, Accepted: clone(accepted), ExpectedIssuers: clone(issuers)}
+			Subject: k.Subject, Issuer: k.Issuer, Accepted: slices.Clone(accepted), ExpectedIssuers: slices.Clone(issuers)}
 		if k.TLS != 0 {
 			tls := k.TLS == 2
 			s.TLS = &tls
 		}
 		return s
 	})
-}
-
-// clone copies a list; nil and empty stay as they are (encoding/json omits both).
-func clone[T any](s []T) []T {
-	if s == nil {
-		return nil
-	}
-	return append(make([]T, 0, len(s)), s...)
 }
 
 // in returns the canonical copy of s's text (unique.Make), "" as is.
@@ -182,7 +175,7 @@ func sharedSensorOf(s *Sensor) *Sensor {
 	}
 	leftovers := s.Leftovers
 	return sharedSensors.get(k, func(k sensorKey) *Sensor {
-		c := &Sensor{Kind: k.Kind, Version: k.Version, MDEOnboarded: k.MDEOnboarded, Leftovers: clone(leftovers)}
+		c := &Sensor{Kind: k.Kind, Version: k.Version, MDEOnboarded: k.MDEOnboarded, Leftovers: slices.Clone(leftovers)}
 		if k.hasSvc {
 			svc := k.Service
 			c.Service = &svc
