@@ -54,13 +54,6 @@ func (t *shareTable[K, V]) get(k K, build func(K) *V) *V {
 	return p
 }
 
-// size is the number of entries (tests).
-func (t *shareTable[K, V]) size() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
-}
-
 // settingsKey is a Settings' reported value: every exported field (TestShareKeysCoverFields).
 type settingsKey struct {
 	Present                                    bool

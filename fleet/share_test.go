@@ -104,22 +104,36 @@ func TestSharedDetailsEqualAndUntouched(t *testing.T) {
 }
 
 // TestShareTableForgetsCollectedCopies: once no result refers to a shared copy, the collector frees
-// it and its entry leaves the table (the table does not grow run after run).
+// it and its entry leaves the table (the table does not grow run after run). It counts only its own
+// entries: other tests' garbage leaves the table whenever a collection happens to run.
 func TestShareTableForgetsCollectedCopies(t *testing.T) {
-	before := sharedSettings.size()
+	mine := func() int {
+		sharedSettings.mu.Lock()
+		defer sharedSettings.mu.Unlock()
+		n := 0
+		for k := range sharedSettings.m {
+			if strings.HasSuffix(k.Raw, "forget-me") {
+				n++
+			}
+		}
+		return n
+	}
+	held := make([]*Settings, 0, 100)
 	for i := range 100 {
-		sharedSettingsOf(&Settings{Present: true, Raw: strings.Repeat("ab", i+1) + "forget-me"})
+		held = append(held, sharedSettingsOf(&Settings{Present: true, Raw: strings.Repeat("ab", i+1) + "forget-me"}))
 	}
-	if sharedSettings.size() < before+100 {
-		t.Fatalf("table has %d entries, want at least %d", sharedSettings.size(), before+100)
+	runtime.GC() // held copies survive a collection
+	if n := mine(); n != 100 {
+		t.Fatalf("table has %d of the 100 held copies", n)
 	}
+	runtime.KeepAlive(held)
 	// Cleanups run in the background after a collection: collect until they have (bounded).
-	for i := 0; i < 50 && sharedSettings.size() > before; i++ {
+	for i := 0; i < 50 && mine() > 0; i++ {
 		runtime.GC()
 		runtime.Gosched()
 	}
-	if n := sharedSettings.size(); n > before {
-		t.Errorf("%d entries left after the copies became garbage, want %d", n, before)
+	if n := mine(); n > 0 {
+		t.Errorf("%d entries left after the copies became garbage, want 0", n)
 	}
 }
 
