@@ -12,7 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +84,8 @@ func checkChallenge(challenge []byte, sealing bool) error {
 	return nil
 }
 
-// transport implements masterzen's winrm.Transporter for one host. It owns one http.Transport that
-// keeps at most one TCP connection to the host, serializes every Post (sealing sequence numbers must
+// transport implements masterzen's winrm.Transporter for one host. It owns one connTransport that
+// keeps at most one connection to the host (conn.go), serializes every Post (sealing sequence numbers must
 // stay in wire order, and NTLM authenticates the connection), and counts requests, handshakes and
 // the time spent waiting for replies.
 //
@@ -100,7 +100,7 @@ type transport struct {
 	timeout  time.Duration // per HTTP exchange
 
 	hc *http.Client
-	ht *http.Transport // under hc's wrappers: closeIdle must reach it directly
+	ht *connTransport // under hc's wrappers: closeIdle must reach it directly
 
 	opCtx atomic.Pointer[ctxBox]
 
@@ -150,7 +150,11 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 	if ep.HTTPS {
 		scheme = "https"
 	}
-	t.url = fmt.Sprintf("%s://%s:%d/wsman", scheme, ep.Host, ep.Port)
+	t.url = fmt.Sprintf("%s://%s:%d/wsman", scheme, ep.Host, ep.Port) // an IPv6 Host is bracketed
+	u, err := url.Parse(t.url)
+	if err != nil {
+		return fmt.Errorf("%w: %w", remote.ErrInvalidTarget, err)
+	}
 	tlsConf := &tls.Config{
 		ServerName:         ep.TLSServerName,
 		InsecureSkipVerify: ep.Insecure, //nolint:gosec // explicit per-target opt-in
@@ -163,27 +167,16 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 		}
 		tlsConf.RootCAs = pool
 	}
+	if tlsConf.ServerName == "" {
+		tlsConf.ServerName = u.Hostname() // as net/http does
+	}
 	// A short connect timeout: a powered-off host is unreachable (and retried) long before the
-	// per-exchange budget would run out.
+	// per-exchange budget would run out. WinRM to DCs never goes through the (audited!) proxy.
 	dialer := &net.Dialer{Timeout: min(t.timeout, connectTimeout), KeepAlive: 30 * time.Second}
-	ht := &http.Transport{
-		Proxy:               nil, // WinRM to DCs never goes through the (audited!) proxy
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsConf,
-		TLSHandshakeTimeout: t.timeout,
-		MaxConnsPerHost:     1,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		// WinRM replies carry a handful of headers; a host streaming headers is cut off early.
-		MaxResponseHeaderBytes: 64 << 10,
-		ForceAttemptHTTP2:      false,
-		// Room for a whole sealed Command or Send (about 8 KB) with its headers: net/http then writes
-		// a request with one write instead of handing the rest of a body over 4 KB to a copy loop
-		// with a buffer of its own (and a second write). The read buffer stays at 4 KB: a larger
-		// one saves a read per long reply but, held by every open connection, costs more in
-		// collections under the fleet's memory limit than it saves (BENCHMARKS.md).
-		WriteBufferSize: writeBufferSize,
+	ht := &connTransport{addr: u.Host, host: u.Host, tlsTimeout: t.timeout, dial: dialer.DialContext,
+		idleCheck: defaultIdleCheck}
+	if ep.HTTPS {
+		ht.tlsConf = tlsConf
 	}
 	t.ht = ht
 	var rt http.RoundTripper = &countingRoundTripper{t: t, next: ht}
@@ -198,10 +191,10 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 	return nil
 }
 
-// closeIdle drops the idle connection (after the shell was deleted). It calls the http.Transport
+// closeIdle drops the idle connection (after the shell was deleted). It calls the connTransport
 // itself: http.Client.CloseIdleConnections does not see through the counting and NTLM wrappers, so
-// the connection (a file descriptor and two goroutines on each side) would otherwise stay open
-// until IdleConnTimeout, one per audited host.
+// the connection (a file descriptor on each side) would otherwise stay open as long as the
+// runner, one per audited host.
 func (t *transport) closeIdle() {
 	t.closeKerberos()
 	if t.ht != nil {
@@ -357,12 +350,12 @@ func (t *transport) postSealed(ctx context.Context, body []byte) (reply, buf []b
 // reports a 401 on the first attempt (the handshake is then run again).
 func (t *transport) sealedAttempt(ctx context.Context, body []byte, attempt int) (retry bool, reply, buf []byte, err error) {
 	frame := ntlm.SealTo(bufpool.Get(len(body)+frameOverhead), t.session, body)
-	var lent lentFrame
-	req, err := t.newRequest(lent.watch(ctx), frame, ntlm.EncryptedContentType)
+	// connTransport has written the whole frame (or given up) when Do returns.
+	defer bufpool.Put(frame)
+	req, err := t.newRequest(ctx, frame, ntlm.EncryptedContentType)
 	if err != nil {
 		return false, nil, nil, err
 	}
-	defer lent.giveBack(frame)
 	resp, err := t.hc.Do(req)
 	if err != nil {
 		t.session = nil // the RC4 state may have advanced past what the host saw
@@ -401,39 +394,8 @@ func (t *transport) sealedAttempt(ctx context.Context, body []byte, attempt int)
 	return false, reply, raw, err
 }
 
-// writeBufferSize is the size of a connection's write buffer (net/http's default: 4 KB).
-const writeBufferSize = 12 << 10
-
 // frameOverhead is room for a sealed frame's MIME parts and signature around the message.
 const frameOverhead = 512
-
-// lentFrame follows the writes of a request whose body (a sealed frame from bufpool) net/http
-// reads: each write starts on a connection (GotConn) and ends with WroteRequest, also when it
-// fails, and net/http starts no write after RoundTrip returned (a retry on another connection,
-// from GetBody, happens inside it). So once RoundTrip has returned and as many writes ended as
-// started, nothing reads the frame any more and it can go back to the pool; otherwise (a write
-// still running after the reply came, or one that never began after GotConn) it is left to the
-// collector.
-type lentFrame struct{ started, ended atomic.Int32 }
-
-// watch returns ctx with the trace hooks that count the writes.
-func (l *lentFrame) watch(ctx context.Context) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn:      func(httptrace.GotConnInfo) { l.started.Add(1) },
-		WroteRequest: func(httptrace.WroteRequestInfo) { l.ended.Add(1) },
-	})
-}
-
-// giveBack puts frame back into the pool if no write of it can still be running. Call it only
-// after RoundTrip returned.
-func (l *lentFrame) giveBack(frame []byte) {
-	if l.started.Load() == l.ended.Load() {
-		putFrame(frame)
-	}
-}
-
-// putFrame hands a frame back to the pool (a variable for tests).
-var putFrame = bufpool.Put
 
 // handshake runs the NTLM legs with empty bodies on the (single) connection: NEGOTIATE → 401
 // CHALLENGE; AUTHENTICATE → 200. On success t.session seals the following messages.
@@ -559,9 +521,8 @@ func splitUser(u string) (user, domain string) {
 
 // countingRoundTripper counts every HTTP request (including each NTLM leg), the NTLM handshakes
 // started (a NEGOTIATE message in an Authorization header), and the time until the reply headers
-// arrive. It marks failures before a connection existed as connectError (unreachable), and in
-// NTLM-over-TLS mode it refuses to send Basic credentials (Azure's Negotiator falls back to Basic
-// when the host offers no Negotiate).
+// arrive. In NTLM-over-TLS mode it refuses to send Basic credentials (Azure's Negotiator falls
+// back to Basic when the host offers no Negotiate).
 type countingRoundTripper struct {
 	t    *transport
 	next http.RoundTripper
@@ -590,15 +551,9 @@ func (c *countingRoundTripper) RoundTrip(req *http.Request) (*http.Response, err
 		}
 	}
 	c.t.requests.Add(1)
-	var gotConn atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	start := time.Now()
 	resp, err := c.next.RoundTrip(req)
 	c.t.waitNanos.Add(int64(time.Since(start)))
-	if err != nil && !gotConn.Load() && !errors.Is(err, context.Canceled) {
-		return nil, &connectError{err: err}
-	}
 	if err == nil && c.t.mode == modeNTLMTLS && resp.StatusCode == http.StatusUnauthorized {
 		// Azure's Negotiator answers any CHALLENGE: refuse a weak one before it does.
 		if ok, tok := negotiateToken(resp.Header); ok {
