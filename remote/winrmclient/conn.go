@@ -175,11 +175,15 @@ func (t *connTransport) conn(ctx context.Context) (c *hostConn, reused bool, err
 }
 
 // usable reports whether an idle connection can carry the next request: the host sent nothing
-// unasked and, after idleCheck, has not closed it (a read that waits a millisecond finds neither
-// data nor the end of the stream).
+// unasked and has not closed it. Where the socket can be looked at without waiting (peekSocket)
+// that is done before every reuse; elsewhere, after idleCheck, a read that waits a millisecond must
+// find neither data nor the end of the stream.
 func (c *hostConn) usable(idleCheck time.Duration) bool {
 	if c.br.Buffered() > 0 {
 		return false
+	}
+	if ok, known := peekConn(c.conn); known {
+		return ok
 	}
 	if time.Since(c.idleSince) < idleCheck {
 		return true
@@ -190,6 +194,9 @@ func (c *hostConn) usable(idleCheck time.Duration) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// peekConn is peekSocket (a variable: tests also take the timed path).
+var peekConn = peekSocket
 
 // dialConn opens a connection (and runs the TLS handshake over HTTPS).
 func (t *connTransport) dialConn(ctx context.Context) (*hostConn, error) {

@@ -166,49 +166,64 @@ func TestConnTransportNewConnection(t *testing.T) {
 		// The body's bytes not even arrived: nothing buffered, nothing to peek at.
 		{name: "body not read", first: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", unread: true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			afterDone := make(chan struct{})
-			h := startRawHost(t, func(n int, c net.Conn, br *bufio.Reader) {
-				if _, err := readRawRequest(br); err != nil {
-					return
+		for _, timed := range []bool{false, true} {
+			name := tc.name
+			if timed {
+				name += ", timed check"
+			}
+			t.Run(name, func(t *testing.T) {
+				if timed { // as where the socket cannot be peeked at (Windows)
+					old := peekConn
+					peekConn = func(net.Conn) (bool, bool) { return false, false }
+					t.Cleanup(func() { peekConn = old })
 				}
-				if n > 0 {
-					_, _ = io.WriteString(c, okReply)
-					return
-				}
-				_, _ = io.WriteString(c, tc.first)
-				if tc.after != nil {
-					tc.after(c)
-				}
-				close(afterDone)
-				_, _ = io.Copy(io.Discard, br) // until the client closes
+				testNewConnection(t, tc.first, tc.after, tc.unread, tc.name == "closed silently")
 			})
-			ct := newConnTransport(h.ln.Addr().String())
-			ct.idleCheck = 0 // always check the idle connection
-			defer ct.CloseIdleConnections()
-			req, _ := http.NewRequest(http.MethodPost, "http://"+ct.addr+"/wsman", strings.NewReader("one"))
-			resp, err := ct.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tc.unread {
-				_, _ = io.Copy(io.Discard, resp.Body)
-			}
-			_ = resp.Body.Close()
-			<-afterDone
-			if tc.name == "closed silently" {
-				time.Sleep(50 * time.Millisecond) // let the FIN arrive (the check is what is tested, not the wait)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // the old connection would never answer
-			defer cancel()
-			got, reused, err := post(t, ctx, ct, "two")
-			if err != nil || got != "ok" || reused {
-				t.Fatalf("second request: %q, reused %v, %v", got, reused, err)
-			}
-			if n := h.connections(); n != 2 {
-				t.Errorf("%d connections, want 2", n)
-			}
-		})
+		}
+	}
+}
+
+func testNewConnection(t *testing.T, first string, after func(net.Conn), unread, closes bool) {
+	afterDone := make(chan struct{})
+	h := startRawHost(t, func(n int, c net.Conn, br *bufio.Reader) {
+		if _, err := readRawRequest(br); err != nil {
+			return
+		}
+		if n > 0 {
+			_, _ = io.WriteString(c, okReply)
+			return
+		}
+		_, _ = io.WriteString(c, first)
+		if after != nil {
+			after(c)
+		}
+		close(afterDone)
+		_, _ = io.Copy(io.Discard, br) // until the client closes
+	})
+	ct := newConnTransport(h.ln.Addr().String())
+	ct.idleCheck = 0 // the timed check on every reuse
+	defer ct.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ct.addr+"/wsman", strings.NewReader("one"))
+	resp, err := ct.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !unread {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	_ = resp.Body.Close()
+	<-afterDone
+	if closes {
+		time.Sleep(50 * time.Millisecond) // let the FIN arrive (the check is what is tested, not the wait)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // the old connection would never answer
+	defer cancel()
+	got, reused, err := post(t, ctx, ct, "two")
+	if err != nil || got != "ok" || reused {
+		t.Fatalf("second request: %q, reused %v, %v", got, reused, err)
+	}
+	if n := h.connections(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }
 
