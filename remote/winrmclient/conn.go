@@ -47,11 +47,6 @@ type connTransport struct {
 	tlsTimeout time.Duration
 	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	// idleCheck: a connection idle for at least this long is checked for a close by the host
-	// before it carries the next request (a non-idempotent POST must not be sent into a
-	// connection the host already dropped). Within an audit the gaps are milliseconds.
-	idleCheck time.Duration
-
 	mu   sync.Mutex
 	idle *hostConn // the connection ready for the next request; nil: dial one
 }
@@ -59,9 +54,6 @@ type connTransport struct {
 // maxResponseHeaderBytes bounds a reply's status line and headers: WinRM replies carry a handful
 // of headers, a host streaming headers is cut off early.
 const maxResponseHeaderBytes = 64 << 10
-
-// defaultIdleCheck is connTransport.idleCheck outside tests.
-const defaultIdleCheck = time.Second
 
 // errHeadersTooLong ends a reply whose headers exceed maxResponseHeaderBytes.
 var errHeadersTooLong = fmt.Errorf("server response headers exceeded %d bytes; aborted", maxResponseHeaderBytes)
@@ -71,10 +63,9 @@ var errBodyClosed = errors.New("read on closed reply body")
 
 // hostConn is one open connection to the host.
 type hostConn struct {
-	conn      net.Conn // a *tls.Conn over HTTPS
-	r         limitedReader
-	br        *bufio.Reader // reads c.r
-	idleSince time.Time
+	conn net.Conn // a *tls.Conn over HTTPS
+	r    limitedReader
+	br   *bufio.Reader // reads c.r
 }
 
 // limitedReader reads conn; while limited, at most left bytes (the reply headers' budget).
@@ -162,7 +153,7 @@ func (t *connTransport) conn(ctx context.Context) (c *hostConn, reused bool, err
 	c, t.idle = t.idle, nil
 	t.mu.Unlock()
 	if c != nil {
-		if c.usable(t.idleCheck) {
+		if c.usable() {
 			return c, true, nil
 		}
 		c.close()
@@ -174,19 +165,18 @@ func (t *connTransport) conn(ctx context.Context) (c *hostConn, reused bool, err
 	return c, false, err
 }
 
-// usable reports whether an idle connection can carry the next request: the host sent nothing
-// unasked and has not closed it. Where the socket can be looked at without waiting (peekSocket)
-// that is done before every reuse; elsewhere, after idleCheck, a read that waits a millisecond must
-// find neither data nor the end of the stream.
-func (c *hostConn) usable(idleCheck time.Duration) bool {
+// usable reports whether an idle connection can carry the next request (a POST is not idempotent:
+// it must not be sent into a connection the host already closed): the host sent nothing unasked
+// and has not closed it. Where the socket can be looked at without waiting (peekSocket) that is
+// done; elsewhere (Windows) a read that waits a millisecond must find neither data nor the end of
+// the stream -- net/http's Transport, whose read goroutine is always waiting, would have seen
+// either at once, and a millisecond per request is nothing against a WinRM exchange.
+func (c *hostConn) usable() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
 	if ok, known := peekConn(c.conn); known {
 		return ok
-	}
-	if time.Since(c.idleSince) < idleCheck {
-		return true
 	}
 	_ = c.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
 	_, err := c.br.Peek(1)
@@ -358,7 +348,6 @@ func (b *connBody) Close() error {
 		b.c.close()
 		return nil
 	}
-	b.c.idleSince = time.Now()
 	b.t.mu.Lock()
 	old := b.t.idle
 	b.t.idle = b.c

@@ -201,7 +201,6 @@ func testNewConnection(t *testing.T, first string, after func(net.Conn), unread,
 		_, _ = io.Copy(io.Discard, br) // until the client closes
 	})
 	ct := newConnTransport(h.ln.Addr().String())
-	ct.idleCheck = 0 // the timed check on every reuse
 	defer ct.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodPost, "http://"+ct.addr+"/wsman", strings.NewReader("one"))
 	resp, err := ct.RoundTrip(req)

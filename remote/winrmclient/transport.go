@@ -173,8 +173,7 @@ func (t *transport) Transport(ep *winrm.Endpoint) error {
 	// A short connect timeout: a powered-off host is unreachable (and retried) long before the
 	// per-exchange budget would run out. WinRM to DCs never goes through the (audited!) proxy.
 	dialer := &net.Dialer{Timeout: min(t.timeout, connectTimeout), KeepAlive: 30 * time.Second}
-	ht := &connTransport{addr: u.Host, host: u.Host, tlsTimeout: t.timeout, dial: dialer.DialContext,
-		idleCheck: defaultIdleCheck}
+	ht := &connTransport{addr: u.Host, host: u.Host, tlsTimeout: t.timeout, dial: dialer.DialContext}
 	if ep.HTTPS {
 		ht.tlsConf = tlsConf
 	}
