@@ -446,3 +446,57 @@ func TestConnTransportWritesWholeRequest(t *testing.T) {
 		t.Fatalf("host read %d bytes, not the body as it was when sent (overwritten at %d)", len(b), bytes.IndexByte(b, 0xDB))
 	}
 }
+
+// FuzzConnTransportReply: whatever a host answers (then closing its end), RoundTrip returns an
+// error or a reply whose body ends; nothing panics or hangs; a connection is given back only after
+// its reply was read to the end, and one with bytes left over is not reused.
+func FuzzConnTransportReply(f *testing.F) {
+	for _, s := range []string{
+		okReply,
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nch\r\n0\r\n\r\n",
+		"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\n" + okReply,
+		"HTTP/1.0 200 OK\r\n\r\nuntil the end",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		okReply + okReply,
+		"garbage\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		client, host := net.Pipe()
+		go func() {
+			defer host.Close()
+			if _, err := readRawRequest(bufio.NewReader(host)); err == nil {
+				_, _ = host.Write(reply)
+			}
+		}()
+		dialed := false
+		ct := &connTransport{addr: "dc01:5985", host: "dc01:5985", dial: func(context.Context, string, string) (net.Conn, error) {
+			if dialed {
+				return nil, errors.New("dialed twice")
+			}
+			dialed = true
+			return client, nil
+		}}
+		defer ct.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://dc01:5985/wsman", strings.NewReader("x"))
+		resp, err := ct.RoundTrip(req)
+		if err != nil {
+			return
+		}
+		n, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		_ = resp.Body.Close()
+		if c := ct.idle; c != nil {
+			if rerr != nil || n == 1<<20 {
+				t.Fatalf("connection kept after a body read that ended with %v (%d bytes)", rerr, n)
+			}
+			if c.br.Buffered() > 0 && c.usable() {
+				t.Fatalf("connection with %d unread bytes would be reused", c.br.Buffered())
+			}
+		}
+	})
+}
