@@ -54,7 +54,7 @@ type requestBuilder struct {
 // open writes the envelope's start and the header up to and including wsa:Action; size is a hint
 // for the body that follows.
 func (e *requestBuilder) open(action string, size int) []byte {
-	b := bufpool.Get(1100 + len(e.url) + 2*len(e.locale) + size) // back to the pool after a sealed post
+	b := bufpool.Get(1100 + len(e.url) + 2*len(e.locale) + size) // back to the pool when post returns
 	b = append(b, envelopeOpen...)
 	b = append(b, "<env:Header><a:To>"...)
 	b = appendText(b, e.url)

@@ -214,17 +214,14 @@ func (t *transport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, error)
 //
 // The reply lies in buf, a buffer from bufpool (nil when there is none) that the caller hands back
 // with bufpool.Put once it is done with the reply: nothing of the reply may be kept past that.
-// When messages are sealed, req.body goes back to bufpool before post returns (net/http only ever
-// sees the sealed copy); unsealed, net/http reads it and may do so after post returned, so it is
-// left to the collector.
+// req.body goes back to bufpool before post returns: whatever carries it (sealed or not) has been
+// written by connTransport, which reads a request body only inside RoundTrip.
 func (t *transport) post(req request) (reply, buf []byte, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ctx, cancel := t.requestContext(req.cleanup)
 	defer cancel()
-	if t.mode == modeSealed || t.mode == modeKerberos {
-		defer bufpool.Put(req.body)
-	}
+	defer bufpool.Put(req.body)
 	if t.krb != nil {
 		return t.postKerberos(ctx, req.body)
 	}
