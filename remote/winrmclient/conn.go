@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/dcproxy/dcproxy/internal/bufpool"
 )
 
@@ -230,11 +232,11 @@ func (t *connTransport) writeRequest(c *hostConn, req *http.Request) error {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
-		if !validHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("invalid request header name %q", k)
 		}
 		for _, v := range vs {
-			if !validHeaderValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				return fmt.Errorf("invalid value of request header %s", k)
 			}
 			size += len(k) + len(v) + 4
@@ -243,7 +245,7 @@ func (t *connTransport) writeRequest(c *hostConn, req *http.Request) error {
 	}
 	slices.Sort(keys)
 	ua := req.Header.Get("User-Agent")
-	if !validHeaderValue(ua) {
+	if !httpguts.ValidHeaderFieldValue(ua) {
 		return errors.New("invalid value of request header User-Agent")
 	}
 	b := bufpool.Get(size + len(ua))
@@ -356,36 +358,4 @@ func (b *connBody) Close() error {
 		old.close()
 	}
 	return nil
-}
-
-// validHeaderName reports an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || isSeparator(c) {
-			return false
-		}
-	}
-	return true
-}
-
-func isSeparator(c byte) bool {
-	switch c {
-	case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
-		return true
-	}
-	return false
-}
-
-// validHeaderValue refuses control characters other than tab (a CR or LF would end the header).
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
